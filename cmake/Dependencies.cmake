@@ -1,0 +1,67 @@
+# Finds the optional outside libraries and records a ✓/✗ line for each, printed at the end of
+# configuration. Every one of them is optional so that a bare CUDA image (no Debian packages)
+# still configures: without OpenBLAS matmul falls back to the engine's own blocked GEMM.
+
+set(RV_SUMMARY "")
+macro(rv_report name found detail)
+  if(${found})
+    string(APPEND RV_SUMMARY "  [x] ${name} ${detail}\n")
+  else()
+    string(APPEND RV_SUMMARY "  [ ] ${name} ${detail}\n")
+  endif()
+endmacro()
+
+# Header-only libraries may also come from third_party/vendor (a git-ignored folder that
+# scripts/gpu-check fills for machines without Debian's packages).
+set(RV_VENDOR_INCLUDE ${PROJECT_SOURCE_DIR}/third_party/vendor/include)
+
+# OpenMP
+find_package(OpenMP)
+rv_report("OpenMP" OpenMP_CXX_FOUND "(threads for CPU kernels)")
+
+# OpenBLAS, by name: Debian's generic libblas may be the reference BLAS, 30 times slower.
+find_path(OPENBLAS_INCLUDE_DIR cblas.h
+  PATHS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/x86_64-linux-gnu/openblas-pthread
+        /usr/include/openblas /usr/include/aarch64-linux-gnu/openblas-openmp
+  NO_DEFAULT_PATH)
+find_library(OPENBLAS_LIBRARY NAMES openblas
+  PATHS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/x86_64-linux-gnu/openblas-pthread
+        /usr/lib/aarch64-linux-gnu/openblas-openmp
+  NO_DEFAULT_PATH)
+if(NOT OPENBLAS_LIBRARY)
+  find_library(OPENBLAS_LIBRARY NAMES openblas)
+  find_path(OPENBLAS_INCLUDE_DIR cblas.h PATH_SUFFIXES openblas)
+endif()
+if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
+  set(RV_HAVE_OPENBLAS ON)
+else()
+  set(RV_HAVE_OPENBLAS OFF)
+endif()
+rv_report("OpenBLAS" RV_HAVE_OPENBLAS "${OPENBLAS_LIBRARY}")
+
+# doctest (tests only)
+find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h PATHS ${RV_VENDOR_INCLUDE} /usr/include)
+if(DOCTEST_INCLUDE_DIR)
+  set(RV_HAVE_DOCTEST ON)
+else()
+  set(RV_HAVE_DOCTEST OFF)
+endif()
+rv_report("doctest" RV_HAVE_DOCTEST "${DOCTEST_INCLUDE_DIR}")
+if(ROPEVIT_TESTS AND NOT RV_HAVE_DOCTEST)
+  message(FATAL_ERROR "doctest/doctest.h not found: install Debian's doctest-dev (scripts/setup does) "
+                      "or put the header under third_party/vendor/include, or configure with -DROPEVIT_TESTS=OFF")
+endif()
+
+# nlohmann/json (header-only; safetensors headers and configs)
+find_path(NLOHMANN_JSON_INCLUDE_DIR nlohmann/json.hpp PATHS ${RV_VENDOR_INCLUDE} /usr/include)
+if(NLOHMANN_JSON_INCLUDE_DIR)
+  set(RV_HAVE_JSON ON)
+else()
+  message(FATAL_ERROR "nlohmann/json.hpp not found: install Debian's nlohmann-json3-dev (scripts/setup does) "
+                      "or put the header under third_party/vendor/include")
+endif()
+rv_report("nlohmann-json" RV_HAVE_JSON "${NLOHMANN_JSON_INCLUDE_DIR}")
+
+function(rv_print_summary)
+  message(STATUS "ropevit configuration (${CMAKE_BUILD_TYPE}):\n${RV_SUMMARY}")
+endfunction()

@@ -1,0 +1,179 @@
+// autograd.cpp: recording nodes and running the backward pass.
+#include "engine/autograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/ops/elementwise.h"
+
+namespace rv::autograd {
+
+namespace {
+thread_local bool g_grad_enabled = true;
+std::atomic<uint64_t> g_sequence{0};
+}  // namespace
+
+bool grad_enabled() { return g_grad_enabled; }
+void set_grad_enabled(bool on) { g_grad_enabled = on; }
+
+Recorder::Recorder(const char* name, std::initializer_list<Tensor> inputs) {
+  init(name, inputs.begin(), inputs.size());
+}
+Recorder::Recorder(const char* name, const std::vector<Tensor>& inputs) {
+  init(name, inputs.data(), inputs.size());
+}
+
+void Recorder::init(const char* name, const Tensor* inputs, size_t n) {
+  if (!grad_enabled()) return;
+  bool any = false;
+  for (size_t i = 0; i < n; ++i) any = any || (inputs[i].defined() && inputs[i].requires_grad());
+  if (!any) return;
+  node_ = std::make_shared<Node>();
+  node_->name = name;
+  node_->sequence = g_sequence.fetch_add(1);
+  node_->edges.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = inputs[i];
+    if (!t.defined() || !t.requires_grad()) continue;
+    if (t.impl()->grad_fn)
+      node_->edges[i].node = t.impl()->grad_fn;
+    else
+      node_->edges[i].leaf = t.impl_ptr();
+  }
+}
+
+Tensor Recorder::save(const Tensor& t) {
+  if (!t.defined()) return t;
+  node_->saved.push_back({t.storage(), t.storage()->version()});
+  return t.detach();
+}
+
+void Recorder::finish(Tensor& out, BackwardFn fn) {
+  node_->backward = std::move(fn);
+  node_->output_shape = out.shape();
+  node_->output_dtype = out.dtype();
+  out.impl()->requires_grad = true;
+  out.impl()->grad_fn = node_;
+}
+
+void check_inplace(const Tensor& t, const char* op) {
+  if (grad_enabled() && t.requires_grad())
+    throw std::runtime_error(std::string(op) + ": in-place operation on a tensor that requires grad " +
+                             (t.is_leaf() ? "(a leaf)" : "(part of a recorded graph)") +
+                             " is not allowed while grad mode is on; use an out-of-place op, or "
+                             "NoGradGuard for parameter updates");
+  t.storage()->bump_version();
+}
+
+namespace {
+
+void accumulate(Tensor& slot, const Tensor& g) {
+  if (!slot.defined())
+    slot = g;
+  else
+    slot = add(slot, g);
+}
+
+// Nodes reachable from `root`, each with the number of edges that point at it.
+std::unordered_map<Node*, int> count_dependencies(Node* root) {
+  std::unordered_map<Node*, int> deps;
+  std::vector<Node*> stack{root};
+  std::unordered_set<Node*> seen{root};
+  deps[root] = 0;
+  while (!stack.empty()) {
+    Node* n = stack.back();
+    stack.pop_back();
+    for (auto& e : n->edges) {
+      if (!e.node) continue;
+      deps[e.node.get()] += 1;
+      if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
+    }
+  }
+  return deps;
+}
+
+}  // namespace
+
+void run_backward(const Tensor& root, const Tensor& grad) {
+  if (!root.requires_grad())
+    throw std::runtime_error("backward: the tensor does not require grad and has no grad_fn");
+  if (grad.shape() != root.shape())
+    throw std::runtime_error("backward: gradient shape " + shape_str(grad.shape()) +
+                             " does not match the tensor's shape " + shape_str(root.shape()));
+  NoGradGuard no_grad;
+  if (root.is_leaf()) {  // a leaf's gradient is the seed itself
+    Tensor slot = root.grad();
+    accumulate(slot, grad.to(root.dtype()));
+    root.impl()->grad = slot.impl_ptr();
+    return;
+  }
+  std::shared_ptr<Node> root_node = root.impl()->grad_fn;
+  auto deps = count_dependencies(root_node.get());
+  std::unordered_map<Node*, Tensor> pending;  // summed output gradient of each node
+  pending[root_node.get()] = grad;
+
+  // Ready nodes: all their consumers have run. Ties go to the most recently created node.
+  auto later_first = [](const std::shared_ptr<Node>& a, const std::shared_ptr<Node>& b) {
+    return a->sequence < b->sequence;
+  };
+  std::priority_queue<std::shared_ptr<Node>, std::vector<std::shared_ptr<Node>>, decltype(later_first)>
+      ready(later_first);
+  ready.push(root_node);
+
+  while (!ready.empty()) {
+    std::shared_ptr<Node> node = ready.top();
+    ready.pop();
+    Tensor g_out = std::move(pending[node.get()]);
+    pending.erase(node.get());
+    if (!node->backward)
+      throw std::runtime_error("backward: the graph through '" + node->name +
+                               "' was already freed by an earlier backward()");
+    for (auto& sv : node->saved)
+      if (sv.storage->version() != sv.version)
+        throw std::runtime_error("backward of '" + node->name +
+                                 "': a tensor it saved was modified in place after the forward pass "
+                                 "(version " + std::to_string(sv.storage->version()) + ", saved at " +
+                                 std::to_string(sv.version) + ")");
+    if (g_out.dtype() != node->output_dtype) g_out = g_out.to(node->output_dtype);
+    Needs needs(node->edges.size());
+    for (size_t i = 0; i < needs.size(); ++i) needs[i] = node->edges[i].active();
+    Grads grads = node->backward(g_out, needs);
+    if (grads.size() != node->edges.size())
+      throw std::logic_error("backward of '" + node->name + "' returned " + std::to_string(grads.size()) +
+                             " gradients for " + std::to_string(node->edges.size()) + " inputs");
+    std::vector<Edge> edges = std::move(node->edges);
+    node->backward = nullptr;  // free the closure and what it saved
+    node->saved.clear();
+    for (size_t i = 0; i < edges.size(); ++i) {
+      Edge& e = edges[i];
+      if (!e.active()) continue;
+      Tensor& g = grads[i];
+      if (!g.defined()) throw std::logic_error("backward of '" + node->name + "' left a needed gradient undefined");
+      if (e.leaf) {
+        if (g.shape() != e.leaf->shape)
+          throw std::logic_error("backward of '" + node->name + "': gradient shape " + shape_str(g.shape()) +
+                                 " != input shape " + shape_str(e.leaf->shape));
+        Tensor slot = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
+        // A fresh, contiguous, owned buffer: the leaf's grad must not alias a saved tensor.
+        if (!slot.defined())
+          slot = g.to(e.leaf->dtype).clone();
+        else
+          slot = add(slot, g.to(e.leaf->dtype));
+        e.leaf->grad = slot.impl_ptr();
+      } else {
+        Node* next = e.node.get();
+        if (g.shape() != next->output_shape)
+          throw std::logic_error("backward of '" + node->name + "': gradient shape " + shape_str(g.shape()) +
+                                 " != input shape " + shape_str(next->output_shape));
+        accumulate(pending[next], g);
+        if (--deps[next] == 0) ready.push(e.node);
+      }
+    }
+  }
+}
+
+}  // namespace rv::autograd

@@ -1,0 +1,85 @@
+// elementwise_kernel.h: CPU maps for unary and broadcasting binary ops.
+//
+//   Tensor y = cpu::map_unary<kind>(x, "exp", [](auto v) { return std::exp(v); });
+//   Tensor z = cpu::map_binary(a, b, "add", [](auto p, auto q) { return p + q; });
+//
+// Inputs may be any strides; the output is a fresh contiguous tensor. The lambda is called
+// with the compute type (float or double): bf16 and f16 inputs are widened to f32 first and
+// the result is rounded back, so a bf16 op rounds once, as PyTorch's CPU kernels do.
+#pragma once
+#include <cmath>
+
+#include "engine/cpu/dispatch.h"
+#include "engine/cpu/loops.h"
+#include "engine/tensor.h"
+
+namespace rv::cpu {
+
+// The float type an op computes in for inputs of dtype `dt` (bf16/f16 -> f32).
+inline DType compute_dtype(DType dt) {
+  return (dt == DType::bf16 || dt == DType::f16) ? DType::f32 : dt;
+}
+
+// Unary float map: y = f(x), same shape as x, contiguous.
+template <class F>
+Tensor map_unary(const Tensor& x_in, const char* op, F&& f) {
+  const DType dt = x_in.dtype();
+  if (!is_floating(dt))
+    throw std::invalid_argument(std::string(op) + ": expected a float tensor, got " + dtype_name(dt));
+  Tensor x = x_in.dtype() == compute_dtype(dt) ? x_in : x_in.to(compute_dtype(dt));
+  Tensor y = empty(x.shape(), x.dtype());
+  NdLoop<2> loop(x.shape(), {y.strides(), x.strides()});
+  dispatch_float(x.dtype(), op, [&]<class T>() {
+    T* yp = y.data<T>();
+    const T* xp = x.data<T>();
+    loop.run([&](const std::array<int64_t, 2>& base, const std::array<int64_t, 2>& inner, int64_t n) {
+      T* yr = yp + base[0];
+      const T* xr = xp + base[1];
+      if (inner[1] == 1) {
+        for (int64_t i = 0; i < n; ++i) yr[i] = T(f(xr[i]));
+      } else {
+        for (int64_t i = 0; i < n; ++i) yr[i] = T(f(xr[i * inner[1]]));
+      }
+    });
+  });
+  return dt == y.dtype() ? y : y.to(dt);
+}
+
+// Binary float map with broadcasting: z = f(a, b). Both inputs are promoted to one dtype.
+template <class F>
+Tensor map_binary(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f) {
+  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  if (!is_floating(dt))
+    throw std::invalid_argument(std::string(op) + ": expected float tensors, got " + dtype_name(a_in.dtype()) +
+                                " and " + dtype_name(b_in.dtype()));
+  const DType ct = compute_dtype(dt);
+  Tensor a = a_in.dtype() == ct ? a_in : a_in.to(ct);
+  Tensor b = b_in.dtype() == ct ? b_in : b_in.to(ct);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor z = empty(shape, ct);
+  NdLoop<3> loop(shape, {z.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)});
+  dispatch_float(ct, op, [&]<class T>() {
+    T* zp = z.data<T>();
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    loop.run([&](const std::array<int64_t, 3>& base, const std::array<int64_t, 3>& inner, int64_t n) {
+      T* zr = zp + base[0];
+      const T* ar = ap + base[1];
+      const T* br = bp + base[2];
+      if (inner[1] == 1 && inner[2] == 1) {
+        for (int64_t i = 0; i < n; ++i) zr[i] = T(f(ar[i], br[i]));
+      } else if (inner[1] == 1 && inner[2] == 0) {
+        const T bv = *br;
+        for (int64_t i = 0; i < n; ++i) zr[i] = T(f(ar[i], bv));
+      } else if (inner[1] == 0 && inner[2] == 1) {
+        const T av = *ar;
+        for (int64_t i = 0; i < n; ++i) zr[i] = T(f(av, br[i]));
+      } else {
+        for (int64_t i = 0; i < n; ++i) zr[i] = T(f(ar[i * inner[1]], br[i * inner[2]]));
+      }
+    });
+  });
+  return dt == ct ? z : z.to(dt);
+}
+
+}  // namespace rv::cpu

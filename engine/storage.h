@@ -1,0 +1,44 @@
+// storage.h: a reference-counted block of memory that one or more tensors view.
+//
+// Views (reshape, permute, narrow, ...) share a Storage and differ only in offset, shape and
+// strides. The storage also carries the version counter that autograd uses to refuse an
+// in-place write to memory that a recorded op saved for its backward pass.
+#pragma once
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "engine/device.h"
+
+namespace rv {
+
+class Storage {
+ public:
+  // Allocates `nbytes` of 64-byte aligned, uninitialised host memory.
+  static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device{});
+  // Wraps memory owned by someone else (an mmap, a Python buffer); `release` runs on destruction.
+  static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> release,
+                                       Device device = Device{});
+  ~Storage();
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+
+  void* data() const { return data_; }
+  size_t nbytes() const { return nbytes_; }
+  Device device() const { return device_; }
+
+  uint64_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
+ private:
+  Storage() = default;
+  void* data_ = nullptr;
+  size_t nbytes_ = 0;
+  Device device_;
+  std::function<void(void*)> release_;
+  std::atomic<uint64_t> version_{0};
+};
+
+}  // namespace rv

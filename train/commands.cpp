@@ -1,0 +1,13 @@
+// commands.cpp: the subcommand table.
+#include "train/commands.h"
+
+namespace rv {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"info", "print the build: compiler, threads, BLAS, devices", cmd_info},
+  };
+  return table;
+}
+
+}  // namespace rv

@@ -1,0 +1,18 @@
+// commands.h: the table of `ropevit` subcommands. Adding a command = one entry in
+// commands.cpp plus the file that implements it.
+#pragma once
+#include <vector>
+
+namespace rv {
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(int argc, char** argv);  // argv[0] is the command name
+};
+
+const std::vector<Command>& commands();
+
+int cmd_info(int argc, char** argv);
+
+}  // namespace rv
