@@ -6,6 +6,7 @@ namespace rv {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"info", "print the build: compiler, threads, BLAS, devices", cmd_info},
+      {"bench", "time ops on real model shapes against reference libraries", cmd_bench},
   };
   return table;
 }

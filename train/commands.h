@@ -14,5 +14,6 @@ struct Command {
 const std::vector<Command>& commands();
 
 int cmd_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace rv
