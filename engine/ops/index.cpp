@@ -39,13 +39,14 @@ std::string position_str(int64_t flat, const Shape& shape) {
   return shape_str(coord);
 }
 
-// A private, contiguous int64 copy of `index` (so a later in-place write to the caller's tensor
-// cannot change what backward uses), with every value checked against [0, bound).
+// `index` as a contiguous int64 tensor (itself when it already is one, else a copy), with
+// every value checked against [0, bound). Ops save it with rec.save, so an in-place write to
+// the caller's index between forward and backward is reported instead of giving a wrong grad.
 // `what` describes the range for the error message, e.g. "for dim 1 of size 5".
 Tensor checked_indices(const Tensor& index, int64_t bound, const char* op, const std::string& what) {
   if (index.dtype() != DType::i64 && index.dtype() != DType::i32)
     throw std::invalid_argument(std::string(op) + ": index must be int64 or int32, got " + dtype_name(index.dtype()));
-  Tensor idx = index.dtype() == DType::i64 ? index.clone() : index.to(DType::i64);
+  Tensor idx = index.dtype() == DType::i64 ? index.detach().contiguous() : index.to(DType::i64);
   const int64_t* p = idx.data<int64_t>();
   for (int64_t i = 0; i < idx.numel(); ++i)
     if (p[i] < 0 || p[i] >= bound)
@@ -243,6 +244,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   out_shape.push_back(C);
   Tensor out = select_rows(weight, 0, flat).view(out_shape);  // (*S, C)
   if (auto rec = autograd::Recorder("embedding", {weight})) {
+    flat = rec.save(flat);
     rec.finish(out, [flat, V, C](const Tensor& g, const Needs&) -> Grads {
       // dW[v, :] = sum of g[s, :] over the positions s with indices[s] == v
       return {add_rows(zeros({V, C}, g.dtype()), 0, flat, g.reshape({-1, C}), "embedding backward")};
@@ -259,6 +261,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   idx = idx.view({idx.numel()});
   Tensor out = select_rows(x, dim, idx);
   if (auto rec = autograd::Recorder("index_select", {x})) {
+    idx = rec.save(idx);
     Shape xs = x.shape();
     rec.finish(out, [xs, dim, idx](const Tensor& g, const Needs&) -> Grads {
       return {add_rows(zeros(xs, g.dtype()), dim, idx, g, "index_select backward")};
@@ -283,6 +286,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   idx = idx.view({idx.numel()});
   Tensor out = add_rows(x, dim, idx, src, "index_add");
   if (auto rec = autograd::Recorder("index_add", {x, src})) {
+    if (rec.needs(1)) idx = rec.save(idx);
     rec.finish(out, [dim, idx](const Tensor& g, const Needs& n) -> Grads {
       return {n[0] ? g : Tensor(), n[1] ? select_rows(g, dim, idx) : Tensor()};
     });
@@ -298,6 +302,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor idx = checked_indices(index, x.shape()[dim], "gather", dim_range(dim, x.shape()[dim]));
   Tensor out = gather_values(x, dim, idx);
   if (auto rec = autograd::Recorder("gather", {x})) {
+    idx = rec.save(idx);
     Shape xs = x.shape();
     rec.finish(out, [xs, dim, idx](const Tensor& g, const Needs&) -> Grads {
       return {scatter_values(zeros(xs, g.dtype()), dim, idx, g, "gather backward")};
@@ -316,6 +321,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   Tensor idx = checked_indices(index, x.shape()[dim], "scatter_add", dim_range(dim, x.shape()[dim]));
   Tensor out = scatter_values(x, dim, idx, src, "scatter_add");
   if (auto rec = autograd::Recorder("scatter_add", {x, src})) {
+    idx = rec.save(idx);
     Shape ss = src.shape();
     rec.finish(out, [dim, idx, ss](const Tensor& g, const Needs& n) -> Grads {
       Tensor gs;

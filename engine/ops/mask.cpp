@@ -2,6 +2,8 @@
 // (the same op on the gradient, filling zeros).
 #include "engine/ops/mask.h"
 
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/loops.h"
@@ -26,7 +28,14 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
       T* orow = op + base[0];
       const T* xrow = xp + base[1];
       const bool* mrow = mp + base[2];
-      for (int64_t i = 0; i < n; ++i) orow[i * inner[0]] = mrow[i * inner[2]] ? fill : xrow[i * inner[1]];
+      if (inner[0] == 1 && inner[1] == 1 && inner[2] == 1) {  // dense rows: let the compiler vectorise
+        for (int64_t i = 0; i < n; ++i) orow[i] = mrow[i] ? fill : xrow[i];
+      } else if (inner[0] == 1 && inner[1] == 1 && inner[2] == 0) {  // one mask value for the row
+        if (*mrow) std::fill(orow, orow + n, fill);
+        else std::copy(xrow, xrow + n, orow);
+      } else {
+        for (int64_t i = 0; i < n; ++i) orow[i * inner[0]] = mrow[i * inner[2]] ? fill : xrow[i * inner[1]];
+      }
     });
   });
   if (auto rec = autograd::Recorder("masked_fill", {x})) {

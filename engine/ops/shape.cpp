@@ -225,7 +225,11 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   if (x.dim() == 0) throw std::invalid_argument("chunk: expected a tensor with at least 1 dim, got a 0-d tensor");
   dim = wrap_dim(dim, x.dim(), "chunk");
   const int64_t n = x.shape()[dim];
-  if (n == 0) return std::vector<Tensor>(size_t(chunks), x.narrow(dim, 0, 0));  // as torch.chunk
+  if (n == 0) {  // as torch.chunk: `chunks` empty pieces, each its own view
+    std::vector<Tensor> pieces;
+    for (int64_t i = 0; i < chunks; ++i) pieces.push_back(x.narrow(dim, 0, 0));
+    return pieces;
+  }
   return split(x, (n + chunks - 1) / chunks, dim);
 }
 

@@ -249,3 +249,14 @@ TEST_CASE("one_hot") {
   CHECK_THROWS_WITH(one_hot(idx, 2), doctest::Contains("one_hot: index 2 at position [0, 0] is out of range"));
   CHECK_THROWS_WITH(one_hot(zeros({0}, DType::i64)), doctest::Contains("cannot infer num_classes"));
 }
+
+TEST_CASE("writing into an index after the forward pass is reported by backward") {
+  Tensor x = ones({2, 3}).requires_grad_();
+  Tensor idx = from_vector(std::vector<int64_t>{0, 2}, {2, 1});
+  Tensor y = gather(x, 1, idx);
+  idx.fill_(1.0);
+  CHECK_THROWS_WITH(y.backward(ones({2, 1})), doctest::Contains("backward of 'gather'"));
+  Tensor e = embedding(x, idx.view({2}));
+  idx.fill_(0.0);
+  CHECK_THROWS_WITH(e.backward(ones({2, 3})), doctest::Contains("backward of 'embedding'"));
+}
