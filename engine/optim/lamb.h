@@ -15,6 +15,8 @@
 // So parameters without weight decay (norms, biases, embeddings) get a plain Adam step by
 // default. State: exp_avg, exp_avg_sq per parameter, the step per group.
 #pragma once
+#include <vector>
+
 #include "engine/optim/optimizer.h"
 
 namespace rv::optim {
@@ -51,6 +53,7 @@ class Lamb : public OptimizerWith<LambOptions> {
 
  private:
   double last_grad_norm_ = 0.0;
+  std::vector<unsigned char> scratch_;  // the update u of one parameter; reused across steps
 };
 
 }  // namespace rv::optim
