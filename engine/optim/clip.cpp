@@ -1,0 +1,96 @@
+// clip.cpp: clip_grad_norm_ and clip_grad_value_ on raw pointers (see clip.h).
+// The norms are deterministic blocked sums in double (engine/cpu/norm_kernel.h).
+#include "engine/optim/clip.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/cpu/dispatch.h"
+#include "engine/cpu/norm_kernel.h"
+#include "engine/cpu/parallel.h"
+
+namespace rv::optim {
+
+namespace {
+
+// The gradients to modify, each made contiguous and owned (a strided .grad is replaced by a
+// dense copy, so the raw loops below can write it).
+std::vector<Tensor> dense_grads(const std::vector<Tensor>& params, const char* op) {
+  std::vector<Tensor> out;
+  for (const auto& p : params) {
+    Tensor g = p.grad();
+    if (!g.defined()) continue;
+    if (g.dtype() != DType::f32 && g.dtype() != DType::f64)
+      throw std::runtime_error(std::string(op) + ": expected float32 or float64 gradients, got " +
+                               dtype_name(g.dtype()));
+    if (!g.is_contiguous()) {
+      g = g.contiguous();
+      Tensor q = p;
+      q.set_grad(g);
+    }
+    out.push_back(g);
+  }
+  return out;
+}
+
+}  // namespace
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,
+                       bool error_if_nonfinite) {
+  if (!(norm_type > 0.0))
+    throw std::invalid_argument("clip_grad_norm_: norm_type must be > 0 or infinity, got " + std::to_string(norm_type));
+  autograd::NoGradGuard no_grad;
+  std::vector<Tensor> grads = dense_grads(params, "clip_grad_norm_");
+  if (grads.empty()) return 0.0;
+  const bool inf = std::isinf(norm_type);
+  double acc = 0.0;
+  for (const auto& g : grads) {
+    double part = cpu::dispatch_float(g.dtype(), "clip_grad_norm_", [&]<class T>() {
+      const T* x = g.data<T>();
+      if (inf) return cpu::max_abs(x, g.numel());
+      if (norm_type == 2.0) return cpu::sum_squares(x, g.numel());
+      return cpu::sum_abs_pow(x, g.numel(), norm_type);
+    });
+    acc = inf ? ((part > acc || std::isnan(part)) ? part : acc) : acc + part;
+  }
+  double total = inf ? acc : (norm_type == 2.0 ? std::sqrt(acc) : std::pow(acc, 1.0 / norm_type));
+  if (error_if_nonfinite && !std::isfinite(total))
+    throw std::runtime_error("clip_grad_norm_: the total norm of order " + std::to_string(norm_type) +
+                             " of the gradients is non-finite (" + std::to_string(total) +
+                             "), so it cannot be clipped");
+  // torch multiplies even when the coefficient is clamped to 1; the result is the same.
+  double coef = max_norm / (total + 1e-6);
+  if (coef < 1.0 || std::isnan(coef)) {
+    for (auto& g : grads) {
+      g.storage()->bump_version();
+      cpu::dispatch_float(g.dtype(), "clip_grad_norm_", [&]<class T>() {
+        T* x = g.data<T>();
+        const T c = T(coef);
+        cpu::parallel_for(g.numel(), 32768, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) x[i] *= c;
+        });
+      });
+    }
+  }
+  return total;
+}
+
+void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
+  if (!(clip_value >= 0.0))
+    throw std::invalid_argument("clip_grad_value_: clip_value must be >= 0, got " + std::to_string(clip_value));
+  autograd::NoGradGuard no_grad;
+  for (auto& g : dense_grads(params, "clip_grad_value_")) {
+    g.storage()->bump_version();
+    cpu::dispatch_float(g.dtype(), "clip_grad_value_", [&]<class T>() {
+      T* x = g.data<T>();
+      const T hi = T(clip_value), lo = T(-clip_value);
+      cpu::parallel_for(g.numel(), 32768, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) x[i] = x[i] < lo ? lo : (x[i] > hi ? hi : x[i]);
+      });
+    });
+  }
+}
+
+}  // namespace rv::optim
