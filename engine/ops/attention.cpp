@@ -90,7 +90,7 @@ AttentionImpl resolve_attention_impl(AttentionImpl impl, int64_t Nq, int64_t Nk)
   if (impl != AttentionImpl::automatic) return impl;
   AttentionImpl forced = g_override.load();
   if (forced != AttentionImpl::automatic) return forced;
-  // Short rows (Swin windows of 49, tiny tests) fit the reference's whole-matrix loops; from
+  // Very short rows (Swin windows of 3x3) fit the reference's whole-matrix loops; from
   // kFusedMinKeys keys on the fused kernels are faster and keep O(N) memory per head.
   (void)Nq;
   return Nk >= kFusedMinKeys ? AttentionImpl::fused : AttentionImpl::reference;

@@ -243,11 +243,12 @@ TEST_CASE("attention: results do not depend on the thread count") {
 }
 
 TEST_CASE("attention: automatic choice and the override") {
-  CHECK(resolve_attention_impl(AttentionImpl::automatic, 49, 49) == AttentionImpl::reference);
+  CHECK(resolve_attention_impl(AttentionImpl::automatic, 9, 9) == AttentionImpl::reference);
+  CHECK(resolve_attention_impl(AttentionImpl::automatic, 49, 49) == AttentionImpl::fused);
   CHECK(resolve_attention_impl(AttentionImpl::automatic, 1, kFusedMinKeys) == AttentionImpl::fused);
   CHECK(resolve_attention_impl(AttentionImpl::reference, 4096, 4096) == AttentionImpl::reference);
   set_attention_impl_override(AttentionImpl::fused);
-  CHECK(resolve_attention_impl(AttentionImpl::automatic, 49, 49) == AttentionImpl::fused);
+  CHECK(resolve_attention_impl(AttentionImpl::automatic, 9, 9) == AttentionImpl::fused);
   CHECK(resolve_attention_impl(AttentionImpl::reference, 49, 49) == AttentionImpl::reference);
   set_attention_impl_override(AttentionImpl::automatic);
   CHECK(attention_impl_override() == AttentionImpl::automatic);
