@@ -1,0 +1,84 @@
+// dropout.cpp: dropout and drop_path, forward and backward.
+//
+// The forward pass reserves a range of Philox offsets and derives the keep mask from it; the
+// backward closure keeps only (seed, stream, offset, p) and regenerates the very same mask, so
+// no mask tensor is stored between the passes.
+#include "engine/ops/dropout.h"
+
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/cpu/dispatch.h"
+#include "engine/cpu/elementwise_kernel.h"
+#include "engine/cpu/parallel.h"
+
+namespace rv {
+
+namespace {
+
+void check_args(const Tensor& x, double p, const char* op) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw std::invalid_argument(std::string(op) + ": expected a probability p in [0, 1], got " + std::to_string(p));
+  if (!is_floating(x.dtype()))
+    throw std::invalid_argument(std::string(op) + ": expected a float tensor, got " + dtype_name(x.dtype()));
+}
+
+// Which counter words the mask uses, and how to scale what is kept.
+struct MaskSpec {
+  uint64_t seed, stream, offset;
+  double keep;          // 1 - p
+  int64_t group;        // consecutive elements that share one draw (1 for dropout, a sample for drop_path)
+};
+
+// y[i] = keep(i / group) ? x[i] / keep : 0, for a contiguous x in f32/f64.
+Tensor apply_mask(const Tensor& x_in, const MaskSpec& m, const char* op) {
+  const DType ct = cpu::compute_dtype(x_in.dtype());
+  Tensor x = x_in.detach();
+  if (x.dtype() != ct) x = x.to(ct);
+  x = x.contiguous();
+  Tensor y = empty(x.shape(), ct);
+  const int64_t n = x.numel();
+  cpu::dispatch_float(ct, op, [&]<class T>() {
+    const T* xp = x.data<T>();
+    T* yp = y.data<T>();
+    const T scale = m.keep > 0 ? T(1.0 / m.keep) : T(0);
+    cpu::parallel_for(n, 16384, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const uint64_t draw = uint64_t(i / m.group);
+        const bool kept = double(philox_uniform(m.seed, m.stream, m.offset + draw)) < m.keep;
+        yp[i] = kept ? xp[i] * scale : T(0);
+      }
+    });
+  });
+  return x_in.dtype() == ct ? y : y.to(x_in.dtype());
+}
+
+Tensor masked(const Tensor& x, double p, Generator& gen, int64_t draws, int64_t group, const char* op) {
+  MaskSpec m{gen.seed(), gen.stream(), gen.reserve(uint64_t(draws)), 1.0 - p, group};
+  Tensor out = apply_mask(x, m, op);
+  if (auto rec = autograd::Recorder(op, {x})) {
+    rec.finish(out, [m, op](const Tensor& g, const autograd::Needs&) -> autograd::Grads {
+      return {apply_mask(g, m, op)};  // the same mask and scale
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, double p, bool training, Generator& gen) {
+  check_args(x, p, "dropout");
+  if (!training || p == 0.0) return x;
+  return masked(x, p, gen, x.numel(), 1, "dropout");
+}
+
+Tensor drop_path(const Tensor& x, double p, bool training, Generator& gen) {
+  check_args(x, p, "drop_path");
+  if (x.dim() == 0) throw std::invalid_argument("drop_path: expected a tensor with a leading (sample) dim, got a scalar");
+  if (!training || p == 0.0) return x;
+  const int64_t samples = x.size(0);
+  const int64_t per_sample = samples ? x.numel() / samples : 0;
+  return masked(x, p, gen, samples, per_sample > 0 ? per_sample : 1, "drop_path");
+}
+
+}  // namespace rv
