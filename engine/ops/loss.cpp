@@ -11,8 +11,8 @@
 // which is PyTorch's formula term by term (the smoothing term of the index form is divided by
 // the same weight sum as the NLL term under reduction mean).
 //
-// Positions are processed in panels of kLanes rows; inside a panel the class loop is outer and
-// the lane loop inner, so for (B, K, H, W) logits the inner loop walks contiguous pixels.
+// Positions are processed in panels of rows copied to a small buffer (see panel_lanes below),
+// so every pass over the classes reads contiguous memory for (B, K) and (B, K, H, W) alike.
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
 #include "engine/ops/loss.h"
@@ -354,56 +354,91 @@ struct CeData {
   bool ignored(int64_t r) const { return index && index[r] == ignore_index; }
 };
 
-constexpr int64_t kLanes = 16;  // rows per panel
+// Rows are processed in panels of up to kMaxLanes rows. A panel's (K, lanes) block of logits is
+// first copied into a small per-thread buffer buf[c * lanes + j]; every later pass reads the
+// buffer with the lane loop innermost and contiguous. Reading the logits in place would walk
+// K addresses S apart on every pass, and for power-of-two S (a 512 x 512 image) those all fall
+// into the same cache sets and evict each other.
+constexpr int64_t kMaxLanes = 64;
+constexpr int64_t kPanelValues = 8192;  // K * lanes budget per buffer: 32 KiB of f32
 
-// Calls f(first_row, lanes) for panels covering rows [0, R), in parallel.
+inline int64_t panel_lanes(int64_t K) {
+  return std::clamp<int64_t>(kPanelValues / std::max<int64_t>(K, 1), 1, kMaxLanes);
+}
+
+// Calls f(first_row, n, off, buf) for panels of at most L rows covering [0, R), in parallel.
+// off[j] is the offset of row first_row + j; buf has room for `buffers` blocks of K * L values.
 template <class T, class F>
-void for_each_panel(const CeData<T>& p, F&& f) {
+void for_each_panel(const CeData<T>& p, int64_t L, int buffers, F&& f) {
   const int64_t R = p.rows();
-  const int64_t panels = (R + kLanes - 1) / kLanes;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, p.K * kLanes));
+  const int64_t panels = (R + L - 1) / L;
+  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.K * L));
   cpu::parallel_for(panels, grain, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) f(q * kLanes, std::min(kLanes, R - q * kLanes));
+    std::vector<T> buf(size_t(buffers * p.K * L));
+    int64_t off[kMaxLanes];
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t r0 = q * L, n = std::min(L, R - r0);
+      for (int64_t j = 0; j < n; ++j) off[j] = p.row_offset(r0 + j);
+      f(r0, n, off, buf.data());
+    }
   });
+}
+
+// buf[c * L + j] = src[off[j] + c * S] for the panel's n rows, and the reverse.
+template <class T>
+void gather_panel(const T* src, const CeData<T>& p, const int64_t* off, int64_t n, int64_t L, T* buf) {
+  if (p.S == 1) {  // each row is contiguous in src
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < p.K; ++c) buf[c * L + j] = src[off[j] + c];
+  } else {         // each class is contiguous across neighbouring rows
+    for (int64_t c = 0; c < p.K; ++c)
+      for (int64_t j = 0; j < n; ++j) buf[c * L + j] = src[off[j] + c * p.S];
+  }
+}
+
+template <class T>
+void scatter_panel(const T* buf, const CeData<T>& p, const int64_t* off, int64_t n, int64_t L, T* dst) {
+  if (p.S == 1) {
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t c = 0; c < p.K; ++c) dst[off[j] + c] = buf[c * L + j];
+  } else {
+    for (int64_t c = 0; c < p.K; ++c)
+      for (int64_t j = 0; j < n; ++j) dst[off[j] + c * p.S] = buf[c * L + j];
+  }
 }
 
 // Forward: lse[r] = log sum_c exp(x_rc); loss[r] (unreduced, f64); wsum[r] = the row's share of
 // the mean's denominator (w_y, 0 if ignored; 1 for soft targets).
 template <class T>
 void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
-  const int64_t K = p.K, S = p.S;
+  const int64_t K = p.K, L = panel_lanes(K);
   const double s = p.smoothing, sK = s / double(K);
-  for_each_panel(p, [&](int64_t r0, int64_t L) {
-    int64_t off[kLanes];
-    T m[kLanes], l[kLanes];
-    double acc[kLanes];
-    for (int64_t j = 0; j < L; ++j) {
-      off[j] = p.row_offset(r0 + j);
+  for_each_panel(p, L, p.soft ? 2 : 1, [&](int64_t r0, int64_t n, const int64_t* off, T* xb) {
+    T m[kMaxLanes], l[kMaxLanes];
+    double acc[kMaxLanes];
+    gather_panel(p.x, p, off, n, L, xb);
+    for (int64_t j = 0; j < n; ++j) {
       m[j] = -std::numeric_limits<T>::infinity();
       acc[j] = 0;
     }
-    for (int64_t c = 0; c < K; ++c) {
-      const T* xc = p.x + c * S;
-      for (int64_t j = 0; j < L; ++j) m[j] = std::max(m[j], xc[off[j]]);
-    }
-    for (int64_t c = 0; c < K; ++c) {
-      const T* xc = p.x + c * S;
-      for (int64_t j = 0; j < L; ++j) acc[j] += double(std::exp(xc[off[j]] - m[j]));
-    }
-    for (int64_t j = 0; j < L; ++j) {
+    for (int64_t c = 0; c < K; ++c)
+      for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], xb[c * L + j]);
+    for (int64_t c = 0; c < K; ++c)
+      for (int64_t j = 0; j < n; ++j) acc[j] += double(std::exp(xb[c * L + j] - m[j]));
+    for (int64_t j = 0; j < n; ++j) {
       l[j] = m[j] + T(std::log(acc[j]));
       lse[r0 + j] = l[j];
       acc[j] = 0;
     }
     if (p.soft) {  // loss = sum_c w_c ((1 - s) t_c + s / K) (lse - x_c)
+      T* tb = xb + K * L;
+      gather_panel(p.soft, p, off, n, L, tb);
       for (int64_t c = 0; c < K; ++c) {
-        const T* xc = p.x + c * S;
-        const T* tc = p.soft + c * S;
         const double wc = double(p.weight(c));
-        for (int64_t j = 0; j < L; ++j)
-          acc[j] += wc * ((1 - s) * double(tc[off[j]]) + sK) * double(l[j] - xc[off[j]]);
+        for (int64_t j = 0; j < n; ++j)
+          acc[j] += wc * ((1 - s) * double(tb[c * L + j]) + sK) * double(l[j] - xb[c * L + j]);
       }
-      for (int64_t j = 0; j < L; ++j) {
+      for (int64_t j = 0; j < n; ++j) {
         loss[r0 + j] = acc[j];
         wsum[r0 + j] = 1;
       }
@@ -412,12 +447,11 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
     // class index y: loss = (1 - s) w_y (lse - x_y) + (s / K) sum_c w_c (lse - x_c)
     if (s > 0) {
       for (int64_t c = 0; c < K; ++c) {
-        const T* xc = p.x + c * S;
         const double wc = double(p.weight(c));
-        for (int64_t j = 0; j < L; ++j) acc[j] += wc * double(l[j] - xc[off[j]]);
+        for (int64_t j = 0; j < n; ++j) acc[j] += wc * double(l[j] - xb[c * L + j]);
       }
     }
-    for (int64_t j = 0; j < L; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const int64_t r = r0 + j;
       if (p.ignored(r)) {
         loss[r] = 0;
@@ -426,7 +460,7 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
       }
       const int64_t y = p.index[r];
       const double wy = double(p.weight(y));
-      loss[r] = (1 - s) * wy * double(l[j] - p.x[off[j] + y * S]) + sK * acc[j];
+      loss[r] = (1 - s) * wy * double(l[j] - xb[y * L + j]) + sK * acc[j];
       wsum[r] = wy;
     }
   });
@@ -434,62 +468,62 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
 
 // Backward: gx = gs_r (softmax(x_r) * sum(q_r) - q_r) and, for soft targets,
 // gt = gs_r (1 - s) w_c (lse - x_c), where gs_r is the incoming gradient's scale for row r.
+// Both are computed in the panel buffers (in place of x and t) and then scattered.
 template <class T>
 void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx, T* gt) {
-  const int64_t K = p.K, S = p.S;
+  const int64_t K = p.K, L = panel_lanes(K);
   const double s = p.smoothing, sK = s / double(K);
   double wsum_all = 0;  // sum_c w_c, in a fixed order
   for (int64_t c = 0; c < K; ++c) wsum_all += double(p.weight(c));
-  for_each_panel(p, [&](int64_t r0, int64_t L) {
-    int64_t off[kLanes];
-    T g[kLanes], qsum[kLanes];
-    for (int64_t j = 0; j < L; ++j) {
-      off[j] = p.row_offset(r0 + j);
+  for_each_panel(p, L, p.soft ? 2 : 1, [&](int64_t r0, int64_t n, const int64_t* off, T* xb) {
+    T g[kMaxLanes], qsum[kMaxLanes], lj[kMaxLanes];
+    gather_panel(p.x, p, off, n, L, xb);
+    for (int64_t j = 0; j < n; ++j) {
       g[j] = p.ignored(r0 + j) ? T(0) : gs(r0 + j);
+      lj[j] = lse[r0 + j];
     }
     if (p.soft) {
-      double acc[kLanes] = {};
+      T* tb = xb + K * L;
+      gather_panel(p.soft, p, off, n, L, tb);
+      double acc[kMaxLanes] = {};
       for (int64_t c = 0; c < K; ++c) {
-        const T* tc = p.soft + c * S;
         const double wc = double(p.weight(c));
-        for (int64_t j = 0; j < L; ++j) acc[j] += wc * ((1 - s) * double(tc[off[j]]) + sK);
+        for (int64_t j = 0; j < n; ++j) acc[j] += wc * ((1 - s) * double(tb[c * L + j]) + sK);
       }
-      for (int64_t j = 0; j < L; ++j) qsum[j] = T(acc[j]);
+      for (int64_t j = 0; j < n; ++j) qsum[j] = T(acc[j]);
       for (int64_t c = 0; c < K; ++c) {
-        const T* xc = p.x + c * S;
-        const T* tc = p.soft + c * S;
         const T wc = p.weight(c);
-        T* gxc = gx ? gx + c * S : nullptr;
-        T* gtc = gt ? gt + c * S : nullptr;
-        for (int64_t j = 0; j < L; ++j) {
-          const T d = lse[r0 + j] - xc[off[j]];  // -log softmax
-          if (gxc) gxc[off[j]] = g[j] * (std::exp(-d) * qsum[j] - wc * (T(1 - s) * tc[off[j]] + T(sK)));
-          if (gtc) gtc[off[j]] = g[j] * T(1 - s) * wc * d;
+        T* xc = xb + c * L;
+        T* tc = tb + c * L;
+        for (int64_t j = 0; j < n; ++j) {
+          const T d = lj[j] - xc[j];  // -log softmax
+          const T q = wc * (T(1 - s) * tc[j] + T(sK));
+          xc[j] = g[j] * (std::exp(-d) * qsum[j] - q);  // d loss / d x
+          tc[j] = g[j] * T(1 - s) * wc * d;             // d loss / d t
         }
       }
+      if (gx) scatter_panel(xb, p, off, n, L, gx);
+      if (gt) scatter_panel(tb, p, off, n, L, gt);
       return;
     }
-    if (!gx) return;
-    for (int64_t j = 0; j < L; ++j) {
+    for (int64_t j = 0; j < n; ++j) {
       const int64_t r = r0 + j;
       qsum[j] = p.ignored(r) ? T(0) : T((1 - s) * double(p.weight(p.index[r])) + sK * wsum_all);
     }
     for (int64_t c = 0; c < K; ++c) {
-      const T* xc = p.x + c * S;
-      T* gxc = gx + c * S;
+      T* xc = xb + c * L;
       const T smooth_c = T(sK) * p.weight(c);
-      for (int64_t j = 0; j < L; ++j)
-        gxc[off[j]] = g[j] * (std::exp(xc[off[j]] - lse[r0 + j]) * qsum[j] - smooth_c);
+      for (int64_t j = 0; j < n; ++j) xc[j] = g[j] * (std::exp(xc[j] - lj[j]) * qsum[j] - smooth_c);
     }
-    for (int64_t j = 0; j < L; ++j) {  // the one-hot part of q
+    for (int64_t j = 0; j < n; ++j) {  // the one-hot part of q
       const int64_t r = r0 + j;
       if (p.ignored(r)) continue;
       const int64_t y = p.index[r];
-      gx[off[j] + y * S] -= g[j] * T(1 - s) * p.weight(y);
+      xb[y * L + j] -= g[j] * T(1 - s) * p.weight(y);
     }
+    if (gx) scatter_panel(xb, p, off, n, L, gx);
   });
 }
-
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {

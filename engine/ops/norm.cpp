@@ -69,6 +69,33 @@ int64_t spatial_size(const Tensor& x) {
   return s;
 }
 
+// f64 sum of f(i) for i in [0, n) over kAcc independent accumulators (element i always goes to
+// accumulator i % kAcc, combined in a fixed tree). Breaking the single add chain lets the loop
+// vectorise without -ffast-math; the fixed pattern keeps the bits independent of threads.
+constexpr int64_t kAcc = 8;
+
+template <class F>
+double fold_sum(int64_t n, F&& f) {
+  double acc[kAcc] = {};
+  int64_t i = 0;
+  for (; i + kAcc <= n; i += kAcc)
+    for (int64_t k = 0; k < kAcc; ++k) acc[k] += f(i + k);
+  for (int64_t k = 0; i + k < n; ++k) acc[k] += f(i + k);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Two such sums in one pass: f(i, a, b) adds its terms to a and b.
+template <class F>
+void fold_sum2(int64_t n, F&& f, double& out_a, double& out_b) {
+  double a[kAcc] = {}, b[kAcc] = {};
+  int64_t i = 0;
+  for (; i + kAcc <= n; i += kAcc)
+    for (int64_t k = 0; k < kAcc; ++k) f(i + k, a[k], b[k]);
+  for (int64_t k = 0; i + k < n; ++k) f(i + k, a[k], b[k]);
+  out_a = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  out_b = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+}
+
 // Per-channel (C) values of a 1-d tensor as f64.
 Tensor channel_tensor(const std::vector<double>& v, DType dt) {
   return from_vector(v, {int64_t(v.size())}, dt);
@@ -85,13 +112,10 @@ void plane_grad_sums(const T* x, const T* g, int64_t planes, int64_t S, const st
       const T* xu = x + u * S;
       const T* gu = g + u * S;
       const T mu = T(mean[stat_of(u)]);
-      double sg = 0, sgx = 0;
-      for (int64_t s = 0; s < S; ++s) {
+      fold_sum2(S, [&](int64_t s, double& sg, double& sgx) {
         sg += double(gu[s]);
         sgx += double(gu[s]) * double(xu[s] - mu);
-      }
-      pg[u] = sg;
-      pgx[u] = sgx;
+      }, pg[u], pgx[u]);
     }
   });
 }
@@ -142,21 +166,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       };
       cpu::parallel_for(planes, grain, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
-          double s = 0;
-          for (int64_t i = 0; i < S; ++i) s += double(xp[u * S + i]);
-          part[u] = s;
+          const T* xu = xp + u * S;
+          part[u] = fold_sum(S, [&](int64_t i) { return double(xu[i]); });
         }
       });
       per_channel(mean);
       cpu::parallel_for(planes, grain, [&](int64_t u0, int64_t u1) {
         for (int64_t u = u0; u < u1; ++u) {
           const double mu = mean[u % C];
-          double s = 0;
-          for (int64_t i = 0; i < S; ++i) {
-            const double d = double(xp[u * S + i]) - mu;
-            s += d * d;
-          }
-          part[u] = s;
+          const T* xu = xp + u * S;
+          part[u] = fold_sum(S, [&](int64_t i) {
+            const double d = double(xu[i]) - mu;
+            return d * d;
+          });
         }
       });
       per_channel(var);
@@ -273,14 +295,11 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
     cpu::parallel_for(B * G, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, m)), [&](int64_t u0, int64_t u1) {
       for (int64_t u = u0; u < u1; ++u) {
         const T* xu = xp + u * m;
-        double s = 0;
-        for (int64_t i = 0; i < m; ++i) s += double(xu[i]);
-        const double mu = s / double(m);
-        double v = 0;
-        for (int64_t i = 0; i < m; ++i) {
+        const double mu = fold_sum(m, [&](int64_t i) { return double(xu[i]); }) / double(m);
+        const double v = fold_sum(m, [&](int64_t i) {
           const double d = double(xu[i]) - mu;
-          v += d * d;
-        }
+          return d * d;
+        });
         const double r = 1.0 / std::sqrt(v / double(m) + eps);
         mean[u] = mu;
         rstd[u] = r;

@@ -90,3 +90,13 @@ TEST_CASE("gradcheck mse, l1 and smooth_l1: input and target, broadcast, every r
       RV_GRADCHECK([&](const Inputs& in) { return smooth_l1_loss(in[0], in[1], red, beta); }, (Inputs{x, t}));
   }
 }
+
+TEST_CASE("gradcheck cross_entropy with many classes (small panels)") {
+  Tensor x = test::grad_input({2, 1200}, 40, -3.0, 3.0);  // 6 rows per panel buffer
+  Tensor y = indices({17, 1100}, {2});
+  RV_GRADCHECK([&](const Inputs& in) { return cross_entropy(in[0], y, {.label_smoothing = 0.1}); }, Inputs{x});
+  Tensor t = test::grad_input({2, 1200}, 41, 0.0, 2.0 / 1200);  // rows sum to about 1, as probabilities
+  RV_GRADCHECK([&](const Inputs& in) {
+    return cross_entropy(in[0], in[1], {.label_smoothing = 0.1, .reduction = Reduction::sum});
+  }, (Inputs{x, t}));
+}

@@ -116,7 +116,9 @@ void check_ce_against_ref(const Tensor& logits, const Tensor& target, const Cros
 // ---- cross entropy: reference loops -----------------------------------------------------------
 
 TEST_CASE("cross_entropy with class indices matches the reference loop") {
-  const std::vector<Shape> shapes = {{5, 7}, {2, 4, 3, 5}, {1, 1}, {3, 6, 1}, {2, 3, 7}, {1, 10, 2, 2}};
+  // K = 1000 and 9000 shrink the panels to 8 and 1 rows; 70 positions leave a partial panel
+  const std::vector<Shape> shapes = {{5, 7},  {2, 4, 3, 5}, {1, 1},    {3, 6, 1},
+                                     {2, 3, 7}, {1, 10, 2, 2}, {3, 1000}, {2, 9000}, {2, 3, 5, 7}};
   uint64_t seed = 1;
   for (const Shape& xs : shapes) {
     CAPTURE(shape_str(xs));
@@ -136,7 +138,7 @@ TEST_CASE("cross_entropy with class indices matches the reference loop") {
 }
 
 TEST_CASE("cross_entropy with soft targets matches the reference loop") {
-  const std::vector<Shape> shapes = {{4, 6}, {2, 3, 2, 3}, {1, 1}};
+  const std::vector<Shape> shapes = {{4, 6}, {2, 3, 2, 3}, {1, 1}, {3, 1000}, {2, 4, 70}};
   uint64_t seed = 100;
   for (const Shape& xs : shapes) {
     CAPTURE(shape_str(xs));
