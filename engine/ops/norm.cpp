@@ -70,8 +70,9 @@ int64_t spatial_size(const Tensor& x) {
 }
 
 // f64 sum of f(i) for i in [0, n) over kAcc independent accumulators (element i always goes to
-// accumulator i % kAcc, combined in a fixed tree). Breaking the single add chain lets the loop
-// vectorise without -ffast-math; the fixed pattern keeps the bits independent of threads.
+// accumulator i % kAcc, combined in a fixed tree). Eight independent add chains keep the FP
+// adders busy where one chain would wait on each add's latency (3-4x faster here), with no
+// -ffast-math; the fixed pattern keeps the bits independent of the thread count.
 constexpr int64_t kAcc = 8;
 
 template <class F>
@@ -96,7 +97,7 @@ void fold_sum2(int64_t n, F&& f, double& out_a, double& out_b) {
   out_b = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
 }
 
-// Per-channel (C) values of a 1-d tensor as f64.
+// A (C) tensor of dtype dt holding v.
 Tensor channel_tensor(const std::vector<double>& v, DType dt) {
   return from_vector(v, {int64_t(v.size())}, dt);
 }

@@ -290,12 +290,16 @@ TEST_CASE("cross_entropy matches PyTorch: soft targets with smoothing and weight
 
 // ---- cross entropy: edge cases and errors ------------------------------------------------------
 
-TEST_CASE("cross_entropy: an all-ignored batch gives NaN under mean, 0 under sum, and zero gradients") {
+TEST_CASE("cross_entropy: an all-ignored batch gives NaN under mean, 0 under sum, and zero gradients (as PyTorch)") {
   Tensor x = test::test_tensor({3, 4}, 20, DType::f64).requires_grad_();
   Tensor y = full({3}, -100, DType::i64);
   CHECK(std::isnan(cross_entropy(x, y).item()));
   CHECK(std::isnan(cross_entropy(x, y, {.label_smoothing = 0.1}).item()));
   CHECK(std::isnan(cross_entropy(x, y, {.weight = ones({4}, DType::f64)}).item()));
+  Tensor m = cross_entropy(x, y, {.label_smoothing = 0.1});  // PyTorch: NaN loss, zero gradient
+  m.backward();
+  for (double g : x.grad().to_double_vector()) CHECK(g == 0.0);
+  x.zero_grad();
   Tensor s = cross_entropy(x, y, {.label_smoothing = 0.1, .reduction = Reduction::sum});
   CHECK(s.item() == 0.0);
   s.backward();
@@ -449,7 +453,8 @@ TEST_CASE("binary_cross_entropy_with_logits matches PyTorch: weight (2, 1), pos_
 
 TEST_CASE("binary_cross_entropy_with_logits errors") {
   CHECK_THROWS_WITH_AS(binary_cross_entropy_with_logits(zeros({2, 3}), zeros({3})),
-                       doctest::Contains("binary_cross_entropy_with_logits: expected target of the input's shape [2, 3], got [3]"),
+                       doctest::Contains("binary_cross_entropy_with_logits: expected target of the input's shape "
+                                         "[2, 3], got [3]"),
                        std::invalid_argument);
   CHECK_THROWS_WITH_AS(binary_cross_entropy_with_logits(zeros({2, 3}), zeros({2, 3}), {}, zeros({4})),
                        doctest::Contains("expected pos_weight to broadcast to the input's shape [2, 3], got [4]"),
@@ -521,8 +526,8 @@ TEST_CASE("regression losses: l1 gradient at equality is 0, beta 0 is l1, empty 
   CHECK(l1_loss(zeros({0}), zeros({0}), Reduction::sum).item() == 0.0);
   CHECK(mse_loss(zeros({2, 0}), zeros({2, 0}), Reduction::none).shape() == Shape{2, 0});
   CHECK(mse_loss(ones({2}, DType::bf16), zeros({2}, DType::bf16)).dtype() == DType::bf16);
-  CHECK_THROWS_WITH_AS(smooth_l1_loss(x, t, Reduction::mean, -1.0), doctest::Contains("smooth_l1_loss: beta must be >= 0"),
-                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(smooth_l1_loss(x, t, Reduction::mean, -1.0),
+                       doctest::Contains("smooth_l1_loss: beta must be >= 0"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(mse_loss(zeros({2, 3}), zeros({4})), doctest::Contains("mse_loss"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(l1_loss(zeros({2}, DType::i64), zeros({2})),
                        doctest::Contains("l1_loss: expected input to be a float tensor, got int64"),

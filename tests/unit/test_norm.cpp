@@ -104,6 +104,9 @@ TEST_CASE("batch_norm in training mode matches the reference loop and updates th
       }
       RV_EXPECT_CLOSE(rm, f64(want_rm, {C}), 1e-6, 1e-6);
       RV_EXPECT_CLOSE(rv, f64(want_rv, {C}), 1e-6, 1e-6);
+      // a non-contiguous input gives the same bits as its contiguous copy
+      Tensor xn = test::test_noncontiguous(xs, seed++, dt);
+      RV_EXPECT_CLOSE(batch_norm(xn, {}, {}, w, b, true), batch_norm(xn.contiguous(), {}, {}, w, b, true), 0, 0);
       // without affine parameters and without running buffers
       RefNorm r0 = ref_norm(xv, B, C, S, C, channel_key, 0, nullptr, nullptr, 1e-3);
       RV_EXPECT_CLOSE(batch_norm(x, {}, {}, {}, {}, true, 0.1, 1e-3), f64(r0.y, xs), rtol, atol);
