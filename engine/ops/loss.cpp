@@ -524,6 +524,7 @@ void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx
     if (gx) scatter_panel(xb, p, off, n, L, gx);
   });
 }
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
@@ -574,7 +575,6 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   // range-checked here, before any parallel loop.
   auto prepare = [soft, ct](const Tensor& x, const Tensor& t, const Tensor& w, std::vector<Tensor>& hold) {
     hold = {dense(x, ct), soft ? dense(t, ct) : dense(t, DType::i64), w.defined() ? dense(w, ct) : Tensor()};
-    return hold;
   };
   std::vector<Tensor> hold;
   prepare(logits, target, opt.weight, hold);
