@@ -24,9 +24,8 @@ std::string compare(const Tensor& actual, const Tensor& expected, Tol tol) {
   for (size_t i = 0; i < a.size(); ++i) {
     double budget = tol.atol + tol.rtol * std::fabs(e[i]);
     bool same_nonfinite = (std::isnan(a[i]) && std::isnan(e[i])) || (std::isinf(e[i]) && a[i] == e[i]);
-    const double diff = std::fabs(a[i] - e[i]);
-    // diff == 0 passes even with a zero budget (rtol = atol = 0 asks for exact equality)
-    double ratio = (same_nonfinite || diff == 0) ? 0 : diff / budget;
+    // equal values pass even with a zero budget (rtol = atol = 0 asks for exact equality)
+    double ratio = same_nonfinite || a[i] == e[i] ? 0 : std::fabs(a[i] - e[i]) / budget;
     if (std::isnan(ratio)) ratio = INFINITY;
     if (ratio > 1) ++bad;
     if (ratio > worst_ratio || worst < 0) {
