@@ -74,7 +74,8 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
   const int64_t per = (rows + nchunks - 1) / nchunks;
   const bool want_params = dw || db;
   std::vector<double> part_w(want_params && dw ? nchunks * m : 0), part_b(want_params && db ? nchunks * m : 0);
-  cpu::parallel_for(nchunks, 1, [&](int64_t c0, int64_t c1) {
+  // (the chunking fixes the summation order; the grain only decides whether threads are worth it)
+  cpu::parallel_for(nchunks, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, per * m)), [&](int64_t c0, int64_t c1) {
     std::vector<T> gy(m), xhat(m);
     for (int64_t c = c0; c < c1; ++c) {
       double* pw = dw ? part_w.data() + c * m : nullptr;
@@ -109,7 +110,7 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
   });
   if (!want_params) return;
   // Column sums of the partials, chunk by chunk in order: deterministic.
-  cpu::parallel_for(m, 1024, [&](int64_t i0, int64_t i1) {
+  cpu::parallel_for(m, 4096, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       double sw = 0, sb = 0;
       for (int64_t c = 0; c < nchunks; ++c) {

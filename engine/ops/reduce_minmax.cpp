@@ -118,7 +118,9 @@ void extremum_dim_kernel(const T* xp, const cpu::ReducePlan& plan, int64_t len, 
     const int64_t tile = 256;
     const int64_t tiles_per_row = (row + tile - 1) / tile;
     const int64_t outer = plan.out_numel / row;
-    cpu::parallel_for(outer * tiles_per_row, 1, [&](int64_t t0, int64_t t1) {
+    // grain: enough tiles for ~32K element reads, so small reductions stay on one thread
+    const int64_t grain = std::max<int64_t>(1, 32768 / (tile * len));
+    cpu::parallel_for(outer * tiles_per_row, grain, [&](int64_t t0, int64_t t1) {
       T best[tile];
       int64_t bi[tile];
       for (int64_t t = t0; t < t1; ++t) {

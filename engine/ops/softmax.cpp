@@ -55,7 +55,8 @@ void for_each_slice_group(const Layout& l, Row&& row, Tile&& tile) {
     return;
   }
   const int64_t tiles = (l.inner + kTile - 1) / kTile;
-  cpu::parallel_for(l.outer * tiles, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t grain = std::max<int64_t>(1, 16384 / (kTile * std::max<int64_t>(1, l.len)));
+  cpu::parallel_for(l.outer * tiles, grain, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t o = t / tiles, c0 = (t % tiles) * kTile;
       tile(o * l.len * l.inner + c0, std::min(kTile, l.inner - c0));
