@@ -42,6 +42,7 @@ Layout layout_of(const Shape& shape, int64_t d) {
 }
 
 constexpr int64_t kTile = 256;
+constexpr int kLanes = 8;  // partial maxima / sums per row in the fast path
 
 // Calls row(offset) for each slice when inner == 1 (one contiguous row of len values), else
 // tile(offset, n) for each group of n <= kTile neighbouring inner columns. Each call owns its
@@ -70,14 +71,25 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
   auto row = [&](int64_t base) {
     const T* xr = x + base;
     T* yr = y + base;
-    T mx = xr[0];
-    for (int64_t j = 1; j < len; ++j) mx = xr[j] > mx ? xr[j] : mx;
+    // Max and sum in kLanes independent partials: a single running max / sum is a serial
+    // dependency chain that the compiler may not reorder (it would change float results);
+    // fixed lanes combined in a fixed order vectorise and stay deterministic.
+    T ml[kLanes];
+    for (int l = 0; l < kLanes; ++l) ml[l] = xr[0];
+    int64_t j = 0;
+    for (; j + kLanes <= len; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) ml[l] = xr[j + l] > ml[l] ? xr[j + l] : ml[l];
+    for (; j < len; ++j) ml[0] = xr[j] > ml[0] ? xr[j] : ml[0];
+    T mx = ml[0];
+    for (int l = 1; l < kLanes; ++l) mx = ml[l] > mx ? ml[l] : mx;
+    // exp into y (for log_softmax y is scratch, overwritten below), then sum it
+    for (j = 0; j < len; ++j) yr[j] = std::exp(xr[j] - mx);
+    double sl[kLanes] = {};
+    for (j = 0; j + kLanes <= len; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) sl[l] += double(yr[j + l]);
+    for (; j < len; ++j) sl[0] += double(yr[j]);
     double sum = 0;
-    for (int64_t j = 0; j < len; ++j) {
-      const T e = std::exp(xr[j] - mx);
-      if constexpr (!kLog) yr[j] = e;
-      sum += double(e);
-    }
+    for (int l = 0; l < kLanes; ++l) sum += sl[l];
     if constexpr (kLog) {
       const T lse = T(std::log(sum));
       for (int64_t j = 0; j < len; ++j) yr[j] = (xr[j] - mx) - lse;
@@ -122,8 +134,13 @@ void backward_kernel(const T* g, const T* y, T* dx, const Layout& l) {
     const T* gr = g + base;
     const T* yr = y + base;
     T* dr = dx + base;
+    double al[kLanes] = {};
+    int64_t j = 0;
+    for (; j + kLanes <= len; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) al[l] += kLog ? double(gr[j + l]) : double(gr[j + l]) * double(yr[j + l]);
+    for (; j < len; ++j) al[0] += kLog ? double(gr[j]) : double(gr[j]) * double(yr[j]);
     double acc = 0;
-    for (int64_t j = 0; j < len; ++j) acc += kLog ? double(gr[j]) : double(gr[j]) * double(yr[j]);
+    for (int l = 0; l < kLanes; ++l) acc += al[l];
     const T a = T(acc);  // sum(g) for log_softmax, sum(g * y) for softmax
     for (int64_t j = 0; j < len; ++j) {
       if constexpr (kLog)
