@@ -4,6 +4,10 @@
 // Float functions accept f32/f64/bf16/f16 (bf16/f16 compute in f32 and round once) and are
 // differentiable. Binary ones broadcast like add(). Comparisons accept any dtypes, return
 // bool tensors and are not differentiable.
+//
+// Note: these overload names (exp, log, abs, pow, ...) hide the C functions inside namespace
+// rv, so kernels must spell scalar math std::exp, std::abs, ... (an unqualified call on a float
+// is a compile error, never a silent conversion).
 #pragma once
 #include <optional>
 
