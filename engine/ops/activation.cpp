@@ -18,12 +18,11 @@ using autograd::Needs;
 
 namespace {
 
-// 1 / (1 + exp(-v)) written so exp never overflows: for v < 0 use e^v / (1 + e^v).
+// 1 / (1 + exp(-v)). For very negative v, exp(-v) overflows to inf and the result is the
+// correct limit 0 (never NaN), so no branch is needed.
 template <class T>
 inline T sigmoid_of(T v) {
-  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-  const T e = std::exp(v);
-  return e / (T(1) + e);
+  return T(1) / (T(1) + std::exp(-v));
 }
 
 template <class D>
@@ -60,20 +59,22 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
     return out;
   }
   if (approximate == "tanh") {
+    // 0.5 x (1 + tanh(u)) computed as x * sigmoid(2u), the same function: 1 + tanh(u) =
+    // 2 sigmoid(2u). One exp instead of tanh, and no cancellation in 1 + tanh(u) for x << 0.
     Tensor out = cpu::map_unary(x, "gelu", [](auto v) {
       using T = decltype(v);
-      const T inner = T(kGeluBeta) * (v + T(kGeluKappa) * v * v * v);
-      return T(0.5) * v * (T(1) + std::tanh(inner));
+      const T u = T(kGeluBeta) * (v + T(kGeluKappa) * v * v * v);
+      return v * sigmoid_of(u + u);
     });
-    // y = l r with l = x/2, r = 1 + tanh(u), u = beta (x + kappa x^3):
-    // y' = r/2 + x/2 (1 - tanh(u)^2) beta (1 + 3 kappa x^2)
+    // With s = sigmoid(2u) (so 1 + tanh u = 2s and 1 - tanh^2 u = 4 s (1 - s)), PyTorch's
+    //   y' = (1 + tanh u) / 2 + x/2 (1 - tanh^2 u) beta (1 + 3 kappa x^2)
+    // becomes y' = s + 2 x s (1 - s) beta (1 + 3 kappa x^2).
     record_activation("gelu", x, out, false, [](auto g, auto v) {
       using T = decltype(v);
       const T v2 = v * v;
-      const T t = std::tanh(T(kGeluBeta) * (v + T(kGeluKappa) * v2 * v));
-      const T left_d = T(0.5) * (T(1) + t);
-      const T right_d = T(0.5) * v * (T(1) - t * t) * T(kGeluBeta) * (T(1) + T(3 * kGeluKappa) * v2);
-      return g * (left_d + right_d);
+      const T u = T(kGeluBeta) * (v + T(kGeluKappa) * v2 * v);
+      const T s = sigmoid_of(u + u);
+      return g * (s + T(2) * v * s * (T(1) - s) * T(kGeluBeta) * (T(1) + T(3 * kGeluKappa) * v2));
     });
     return out;
   }
