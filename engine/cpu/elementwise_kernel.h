@@ -1,11 +1,16 @@
-// elementwise_kernel.h: CPU maps for unary and broadcasting binary ops.
+// elementwise_kernel.h: CPU maps for unary, and broadcasting binary / ternary / compare /
+// select ops.
 //
-//   Tensor y = cpu::map_unary<kind>(x, "exp", [](auto v) { return std::exp(v); });
+//   Tensor y = cpu::map_unary(x, "exp", [](auto v) { return std::exp(v); });
 //   Tensor z = cpu::map_binary(a, b, "add", [](auto p, auto q) { return p + q; });
+//   Tensor w = cpu::map_ternary(g, a, b, "maximum", [](auto g, auto p, auto q) { ... });
+//   Tensor m = cpu::map_compare(a, b, "lt", [](auto p, auto q) { return p < q; });  // bool
+//   Tensor s = cpu::map_where(cond, a, b, "where");                                 // cond ? a : b
 //
-// Inputs may be any strides; the output is a fresh contiguous tensor. The lambda is called
-// with the compute type (float or double): bf16 and f16 inputs are widened to f32 first and
-// the result is rounded back, so a bf16 op rounds once, as PyTorch's CPU kernels do.
+// Inputs may be any strides (all broadcast to one shape); the output is a fresh contiguous
+// tensor. The lambda is called with the compute type (float or double): bf16 and f16 inputs
+// are widened to f32 first and the result is rounded back, so a bf16 op rounds once, as
+// PyTorch's CPU kernels do.
 #pragma once
 #include <cmath>
 
@@ -80,6 +85,112 @@ Tensor map_binary(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f)
     });
   });
   return dt == ct ? z : z.to(dt);
+}
+
+// Ternary float map with broadcasting of all three inputs: w = f(a, b, c), computed in the
+// promoted dtype. Used by backward passes that need two saved tensors and the gradient.
+template <class F>
+Tensor map_ternary(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in, const char* op, F&& f) {
+  const DType dt = promote_types(promote_types(a_in.dtype(), b_in.dtype()), c_in.dtype());
+  if (!is_floating(dt))
+    throw std::invalid_argument(std::string(op) + ": expected float tensors, got " + dtype_name(a_in.dtype()) +
+                                ", " + dtype_name(b_in.dtype()) + " and " + dtype_name(c_in.dtype()));
+  const DType ct = compute_dtype(dt);
+  Tensor a = a_in.dtype() == ct ? a_in : a_in.to(ct);
+  Tensor b = b_in.dtype() == ct ? b_in : b_in.to(ct);
+  Tensor c = c_in.dtype() == ct ? c_in : c_in.to(ct);
+  Shape shape = broadcast_shapes(broadcast_shapes(a.shape(), b.shape(), op), c.shape(), op);
+  Tensor w = empty(shape, ct);
+  NdLoop<4> loop(shape, {w.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape),
+                         broadcast_strides(c, shape)});
+  dispatch_float(ct, op, [&]<class T>() {
+    T* wp = w.data<T>();
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    const T* cp = c.data<T>();
+    loop.run([&](const std::array<int64_t, 4>& base, const std::array<int64_t, 4>& inner, int64_t n) {
+      T* wr = wp + base[0];
+      const T* ar = ap + base[1];
+      const T* br = bp + base[2];
+      const T* cr = cp + base[3];
+      if (inner[1] == 1 && inner[2] == 1 && inner[3] == 1) {
+        for (int64_t i = 0; i < n; ++i) wr[i] = T(f(ar[i], br[i], cr[i]));
+      } else {
+        for (int64_t i = 0; i < n; ++i) wr[i] = T(f(ar[i * inner[1]], br[i * inner[2]], cr[i * inner[3]]));
+      }
+    });
+  });
+  return dt == ct ? w : w.to(dt);
+}
+
+// The type two tensors are compared in: their promoted dtype, with bf16/f16 widened to f32
+// (exact) and integers/bool widened to i64 (exact).
+inline DType compare_dtype(DType a, DType b) {
+  const DType dt = promote_types(a, b);
+  return is_floating(dt) ? compute_dtype(dt) : DType::i64;
+}
+
+// Broadcasting comparison: m = f(a, b) as a bool tensor. Any dtypes.
+template <class F>
+Tensor map_compare(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f) {
+  const DType ct = compare_dtype(a_in.dtype(), b_in.dtype());
+  Tensor a = a_in.dtype() == ct ? a_in : a_in.to(ct);
+  Tensor b = b_in.dtype() == ct ? b_in : b_in.to(ct);
+  Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor m = empty(shape, DType::boolean);
+  NdLoop<3> loop(shape, {m.strides(), broadcast_strides(a, shape), broadcast_strides(b, shape)});
+  auto kernel = [&]<class T>() {
+    bool* mp = m.data<bool>();
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    loop.run([&](const std::array<int64_t, 3>& base, const std::array<int64_t, 3>& inner, int64_t n) {
+      bool* mr = mp + base[0];
+      const T* ar = ap + base[1];
+      const T* br = bp + base[2];
+      if (inner[1] == 1 && inner[2] == 1) {
+        for (int64_t i = 0; i < n; ++i) mr[i] = bool(f(ar[i], br[i]));
+      } else if (inner[1] == 1 && inner[2] == 0) {
+        const T bv = *br;
+        for (int64_t i = 0; i < n; ++i) mr[i] = bool(f(ar[i], bv));
+      } else {
+        for (int64_t i = 0; i < n; ++i) mr[i] = bool(f(ar[i * inner[1]], br[i * inner[2]]));
+      }
+    });
+  };
+  if (ct == DType::i64)
+    kernel.template operator()<int64_t>();
+  else
+    dispatch_float(ct, op, kernel);
+  return m;
+}
+
+// Broadcasting select: out = cond ? a : b. cond must be bool; a and b are promoted to one
+// dtype and copied bit for bit (no widening, so bf16 stays exact).
+inline Tensor map_where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in, const char* op) {
+  if (cond.dtype() != DType::boolean)
+    throw std::invalid_argument(std::string(op) + ": expected cond to be a bool tensor, got " +
+                                dtype_name(cond.dtype()));
+  const DType dt = promote_types(a_in.dtype(), b_in.dtype());
+  Tensor a = a_in.dtype() == dt ? a_in : a_in.to(dt);
+  Tensor b = b_in.dtype() == dt ? b_in : b_in.to(dt);
+  Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), op), b.shape(), op);
+  Tensor out = empty(shape, dt);
+  NdLoop<4> loop(shape, {out.strides(), broadcast_strides(cond, shape), broadcast_strides(a, shape),
+                         broadcast_strides(b, shape)});
+  dispatch_storage(dt, op, [&]<class T>() {
+    T* outp = out.data<T>();
+    const bool* cp = cond.data<bool>();
+    const T* ap = a.data<T>();
+    const T* bp = b.data<T>();
+    loop.run([&](const std::array<int64_t, 4>& base, const std::array<int64_t, 4>& inner, int64_t n) {
+      T* orow = outp + base[0];
+      const bool* cr = cp + base[1];
+      const T* ar = ap + base[2];
+      const T* br = bp + base[3];
+      for (int64_t i = 0; i < n; ++i) orow[i] = cr[i * inner[1]] ? ar[i * inner[2]] : br[i * inner[3]];
+    });
+  });
+  return out;
 }
 
 }  // namespace rv::cpu

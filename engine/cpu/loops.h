@@ -6,6 +6,7 @@
 // base offsets plus the innermost stride of each operand and the row length. Kernels branch
 // on unit inner strides so the compiler can vectorise the common dense case.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <vector>
@@ -61,6 +62,26 @@ struct NdLoop {
     if (rows == 0 || row == 0) return;
     std::array<int64_t, K> inner;
     for (size_t k = 0; k < K; ++k) inner[k] = strides[k][nd - 1];
+    if (row > grain_elems) {
+      // A long row (e.g. a whole contiguous tensor, merged into one row) would run on one
+      // thread if rows were the unit of work: cut each row into pieces of about grain_elems.
+      const int64_t pieces = (row + grain_elems - 1) / grain_elems;
+      const int64_t piece = (row + pieces - 1) / pieces;
+      parallel_for(rows * pieces, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) {
+          const int64_t start = (t % pieces) * piece;
+          std::array<int64_t, K> base{};
+          int64_t rem = t / pieces;
+          for (int64_t d = nd - 2; d >= 0; --d) {
+            for (size_t k = 0; k < K; ++k) base[k] += (rem % shape[d]) * strides[k][d];
+            rem /= shape[d];
+          }
+          for (size_t k = 0; k < K; ++k) base[k] += start * inner[k];
+          f(base, inner, std::min(piece, row - start));
+        }
+      });
+      return;
+    }
     int64_t grain_rows = grain_elems / row > 0 ? grain_elems / row : 1;
     parallel_for(rows, grain_rows, [&](int64_t r0, int64_t r1) {
       // offsets of row r0, then advanced like an odometer

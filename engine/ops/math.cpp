@@ -1,0 +1,228 @@
+// math.cpp: exp, log, sqrt, rsqrt, abs, tanh, pow, clamp, where, maximum/minimum (forward and
+// backward), and the comparisons / logical_not (forward only: bool results have no gradient).
+//
+// Unary functions save whichever tensor makes the derivative cheapest: exp, sqrt, rsqrt and
+// tanh save their output (d exp = exp, d tanh = 1 - tanh^2, ...), the others their input. Each
+// backward is one fused map over (grad, saved), not a chain of ops.
+#include "engine/ops/math.h"
+
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/cpu/elementwise_kernel.h"
+#include "engine/ops/reduce.h"
+
+namespace rv {
+
+using autograd::Grads;
+using autograd::Needs;
+
+namespace {
+
+// Records a one-input op whose gradient is deriv(g, s) elementwise, s being the saved input
+// (save_output false) or output (true).
+template <class D>
+void record_unary(const char* name, const Tensor& x, Tensor& out, bool save_output, D deriv) {
+  if (auto rec = autograd::Recorder(name, {x})) {
+    Tensor s = rec.save(save_output ? out : x);
+    rec.finish(out, [s, deriv, name](const Tensor& g, const Needs&) -> Grads {
+      return {cpu::map_binary(g, s, name, deriv)};
+    });
+  }
+}
+
+}  // namespace
+
+// ---- unary functions ------------------------------------------------------------------------
+
+Tensor exp(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "exp", [](auto v) { return std::exp(v); });
+  record_unary("exp", x, out, true, [](auto g, auto y) { return g * y; });
+  return out;
+}
+
+Tensor log(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "log", [](auto v) { return std::log(v); });
+  record_unary("log", x, out, false, [](auto g, auto v) { return g / v; });
+  return out;
+}
+
+Tensor sqrt(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "sqrt", [](auto v) { return std::sqrt(v); });
+  // d sqrt(x) = 1 / (2 sqrt(x)): inf at 0, as in PyTorch
+  record_unary("sqrt", x, out, true, [](auto g, auto y) { return g / (y + y); });
+  return out;
+}
+
+Tensor rsqrt(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "rsqrt", [](auto v) { return decltype(v)(1) / std::sqrt(v); });
+  // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
+  record_unary("rsqrt", x, out, true, [](auto g, auto y) { return decltype(y)(-0.5) * g * y * y * y; });
+  return out;
+}
+
+Tensor abs(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "abs", [](auto v) { return std::abs(v); });
+  record_unary("abs", x, out, false, [](auto g, auto v) {
+    using T = decltype(v);
+    return v > T(0) ? g : (v < T(0) ? -g : T(0));  // sign(x) * g; 0 at the kink
+  });
+  return out;
+}
+
+Tensor tanh(const Tensor& x) {
+  Tensor out = cpu::map_unary(x, "tanh", [](auto v) { return std::tanh(v); });
+  record_unary("tanh", x, out, true, [](auto g, auto y) { return g * (decltype(y)(1) - y * y); });
+  return out;
+}
+
+Tensor pow(const Tensor& x, double e) {
+  Tensor out = e == 2.0 ? cpu::map_unary(x, "pow", [](auto v) { return v * v; })
+                        : cpu::map_unary(x, "pow", [e](auto v) { return std::pow(v, decltype(v)(e)); });
+  if (auto rec = autograd::Recorder("pow", {x})) {
+    Tensor sx = rec.save(x);
+    rec.finish(out, [sx, e](const Tensor& g, const Needs&) -> Grads {
+      if (e == 0.0) return {zeros(sx.shape(), g.dtype())};  // PyTorch: exactly 0, even at x = 0
+      if (e == 2.0) return {cpu::map_binary(g, sx, "pow", [](auto gv, auto v) { return gv * (v + v); })};
+      return {cpu::map_binary(g, sx, "pow", [e](auto gv, auto v) {
+        using T = decltype(v);
+        return gv * T(e) * std::pow(v, T(e - 1.0));
+      })};
+    });
+  }
+  return out;
+}
+
+Tensor pow(const Tensor& x, const Tensor& e) {
+  Tensor out = cpu::map_binary(x, e, "pow", [](auto v, auto p) { return std::pow(v, p); });
+  if (auto rec = autograd::Recorder("pow", {x, e})) {
+    Tensor sx = rec.save(x), se = rec.save(e);
+    rec.finish(out, [sx, se](const Tensor& g, const Needs& n) -> Grads {
+      Tensor gx, ge;
+      if (n[0]) {
+        // e * x^(e-1), and exactly 0 where e == 0 (PyTorch's mask, so 0^0 has no NaN/inf grad)
+        gx = sum_to_shape(cpu::map_ternary(g, sx, se, "pow", [](auto gv, auto v, auto p) {
+          using T = decltype(v);
+          return p == T(0) ? T(0) : gv * p * std::pow(v, p - T(1));
+        }), sx.shape());
+      }
+      if (n[1]) {
+        // x^e * log(x), and 0 where x == 0 and e >= 0 (the limit PyTorch uses)
+        ge = sum_to_shape(cpu::map_ternary(g, sx, se, "pow", [](auto gv, auto v, auto p) {
+          using T = decltype(v);
+          return (v == T(0) && p >= T(0)) ? T(0) : gv * std::pow(v, p) * std::log(v);
+        }), se.shape());
+      }
+      return {gx, ge};
+    });
+  }
+  return out;
+}
+
+Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi) {
+  if (!lo && !hi) throw std::invalid_argument("clamp: at least one of min and max must be given");
+  const double l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
+  // NaN compares false both ways, so it passes through unchanged. lo > hi gives hi (as PyTorch).
+  Tensor out = cpu::map_unary(x, "clamp", [l, h](auto v) {
+    using T = decltype(v);
+    T r = v < T(l) ? T(l) : v;
+    return r > T(h) ? T(h) : r;
+  });
+  if (auto rec = autograd::Recorder("clamp", {x})) {
+    Tensor sx = rec.save(x);
+    rec.finish(out, [sx, l, h](const Tensor& g, const Needs&) -> Grads {
+      return {cpu::map_binary(g, sx, "clamp", [l, h](auto gv, auto v) {
+        using T = decltype(v);
+        return (v >= T(l) && v <= T(h)) ? gv : T(0);
+      })};
+    });
+  }
+  return out;
+}
+
+// ---- where, maximum, minimum ---------------------------------------------------------------
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  Tensor out = cpu::map_where(cond, a, b, "where");
+  if (auto rec = autograd::Recorder("where", {a, b})) {
+    Tensor sc = rec.save(cond);
+    Shape sa = a.shape(), sb = b.shape();
+    rec.finish(out, [sc, sa, sb](const Tensor& g, const Needs& n) -> Grads {
+      Tensor zero = scalar_tensor(0.0, g.dtype());
+      return {n[0] ? sum_to_shape(cpu::map_where(sc, g, zero, "where"), sa) : Tensor(),
+              n[1] ? sum_to_shape(cpu::map_where(sc, zero, g, "where"), sb) : Tensor()};
+    });
+  }
+  return out;
+}
+
+namespace {
+
+// Shared by maximum and minimum. `a_wins(p, q)` says p is strictly preferred over q.
+// Gradient (PyTorch's rule): all of g to the strict winner, g/2 to each on a tie, and where
+// either side is NaN (no order) g goes to both.
+template <class Wins>
+Tensor extremum(const Tensor& a, const Tensor& b, const char* name, Wins wins) {
+  Tensor out = cpu::map_binary(a, b, name, [wins](auto p, auto q) {
+    return (wins(p, q) || p != p) ? p : q;  // p != p: p is NaN, keep it; a NaN q falls through
+  });
+  if (auto rec = autograd::Recorder(name, {a, b})) {
+    Tensor sa = rec.save(a), sb = rec.save(b);
+    rec.finish(out, [sa, sb, name, wins](const Tensor& g, const Needs& n) -> Grads {
+      auto share = [wins](auto gv, auto p, auto q) {
+        using T = decltype(gv);
+        if (wins(q, p)) return T(0);
+        return p == q ? gv * T(0.5) : gv;
+      };
+      return {n[0] ? sum_to_shape(cpu::map_ternary(g, sa, sb, name, share), sa.shape()) : Tensor(),
+              n[1] ? sum_to_shape(cpu::map_ternary(g, sb, sa, name, share), sb.shape()) : Tensor()};
+    });
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor maximum(const Tensor& a, const Tensor& b) {
+  return extremum(a, b, "maximum", [](auto p, auto q) { return p > q; });
+}
+
+Tensor minimum(const Tensor& a, const Tensor& b) {
+  return extremum(a, b, "minimum", [](auto p, auto q) { return p < q; });
+}
+
+// ---- comparisons ----------------------------------------------------------------------------
+
+namespace {
+
+// The scalar as a 0-d tensor that compares with `t` the way PyTorch does: rounded to a float
+// tensor's dtype; exact (i64) for an integer tensor when the scalar is a whole number, else f64.
+Tensor compare_scalar(const Tensor& t, double s) {
+  if (is_floating(t.dtype())) return scalar_tensor(s, t.dtype());
+  if (s == std::floor(s) && std::abs(s) < 9.2e18) return scalar_tensor(s, DType::i64);
+  return scalar_tensor(s, DType::f64);
+}
+
+}  // namespace
+
+#define RV_COMPARISON(name, expr)                                                              \
+  Tensor name(const Tensor& a, const Tensor& b) {                                              \
+    return cpu::map_compare(a, b, #name, [](auto p, auto q) { return expr; });                 \
+  }                                                                                            \
+  Tensor name(const Tensor& a, double b) {                                                     \
+    return cpu::map_compare(a, compare_scalar(a, b), #name, [](auto p, auto q) { return expr; }); \
+  }
+
+RV_COMPARISON(eq, p == q)
+RV_COMPARISON(ne, p != q)
+RV_COMPARISON(lt, p < q)
+RV_COMPARISON(le, p <= q)
+RV_COMPARISON(gt, p > q)
+RV_COMPARISON(ge, p >= q)
+#undef RV_COMPARISON
+
+Tensor logical_not(const Tensor& x) {
+  return cpu::map_compare(x, scalar_tensor(0.0, x.dtype()), "logical_not", [](auto p, auto q) { return p == q; });
+}
+
+}  // namespace rv
