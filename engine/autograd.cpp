@@ -96,6 +96,15 @@ std::unordered_map<Node*, int> count_dependencies(Node* root) {
   return deps;
 }
 
+// The leaf's .grad must be a dense buffer that nothing else can see (an optimizer or the next
+// backward writes into it). A gradient that already is one is adopted; anything else (a view,
+// a broadcast, a tensor a node still holds) is copied.
+Tensor owned_gradient(const Tensor& g) {
+  const bool sole_owner = g.storage().use_count() == 1 && g.offset() == 0 && g.is_contiguous() &&
+                          size_t(g.numel()) * g.itemsize() == g.storage()->nbytes();
+  return sole_owner ? g.detach() : g.clone();
+}
+
 }  // namespace
 
 void run_backward(const Tensor& root, const Tensor& grad) {
@@ -158,9 +167,8 @@ void run_backward(const Tensor& root, const Tensor& grad) {
           throw std::logic_error("backward of '" + node->name + "': gradient shape " + shape_str(g.shape()) +
                                  " != input shape " + shape_str(e.leaf->shape));
         Tensor slot = e.leaf->grad ? Tensor(e.leaf->grad) : Tensor();
-        // A fresh, contiguous, owned buffer: the leaf's grad must not alias a saved tensor.
         if (!slot.defined())
-          slot = g.to(e.leaf->dtype).clone();
+          slot = owned_gradient(g.to(e.leaf->dtype));
         else
           slot = add(slot, g.to(e.leaf->dtype));
         e.leaf->grad = slot.impl_ptr();

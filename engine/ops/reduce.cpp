@@ -60,7 +60,9 @@ void sum_kernel(const Tensor& x, const cpu::ReducePlan& plan, Tensor& out) {
     const int64_t tile = 256;
     const int64_t tiles_per_row = (row + tile - 1) / tile;
     const int64_t outer = plan.out_numel / (row ? row : 1);
-    cpu::parallel_for(outer * tiles_per_row, 1, [&](int64_t t0, int64_t t1) {
+    // Each tile folds red_numel rows of up to `tile` elements; below ~32k adds a thread costs more.
+    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, plan.red_numel * std::min(tile, row)));
+    cpu::parallel_for(outer * tiles_per_row, grain, [&](int64_t t0, int64_t t1) {
       std::vector<double> acc(tile);
       for (int64_t t = t0; t < t1; ++t) {
         int64_t o = (t / tiles_per_row) * row + (t % tiles_per_row) * tile;
