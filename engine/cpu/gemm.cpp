@@ -3,14 +3,16 @@
 // The blocked GEMM follows the classic Goto/BLIS structure, chosen so that each operand sits
 // in the cache level that re-reads it most:
 //
-//   for jc over N in steps of NC          B block  (KC x NC)  packed once, shared, lives in L3
-//     for pc over K in steps of KC
-//       pack B block into NR-wide column panels
-//       parallel over (ic over M in steps of MC) x (groups of B panels):
-//         pack A block into MR-tall row panels    A block  (MC x KC)  per thread, lives in L2
+//   for jc over N in column blocks (all of K x NC packed at once, <= 8 MB, shared, in L3)
+//     pack B[:, jc block] into NR-wide column panels, K block by K block      (parallel)
+//     parallel over work items = (MC-row block of C) x (group of B panels):
+//       for pc over K in steps of KC
+//         pack the A block (MC x KC) into MR-tall row panels   (per thread, lives in L2)
 //         for each B panel (KC x NR, stays in L1 while the A panels stream past it)
 //           for each A panel: micro-kernel -> an MR x NR tile of C held in registers
 //
+// A work item runs all K blocks of its own C tiles, so there are only two fork/joins per
+// column block (a barrier per K block costs a lot on a loaded machine).
 // Packing makes both micro-kernel operands unit-stride whatever the transposes are, and pads
 // edge panels with zeros so the micro-kernel always runs full-size (the padded part of the tile
 // is simply not stored). The micro-kernel is plain C++ over fixed-size arrays: with MR and NR
@@ -57,9 +59,8 @@ template <class T>
 struct Blocking {
   static constexpr int NR = 2 * kVecBytes / int(sizeof(T));       // two vectors of C per row
   static constexpr int MR = kVecBytes >= 64 ? 12 : 6;              // 2*MR accumulators + 2 B + 1 A regs
-  static constexpr int64_t KC = 256;                              // B panel KC*NR fits L1
+  static constexpr int64_t KC = 384;                              // B panel KC*NR fits L1
   static constexpr int64_t MC = MR * 16;                          // A block MC*KC fits L2
-  static constexpr int64_t NC = NR * 128;                         // B block KC*NC fits L3
 };
 
 // 64-byte aligned scratch buffer.
@@ -194,13 +195,16 @@ void gemm_engine_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha
   // K in equal blocks of at most KC (a short last block wastes the packing).
   const int64_t k_blocks = (K + Bl::KC - 1) / Bl::KC;
   const int64_t kc_max = (K + k_blocks - 1) / k_blocks;
-  const int64_t nc_max = std::min<int64_t>(Bl::NC, (N + NR - 1) / NR * NR);
-  Scratch<T> bpack(kc_max * nc_max);
+  // Columns per B block: all of K is packed at once (so each thread runs every K block of its
+  // tiles without waiting for the others), capped at about 8 MB of packed B.
+  const int64_t nc_cap = std::max<int64_t>(NR, (int64_t(8) << 20) / (int64_t(sizeof(T)) * K) / NR * NR);
+  const int64_t nc_max = std::min<int64_t>(nc_cap, (N + NR - 1) / NR * NR);
+  Scratch<T> bpack(K * nc_max);
 
   const int64_t m_blocks = (M + Bl::MC - 1) / Bl::MC;
   const int threads = num_threads();
-  for (int64_t jc = 0; jc < N; jc += Bl::NC) {
-    const int64_t nc = std::min<int64_t>(Bl::NC, N - jc);
+  for (int64_t jc = 0; jc < N; jc += nc_max) {
+    const int64_t nc = std::min<int64_t>(nc_max, N - jc);
     const int64_t n_panels = (nc + NR - 1) / NR;
     // Few row blocks (small M): also split the B panels so every thread gets work.
     int64_t n_groups = 1;
@@ -208,41 +212,42 @@ void gemm_engine_impl(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha
     const int64_t panels_per_group = (n_panels + n_groups - 1) / n_groups;
     n_groups = (n_panels + panels_per_group - 1) / panels_per_group;
 
-    for (int64_t kb = 0; kb < k_blocks; ++kb) {
-      const int64_t pc = kb * kc_max;
-      const int64_t kc = std::min<int64_t>(kc_max, K - pc);
-      const bool first = kb == 0;
-      const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
-      parallel_for(n_panels, 4, [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) pack_b_panel<T, NR>(tb, Bblk, ldb, kc, nc, p, bpack.p);
-      });
+    // Pack B[:, jc:jc+nc]: K block kb starts at bpack + kb*kc_max*nc_pad, then NR-wide panels.
+    const int64_t nc_pad = n_panels * NR;
+    parallel_for(k_blocks * n_panels, 4, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const int64_t kb = p / n_panels, pc = kb * kc_max, kc = std::min<int64_t>(kc_max, K - pc);
+        const T* Bblk = tb ? B + jc * ldb + pc : B + pc * ldb + jc;
+        pack_b_panel<T, NR>(tb, Bblk, ldb, kc, nc, p % n_panels, bpack.p + kb * kc_max * nc_pad);
+      }
+    });
 
-      parallel_for(m_blocks * n_groups, 1, [&](int64_t w0, int64_t w1) {
-        Scratch<T> apack(Bl::MC * kc);
-        alignas(64) T acc[MR * NR];
-        int64_t packed_block = -1;
-        for (int64_t w = w0; w < w1; ++w) {
-          const int64_t mb = w / n_groups, g = w % n_groups;
-          const int64_t ic = mb * Bl::MC;
-          const int64_t mc = std::min<int64_t>(Bl::MC, M - ic);
-          if (packed_block != mb) {  // consecutive items of one thread share the A block
-            const T* Ablk = ta ? A + pc * lda + ic : A + ic * lda + pc;
-            pack_a<T, MR>(ta, Ablk, lda, mc, kc, apack.p);
-            packed_block = mb;
-          }
-          const int64_t jp_end = std::min(n_panels, (g + 1) * panels_per_group);
-          for (int64_t jp = g * panels_per_group; jp < jp_end; ++jp) {
-            const T* bp = bpack.p + jp * NR * kc;
+    // Work item = (row block, group of B panels); it owns its C tiles for all of K.
+    parallel_for(m_blocks * n_groups, 1, [&](int64_t w0, int64_t w1) {
+      Scratch<T> apack(Bl::MC * kc_max);
+      alignas(64) T acc[MR * NR];
+      for (int64_t w = w0; w < w1; ++w) {
+        const int64_t mb = w / n_groups, g = w % n_groups;
+        const int64_t ic = mb * Bl::MC;
+        const int64_t mc = std::min<int64_t>(Bl::MC, M - ic);
+        const int64_t jp_begin = g * panels_per_group, jp_end = std::min(n_panels, (g + 1) * panels_per_group);
+        for (int64_t kb = 0; kb < k_blocks; ++kb) {
+          const int64_t pc = kb * kc_max, kc = std::min<int64_t>(kc_max, K - pc);
+          const T* Ablk = ta ? A + pc * lda + ic : A + ic * lda + pc;
+          pack_a<T, MR>(ta, Ablk, lda, mc, kc, apack.p);
+          const T* bblock = bpack.p + kb * kc_max * nc_pad;
+          for (int64_t jp = jp_begin; jp < jp_end; ++jp) {
+            const T* bp = bblock + jp * NR * kc;
             const int64_t cols = std::min<int64_t>(NR, nc - jp * NR);
             for (int64_t i0 = 0; i0 < mc; i0 += MR) {
               micro_kernel<T, MR, NR>(kc, apack.p + i0 * kc, bp, acc);
-              store_tile<T, NR>(acc, std::min<int64_t>(MR, mc - i0), cols, alpha, beta, first,
+              store_tile<T, NR>(acc, std::min<int64_t>(MR, mc - i0), cols, alpha, beta, kb == 0,
                                 C + (ic + i0) * ldc + jc + jp * NR, ldc);
             }
           }
         }
-      });
-    }
+      }
+    });
   }
 }
 
