@@ -258,6 +258,11 @@ void gemm_dispatch(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, c
   check_args("gemm", ta, tb, M, N, K, lda, ldb, ldc);
   if (M == 0 || N == 0) return;
   if (K == 0) { scale_c(M, N, beta, C, ldc); return; }
+  constexpr int64_t kIntMax = 2147483647;  // CBLAS takes int sizes
+  if (std::max({M, N, K, lda, ldb, ldc}) > kIntMax) {
+    gemm_engine_impl<T>(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   const auto op_a = ta ? CblasTrans : CblasNoTrans, op_b = tb ? CblasTrans : CblasNoTrans;
   if constexpr (std::is_same_v<T, float>) {
     cblas_sgemm(CblasRowMajor, op_a, op_b, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,

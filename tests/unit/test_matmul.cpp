@@ -129,6 +129,10 @@ TEST_CASE("matmul: f64, bf16 and mixed dtypes") {
   Tensor ch = matmul(ah, bh);  // computed in f32 from the bf16 values, rounded once
   CHECK(ch.dtype() == DType::bf16);
   RV_EXPECT_CLOSE(ch, ref_matmul(ah, bh).to(DType::bf16), .rtol = 8e-3, .atol = 1e-3);
+  Tensor af = a.to(DType::f16), bf = b.to(DType::f16);
+  Tensor cf = matmul(af, bf);
+  CHECK(cf.dtype() == DType::f16);
+  RV_EXPECT_CLOSE(cf, ref_matmul(af, bf).to(DType::f16), .rtol = 2e-3, .atol = 1e-3);
   Tensor cm = matmul(a.to(DType::f32), b);
   CHECK(cm.dtype() == DType::f64);
 }
