@@ -45,7 +45,11 @@ namespace {
 // code), which would halve this kernel's peak, so the micro-kernel alone asks for 512 bits.
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
+#if defined(__clang__)
+#define RV_MICRO_KERNEL_TARGET __attribute__((noinline, min_vector_width(512)))
+#else
 #define RV_MICRO_KERNEL_TARGET __attribute__((noinline, target("prefer-vector-width=512")))
+#endif
 #elif defined(__AVX__)
 constexpr int kVecBytes = 32;
 #else
