@@ -176,14 +176,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto rec = autograd::Recorder("matmul", {a, b})) {
     Tensor sa = rec.needs(1) ? rec.save(a) : Tensor();  // dB needs A, dA needs B
     Tensor sb = rec.needs(0) ? rec.save(b) : Tensor();
-    Shape po(out.shape());
-    {
-      // the promoted output shape: batch..., M, N with the squeezed 1s put back
-      Shape batch = cpu::broadcast_shapes(Shape(pa.begin(), pa.end() - 2), Shape(pb.begin(), pb.end() - 2), "matmul");
-      po = batch;
-      po.push_back(pa[pa.size() - 2]);
-      po.push_back(pb.back());
-    }
+    // the promoted output shape: batch..., M, N with the squeezed 1s put back
+    Shape po = cpu::broadcast_shapes(Shape(pa.begin(), pa.end() - 2), Shape(pb.begin(), pb.end() - 2), "matmul");
+    po.push_back(pa[pa.size() - 2]);
+    po.push_back(pb.back());
     Shape sha = a.shape(), shb = b.shape();
     rec.finish(out, [=](const Tensor& g, const autograd::Needs& n) -> autograd::Grads {
       Tensor gp = g.reshape(po);
@@ -196,8 +192,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         Tensor ap = sa.reshape(pa);
         if (pb.size() == 2 && po.size() > 2) {
           // B shared by every batch entry: one product over all stacked rows, (K, rows)·(rows, N)
-          const int64_t K = pa.back(), N = pb.back();
-          db = matmul(ap.reshape({-1, K}).t(), gp.reshape({-1, N})).reshape(shb);
+          const int64_t K = pa.back(), N = pb.back(), rows = shape_numel(Shape(po.begin(), po.end() - 1));
+          db = matmul(ap.reshape({rows, K}).t(), gp.reshape({rows, N})).reshape(shb);
         } else {
           db = sum_to_shape(matmul(ap.transpose(-2, -1), gp), pb).reshape(shb);
         }

@@ -117,6 +117,15 @@ TEST_CASE("matmul: empty dims") {
   CHECK(matmul(zeros({0, 5}), zeros({5, 4})).shape() == Shape{0, 4});
   CHECK(matmul(zeros({2, 0, 3, 5}), zeros({5, 4})).shape() == Shape{2, 0, 3, 4});
   CHECK(matmul(zeros({0}), zeros({0})).item() == 0.0);
+  // gradients of empty products: zeros of the input shapes
+  Tensor a = zeros({2, 0, 3}).requires_grad_(), b = ones({3, 4}).requires_grad_();
+  sum(matmul(a, b)).backward();
+  CHECK(a.grad().shape() == Shape{2, 0, 3});
+  CHECK(b.grad().to_vector<float>() == std::vector<float>(12, 0.0f));
+  Tensor c = ones({3, 0}).requires_grad_(), d = ones({0, 2}).requires_grad_();
+  sum(matmul(c, d)).backward();
+  CHECK(c.grad().shape() == Shape{3, 0});
+  CHECK(d.grad().shape() == Shape{0, 2});
 }
 
 TEST_CASE("matmul: f64, bf16 and mixed dtypes") {
