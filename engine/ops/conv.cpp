@@ -1,0 +1,374 @@
+// conv.cpp: conv2d and conv_transpose2d, forward and backward, via im2col + GEMM.
+//
+// Three kernels, all in conv2d terms (see cpu::ConvGeom), do every computation:
+//   conv_forward       y  = conv(x, w)            per image and group: w_g · im2col(x)
+//   conv_input_grad    dx = conv's adjoint in x   per image and group: col2im(w_gᵀ · gy)
+//   conv_weight_grad   dw = sum over images       per group: sum_b gy_b · im2col(x_b)ᵀ
+// conv2d's forward is conv_forward and its backward the other two. A transposed convolution is
+// the adjoint of a convolution, so its forward is conv_input_grad, its input gradient is
+// conv_forward and its weight gradient conv_weight_grad with the roles of x and gy swapped.
+//
+// Threads: the (image, group) items of the first two kernels write disjoint outputs, so with
+// enough of them each thread takes whole items (its own col buffer; GEMM then runs on that
+// thread). With fewer items than threads they run in turn and GEMM and im2col thread inside.
+// The weight gradient sums over images in a fixed order, so it parallelises over groups only.
+#include "engine/ops/conv.h"
+
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/cpu/dispatch.h"
+#include "engine/cpu/elementwise_kernel.h"
+#include "engine/cpu/gemm.h"
+#include "engine/cpu/im2col.h"
+#include "engine/ops/reduce.h"
+
+namespace rv {
+
+namespace {
+
+using cpu::ConvGeom;
+
+int64_t ld(int64_t n) { return std::max<int64_t>(1, n); }
+
+// Runs f(item, scratch) for item in [0, n), scratch being `scratch_elems` of T per thread.
+template <class T, class F>
+void for_each_item(int64_t n, int64_t scratch_elems, F&& f) {
+  if (n >= cpu::num_threads() && cpu::num_threads() > 1) {
+    cpu::parallel_for(n, 1, [&](int64_t i0, int64_t i1) {
+      std::vector<T> scratch(static_cast<size_t>(scratch_elems));
+      for (int64_t i = i0; i < i1; ++i) f(i, scratch.data());
+    });
+  } else {
+    std::vector<T> scratch(static_cast<size_t>(scratch_elems));
+    for (int64_t i = 0; i < n; ++i) f(i, scratch.data());
+  }
+}
+
+// y (B, O, Ho, Wo) = conv(x (B, C, H, W), w (O, C/G, KH, KW)) [+ bias (O)]. All contiguous.
+template <class T>
+void conv_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y) {
+  const int64_t cg = g.cg(), og = g.og(), ckk = g.ckk(), hw = g.hw();
+  const bool pw = g.pointwise();
+  for_each_item<T>(g.B * g.G, pw ? 0 : ckk * hw, [&](int64_t item, T* col) {
+    const int64_t b = item / g.G, gi = item % g.G;
+    const T* xb = x + (b * g.C + gi * cg) * g.H * g.W;
+    T* yb = y + (b * g.O + gi * og) * hw;
+    if (!pw) cpu::im2col(g, xb, col);
+    T beta = T(0);
+    if (bias) {  // preload the bias, then accumulate the product onto it
+      for (int64_t o = 0; o < og; ++o) std::fill(yb + o * hw, yb + (o + 1) * hw, bias[gi * og + o]);
+      beta = T(1);
+    }
+    cpu::gemm(false, false, og, hw, ckk, T(1), w + gi * og * ckk, ld(ckk), pw ? xb : col, ld(hw), beta, yb, ld(hw));
+  });
+}
+
+// dx (B, C, H, W) from gy (B, O, Ho, Wo) and w: col2im(w_gᵀ · gy_g) per image and group.
+template <class T>
+void conv_input_grad(const ConvGeom& g, const T* gy, const T* w, T* dx) {
+  const int64_t cg = g.cg(), og = g.og(), ckk = g.ckk(), hw = g.hw();
+  const bool pw = g.pointwise();
+  for_each_item<T>(g.B * g.G, pw ? 0 : ckk * hw, [&](int64_t item, T* col) {
+    const int64_t b = item / g.G, gi = item % g.G;
+    const T* gyb = gy + (b * g.O + gi * og) * hw;
+    T* dxb = dx + (b * g.C + gi * cg) * g.H * g.W;
+    const T* wg = w + gi * og * ckk;
+    if (pw) {  // col is the image: write the product straight into dx
+      cpu::gemm(true, false, ckk, hw, og, T(1), wg, ld(ckk), gyb, ld(hw), T(0), dxb, ld(hw));
+      return;
+    }
+    cpu::gemm(true, false, ckk, hw, og, T(1), wg, ld(ckk), gyb, ld(hw), T(0), col, ld(hw));
+    std::fill(dxb, dxb + cg * g.H * g.W, T(0));
+    cpu::col2im_add(g, col, dxb);
+  });
+}
+
+// dw (O, C/G, KH, KW) = sum over images of gy_b,g · im2col(x_b,g)ᵀ.
+template <class T>
+void conv_weight_grad(const ConvGeom& g, const T* x, const T* gy, T* dw) {
+  const int64_t cg = g.cg(), og = g.og(), ckk = g.ckk(), hw = g.hw();
+  const bool pw = g.pointwise();
+  T* dw_end = dw + g.O * ckk;
+  std::fill(dw, dw_end, T(0));
+  for_each_item<T>(g.G, pw ? 0 : ckk * hw, [&](int64_t gi, T* col) {
+    for (int64_t b = 0; b < g.B; ++b) {
+      const T* xb = x + (b * g.C + gi * cg) * g.H * g.W;
+      const T* gyb = gy + (b * g.O + gi * og) * hw;
+      if (!pw) cpu::im2col(g, xb, col);
+      cpu::gemm(false, true, og, ckk, hw, T(1), gyb, ld(hw), pw ? xb : col, ld(hw), T(1), dw + gi * og * ckk,
+                ld(ckk));
+    }
+  });
+}
+
+// ---- the ViT patch embedding: kernel == stride, no padding, dilation 1, groups 1 -------------
+
+bool is_patch_embed(const ConvGeom& g) {
+  return g.KH == g.SH && g.KW == g.SW && g.PH == 0 && g.PW == 0 && g.DH == 1 && g.DW == 1 && g.G == 1 &&
+         g.KH * g.KW > 1;
+}
+
+// P (B*Ho*Wo, C*KH*KW): row (b, oh, ow) holds patch (oh, ow) of image b, in weight order (c, i, j).
+template <class T>
+void gather_patches(const ConvGeom& g, const T* x, T* P) {
+  const int64_t ckk = g.ckk();
+  cpu::parallel_for(g.B * g.Ho, 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.Ho, oh = r % g.Ho;
+      for (int64_t c = 0; c < g.C; ++c)
+        for (int64_t i = 0; i < g.KH; ++i) {
+          const T* src = x + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W;
+          T* dst = P + (r * g.Wo) * ckk + (c * g.KH + i) * g.KW;
+          for (int64_t ow = 0; ow < g.Wo; ++ow)
+            for (int64_t j = 0; j < g.KW; ++j) dst[ow * ckk + j] = src[ow * g.KW + j];
+        }
+    }
+  });
+}
+
+// The inverse of gather_patches: dx from dP (pixels no patch covers get 0).
+template <class T>
+void scatter_patches(const ConvGeom& g, const T* dP, T* dx) {
+  const int64_t ckk = g.ckk();
+  cpu::parallel_for(g.B * g.C, 4, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p / g.C, c = p % g.C;
+      T* plane = dx + p * g.H * g.W;
+      std::fill(plane, plane + g.H * g.W, T(0));
+      for (int64_t oh = 0; oh < g.Ho; ++oh)
+        for (int64_t i = 0; i < g.KH; ++i) {
+          T* dst = plane + (oh * g.KH + i) * g.W;
+          const T* src = dP + ((b * g.Ho + oh) * g.Wo) * ckk + (c * g.KH + i) * g.KW;
+          for (int64_t ow = 0; ow < g.Wo; ++ow)
+            for (int64_t j = 0; j < g.KW; ++j) dst[ow * g.KW + j] = src[ow * ckk + j];
+        }
+    }
+  });
+}
+
+// ---- argument checks and geometry --------------------------------------------------------------
+
+void check_pair(const char* op, const char* name, Pair p, int64_t min) {
+  if (p[0] < min || p[1] < min)
+    throw std::invalid_argument(std::string(op) + ": " + name + " must be >= " + std::to_string(min) + ", got (" +
+                                std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")");
+}
+
+DType conv_dtype(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias) {
+  DType dt = promote_types(x.dtype(), w.dtype());
+  if (bias.defined()) dt = promote_types(dt, bias.dtype());
+  if (!is_floating(x.dtype()) || !is_floating(w.dtype()) || (bias.defined() && !is_floating(bias.dtype())))
+    throw std::invalid_argument(std::string(op) + ": expected float tensors, got x " + dtype_name(x.dtype()) +
+                                " and weight " + dtype_name(w.dtype()));
+  return dt;
+}
+
+// Checks ranks, groups and the bias length (out_channels); the channel fit is checked by the op.
+void check_shapes(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias, int64_t groups,
+                  int64_t out_channels) {
+  if (x.dim() != 4) throw std::invalid_argument(std::string(op) + ": x must be 4-D (B, C, H, W), got " + shape_str(x.shape()));
+  if (w.dim() != 4)
+    throw std::invalid_argument(std::string(op) + ": weight must be 4-D, got " + shape_str(w.shape()));
+  if (groups < 1) throw std::invalid_argument(std::string(op) + ": groups must be >= 1, got " + std::to_string(groups));
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != out_channels))
+    throw std::invalid_argument(std::string(op) + ": bias must have shape [" + std::to_string(out_channels) +
+                                "], got " + shape_str(bias.shape()));
+}
+
+// A float tensor of the compute dtype, contiguous, without autograd.
+Tensor dense(const Tensor& t, DType ct) {
+  autograd::NoGradGuard ng;
+  Tensor d = t.detach();
+  if (d.dtype() != ct) d = d.to(ct);
+  return d.contiguous();
+}
+
+Tensor finish_dtype(const Tensor& t, DType dt) {
+  autograd::NoGradGuard ng;
+  return t.dtype() == dt ? t : t.to(dt);
+}
+
+}  // namespace
+
+// ---- conv2d ------------------------------------------------------------------------------------
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride, Pair padding, Pair dilation,
+              int64_t groups) {
+  const char* op = "conv2d";
+  check_shapes(op, x, w, bias, groups, w.dim() == 4 ? w.size(0) : 0);
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), KH = w.size(2), KW = w.size(3);
+  if (C % groups != 0 || O % groups != 0 || w.size(1) * groups != C)
+    throw std::invalid_argument("conv2d: x " + shape_str(x.shape()) + " and weight " + shape_str(w.shape()) +
+                                " do not fit groups=" + std::to_string(groups) +
+                                " (expected weight (O, C/groups, KH, KW) with C and O divisible by groups)");
+  const int64_t eh = H + 2 * padding[0] - dilation[0] * (KH - 1) - 1;
+  const int64_t ew = W + 2 * padding[1] - dilation[1] * (KW - 1) - 1;
+  if (eh < 0 || ew < 0 || KH < 1 || KW < 1)
+    throw std::invalid_argument("conv2d: kernel " + shape_str({KH, KW}) + " (dilation " +
+                                shape_str({dilation[0], dilation[1]}) + ") does not fit input " +
+                                shape_str({H, W}) + " with padding " + shape_str({padding[0], padding[1]}));
+  const ConvGeom g{B, C, H, W, O, eh / stride[0] + 1, ew / stride[1] + 1, KH, KW, stride[0], stride[1],
+                   padding[0], padding[1], dilation[0], dilation[1], groups};
+  const DType dt = conv_dtype(op, x, w, bias), ct = cpu::compute_dtype(dt);
+  const bool patch = is_patch_embed(g);
+
+  Tensor xc = dense(x, ct), wc = dense(w, ct), bc = bias.defined() ? dense(bias, ct) : Tensor();
+  Tensor out;
+  cpu::dispatch_float(ct, op, [&]<class T>() {
+    if (patch) {
+      // tokens (B*Ho*Wo, O) = patches (B*Ho*Wo, C*KH*KW) · weight (O, C*KH*KW)ᵀ [+ bias]
+      const int64_t rows = B * g.Ho * g.Wo, ckk = g.ckk();
+      std::vector<T> P(static_cast<size_t>(rows * ckk));
+      gather_patches(g, xc.data<T>(), P.data());
+      Tensor nhwc = empty({B, g.Ho, g.Wo, O}, ct);
+      T* yp = nhwc.data<T>();
+      T beta = T(0);
+      if (bc.defined()) {
+        const T* bp = bc.data<T>();
+        for (int64_t r = 0; r < rows; ++r) std::copy(bp, bp + O, yp + r * O);
+        beta = T(1);
+      }
+      cpu::gemm(false, true, rows, O, ckk, T(1), P.data(), ld(ckk), wc.data<T>(), ld(ckk), beta, yp, ld(O));
+      autograd::NoGradGuard ng;
+      out = nhwc.permute({0, 3, 1, 2});  // (B, O, Ho, Wo) view of the channels-last buffer
+    } else {
+      out = empty({B, O, g.Ho, g.Wo}, ct);
+      conv_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
+    }
+  });
+  out = finish_dtype(out, dt);
+
+  std::vector<Tensor> inputs{x, w};
+  if (bias.defined()) inputs.push_back(bias);
+  if (auto rec = autograd::Recorder(op, inputs)) {
+    Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();  // dw needs x, dx needs w
+    Tensor sw = rec.needs(0) ? rec.save(w) : Tensor();
+    const Shape xs = x.shape(), ws = w.shape();
+    const bool has_bias = bias.defined();
+    rec.finish(out, [=](const Tensor& grad, const autograd::Needs& n) -> autograd::Grads {
+      autograd::Grads grads(has_bias ? 3 : 2);
+      if (has_bias && n[2]) grads[2] = sum(grad, {0, 2, 3});
+      if (!n[0] && !n[1]) return grads;
+      Tensor dx = n[0] ? empty(xs, ct) : Tensor(), dw = n[1] ? empty(ws, ct) : Tensor();
+      Tensor wd = n[0] ? dense(sw, ct) : Tensor(), xd = n[1] ? dense(sx, ct) : Tensor();
+      cpu::dispatch_float(ct, "conv2d backward", [&]<class T>() {
+        if (patch) {
+          // g2 (B*Ho*Wo, O) is a free view when the gradient is channels-last (as the forward's output)
+          const int64_t rows = B * g.Ho * g.Wo, ckk = g.ckk();
+          Tensor g2 = dense(grad.permute({0, 2, 3, 1}), ct);
+          if (n[0]) {
+            std::vector<T> dP(static_cast<size_t>(rows * ckk));
+            cpu::gemm(false, false, rows, ckk, O, T(1), g2.data<T>(), ld(O), wd.data<T>(), ld(ckk), T(0), dP.data(),
+                      ld(ckk));
+            scatter_patches(g, dP.data(), dx.data<T>());
+          }
+          if (n[1]) {
+            std::vector<T> P(static_cast<size_t>(rows * ckk));
+            gather_patches(g, xd.data<T>(), P.data());
+            cpu::gemm(true, false, O, ckk, rows, T(1), g2.data<T>(), ld(O), P.data(), ld(ckk), T(0), dw.data<T>(),
+                      ld(ckk));
+          }
+          return;
+        }
+        Tensor gd = dense(grad, ct);
+        if (n[0]) conv_input_grad<T>(g, gd.data<T>(), wd.data<T>(), dx.data<T>());
+        if (n[1]) conv_weight_grad<T>(g, xd.data<T>(), gd.data<T>(), dw.data<T>());
+      });
+      if (n[0]) grads[0] = dx;
+      if (n[1]) grads[1] = dw;
+      return grads;
+    });
+  }
+  return out;
+}
+
+// ---- conv_transpose2d -------------------------------------------------------------------------
+
+Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride, Pair padding,
+                        Pair output_padding, Pair dilation, int64_t groups) {
+  const char* op = "conv_transpose2d";
+  check_shapes(op, x, w, bias, groups, w.dim() == 4 ? w.size(1) * groups : 0);
+  check_pair(op, "stride", stride, 1);
+  check_pair(op, "padding", padding, 0);
+  check_pair(op, "output_padding", output_padding, 0);
+  check_pair(op, "dilation", dilation, 1);
+  for (int d = 0; d < 2; ++d)
+    if (output_padding[d] >= std::max(stride[d], dilation[d]))
+      throw std::invalid_argument("conv_transpose2d: output_padding must be smaller than stride or dilation, got " +
+                                  shape_str({output_padding[0], output_padding[1]}) + " with stride " +
+                                  shape_str({stride[0], stride[1]}) + " and dilation " +
+                                  shape_str({dilation[0], dilation[1]}));
+  const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t KH = w.size(2), KW = w.size(3), Cout = w.size(1) * groups;
+  if (w.size(0) != Cin || Cin % groups != 0)
+    throw std::invalid_argument("conv_transpose2d: x " + shape_str(x.shape()) + " and weight " +
+                                shape_str(w.shape()) + " do not fit groups=" + std::to_string(groups) +
+                                " (expected weight (C, O/groups, KH, KW) with C = x.size(1) divisible by groups)");
+  const int64_t Ho = (H - 1) * stride[0] - 2 * padding[0] + dilation[0] * (KH - 1) + output_padding[0] + 1;
+  const int64_t Wo = (W - 1) * stride[1] - 2 * padding[1] + dilation[1] * (KW - 1) + output_padding[1] + 1;
+  if (Ho < 1 || Wo < 1 || KH < 1 || KW < 1)
+    throw std::invalid_argument("conv_transpose2d: output size " + shape_str({Ho, Wo}) + " for input " +
+                                shape_str({H, W}) + " is too small");
+  // The adjoint conv2d maps (B, Cout, Ho, Wo) -> (B, Cin, H, W) with this very weight.
+  const ConvGeom g{B, Cout, Ho, Wo, Cin, H, W, KH, KW, stride[0], stride[1],
+                   padding[0], padding[1], dilation[0], dilation[1], groups};
+  const DType dt = conv_dtype(op, x, w, bias), ct = cpu::compute_dtype(dt);
+
+  Tensor xc = dense(x, ct), wc = dense(w, ct);
+  Tensor out = empty({B, Cout, Ho, Wo}, ct);
+  cpu::dispatch_float(ct, op, [&]<class T>() {
+    conv_input_grad<T>(g, xc.data<T>(), wc.data<T>(), out.data<T>());
+    if (bias.defined()) {
+      Tensor bc = dense(bias, ct);
+      const T* bp = bc.data<T>();
+      T* yp = out.data<T>();
+      const int64_t plane = Ho * Wo;
+      cpu::parallel_for(B * Cout, std::max<int64_t>(1, 32768 / plane), [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          const T bv = bp[p % Cout];
+          for (int64_t i = 0; i < plane; ++i) yp[p * plane + i] += bv;
+        }
+      });
+    }
+  });
+  out = finish_dtype(out, dt);
+
+  std::vector<Tensor> inputs{x, w};
+  if (bias.defined()) inputs.push_back(bias);
+  if (auto rec = autograd::Recorder(op, inputs)) {
+    Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();
+    Tensor sw = rec.needs(0) ? rec.save(w) : Tensor();
+    const Shape xs = x.shape(), ws = w.shape();
+    const bool has_bias = bias.defined();
+    rec.finish(out, [=](const Tensor& grad, const autograd::Needs& n) -> autograd::Grads {
+      autograd::Grads grads(has_bias ? 3 : 2);
+      if (has_bias && n[2]) grads[2] = sum(grad, {0, 2, 3});
+      if (!n[0] && !n[1]) return grads;
+      Tensor gd = dense(grad, ct);
+      cpu::dispatch_float(ct, "conv_transpose2d backward", [&]<class T>() {
+        if (n[0]) {  // dx = conv2d(grad, w): the forward of the adjoint
+          Tensor wd = dense(sw, ct);
+          grads[0] = empty(xs, ct);
+          conv_forward<T>(g, gd.data<T>(), wd.data<T>(), nullptr, grads[0].data<T>());
+        }
+        if (n[1]) {  // the adjoint's weight gradient, its input being grad and its output gradient x
+          Tensor xd = dense(sx, ct);
+          grads[1] = empty(ws, ct);
+          conv_weight_grad<T>(g, gd.data<T>(), xd.data<T>(), grads[1].data<T>());
+        }
+      });
+      return grads;
+    });
+  }
+  return out;
+}
+
+}  // namespace rv

@@ -1,0 +1,234 @@
+// conv2d and conv_transpose2d against direct loops written from the definitions (odd sizes;
+// stride, padding, dilation, groups, depthwise, 1x1, the patch-embedding fast path, output
+// padding), gradients against the adjoint identity, two cases pasted from PyTorch, dtypes,
+// non-contiguous inputs and the error messages.
+#include <array>
+
+#include "engine/autograd.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
+#include "tests/support/check.h"
+
+using namespace rv;
+using test::test_tensor;
+
+namespace {
+
+struct Cfg {
+  Pair stride{1, 1}, padding{0, 0}, dilation{1, 1};
+  int64_t groups = 1;
+  Pair output_padding{0, 0};
+};
+
+// y[b, o, oh, ow] = bias[o] + sum_{c in o's group, i, j} x[b, c, oh*s - p + i*d, ow*s - p + j*d] * w[o, c', i, j]
+Tensor ref_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Cfg c) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), CG = w.size(1), KH = w.size(2), KW = w.size(3), OG = O / c.groups;
+  const int64_t Ho = (H + 2 * c.padding[0] - c.dilation[0] * (KH - 1) - 1) / c.stride[0] + 1;
+  const int64_t Wo = (W + 2 * c.padding[1] - c.dilation[1] * (KW - 1) - 1) / c.stride[1] + 1;
+  auto xv = x.to_double_vector(), wv = w.to_double_vector();
+  std::vector<double> bv = bias.defined() ? bias.to_double_vector() : std::vector<double>(O, 0.0);
+  std::vector<double> y(B * O * Ho * Wo);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          double acc = bv[o];
+          for (int64_t cc = 0; cc < CG; ++cc)
+            for (int64_t i = 0; i < KH; ++i)
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t ih = oh * c.stride[0] - c.padding[0] + i * c.dilation[0];
+                const int64_t iw = ow * c.stride[1] - c.padding[1] + j * c.dilation[1];
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                const int64_t ci = (o / OG) * CG + cc;
+                acc += xv[((b * C + ci) * H + ih) * W + iw] * wv[((o * CG + cc) * KH + i) * KW + j];
+              }
+          y[((b * O + o) * Ho + oh) * Wo + ow] = acc;
+        }
+  return from_vector(y, {B, O, Ho, Wo}, DType::f64);
+}
+
+// Scatter form: every x[b, c, h, w] adds x * w[c, o', i, j] at (h*s - p + i*d, w*s - p + j*d).
+Tensor ref_conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Cfg c) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t OG = w.size(1), KH = w.size(2), KW = w.size(3), O = OG * c.groups, CG = C / c.groups;
+  const int64_t Ho = (H - 1) * c.stride[0] - 2 * c.padding[0] + c.dilation[0] * (KH - 1) + c.output_padding[0] + 1;
+  const int64_t Wo = (W - 1) * c.stride[1] - 2 * c.padding[1] + c.dilation[1] * (KW - 1) + c.output_padding[1] + 1;
+  auto xv = x.to_double_vector(), wv = w.to_double_vector();
+  std::vector<double> y(B * O * Ho * Wo, 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t ci = 0; ci < C; ++ci)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t ww = 0; ww < W; ++ww)
+          for (int64_t oo = 0; oo < OG; ++oo)
+            for (int64_t i = 0; i < KH; ++i)
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t oh = h * c.stride[0] - c.padding[0] + i * c.dilation[0];
+                const int64_t ow = ww * c.stride[1] - c.padding[1] + j * c.dilation[1];
+                if (oh < 0 || oh >= Ho || ow < 0 || ow >= Wo) continue;
+                const int64_t o = (ci / CG) * OG + oo;
+                y[((b * O + o) * Ho + oh) * Wo + ow] +=
+                    xv[((b * C + ci) * H + h) * W + ww] * wv[((ci * OG + oo) * KH + i) * KW + j];
+              }
+  if (bias.defined()) {
+    auto bv = bias.to_double_vector();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t p = 0; p < Ho * Wo; ++p) y[(b * O + o) * Ho * Wo + p] += bv[o];
+  }
+  return from_vector(y, {B, O, Ho, Wo}, DType::f64);
+}
+
+void check_conv2d(const Shape& xs, const Shape& ws, Cfg c, bool with_bias = true) {
+  Tensor x = test_tensor(xs, 1), w = test_tensor(ws, 2), b = with_bias ? test_tensor({ws[0]}, 3) : Tensor();
+  INFO("x ", shape_str(xs), " w ", shape_str(ws), " stride ", c.stride[0], ",", c.stride[1], " pad ", c.padding[0],
+       ",", c.padding[1], " dil ", c.dilation[0], ",", c.dilation[1], " groups ", c.groups);
+  RV_EXPECT_CLOSE(conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups), ref_conv2d(x, w, b, c), .rtol = 1e-5,
+                  .atol = 1e-5);
+}
+
+void check_conv_transpose2d(const Shape& xs, const Shape& ws, Cfg c, bool with_bias = true) {
+  Tensor x = test_tensor(xs, 4), w = test_tensor(ws, 5), b = with_bias ? test_tensor({ws[1] * c.groups}, 6) : Tensor();
+  INFO("x ", shape_str(xs), " w ", shape_str(ws), " stride ", c.stride[0], ",", c.stride[1], " pad ", c.padding[0],
+       ",", c.padding[1], " out_pad ", c.output_padding[0], ",", c.output_padding[1], " dil ", c.dilation[0], ",",
+       c.dilation[1], " groups ", c.groups);
+  RV_EXPECT_CLOSE(conv_transpose2d(x, w, b, c.stride, c.padding, c.output_padding, c.dilation, c.groups),
+                  ref_conv_transpose2d(x, w, b, c), .rtol = 1e-5, .atol = 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("conv2d matches the direct loop") {
+  check_conv2d({2, 3, 7, 9}, {5, 3, 3, 3}, {});                               // plain 3x3
+  check_conv2d({2, 3, 7, 9}, {5, 3, 3, 3}, {.stride = {2, 2}}, false);        // stride 2, no bias
+  check_conv2d({2, 3, 7, 9}, {5, 3, 3, 3}, {.padding = {1, 1}});              // padding 1
+  check_conv2d({2, 3, 9, 8}, {4, 3, 3, 2}, {.stride = {2, 1}, .padding = {1, 2}, .dilation = {2, 2}});
+  check_conv2d({3, 4, 7, 6}, {6, 2, 3, 3}, {.padding = {1, 1}, .groups = 2});  // groups 2
+  check_conv2d({2, 5, 7, 7}, {5, 1, 3, 3}, {.stride = {2, 2}, .padding = {1, 1}, .groups = 5});   // depthwise
+  check_conv2d({2, 4, 5, 7}, {8, 1, 3, 3}, {.padding = {1, 1}, .groups = 4});  // depthwise, multiplier 2
+  check_conv2d({2, 3, 5, 7}, {4, 3, 1, 1}, {});                               // 1x1: no im2col
+  check_conv2d({2, 3, 5, 7}, {4, 3, 1, 1}, {.stride = {2, 2}});               // 1x1 strided
+  check_conv2d({1, 1, 1, 1}, {1, 1, 1, 1}, {});
+  check_conv2d({1, 2, 3, 3}, {3, 2, 3, 3}, {});                               // one output pixel
+  check_conv2d({5, 2, 6, 6}, {3, 2, 3, 3}, {.padding = {2, 0}});              // batch > threads: per image
+}
+
+TEST_CASE("conv2d: the patch-embedding fast path (kernel == stride)") {
+  check_conv2d({2, 3, 8, 12}, {5, 3, 4, 4}, {.stride = {4, 4}});
+  check_conv2d({2, 3, 9, 14}, {5, 3, 4, 4}, {.stride = {4, 4}});   // sizes not divisible: border dropped
+  check_conv2d({1, 2, 6, 6}, {3, 2, 2, 3}, {.stride = {2, 3}}, false);
+  // Its output is a (B, O, Ho, Wo) view of a channels-last buffer: tokens are a free view
+  Tensor y = conv2d(test_tensor({2, 3, 8, 8}, 1), test_tensor({6, 3, 4, 4}, 2), Tensor(), {4, 4});
+  CHECK(y.shape() == Shape{2, 6, 2, 2});
+  CHECK(y.flatten(2).transpose(1, 2).is_contiguous());
+}
+
+TEST_CASE("conv2d: two cases computed with PyTorch") {
+  // Pasted from python3 + torch 2.15 (F.conv2d, float64):
+  //   x = ((arange(40) % 7) - 3) * 0.25 reshaped (1, 2, 4, 5); w = ((arange(24) % 5) - 2) * 0.5 as (4, 1, 3, 2)
+  //   b = [0.1, -0.2, 0.3, -0.4]; stride (2, 1), padding (1, 0), dilation (1, 2), groups 2
+  std::vector<double> xv, wv;
+  for (int i = 0; i < 40; ++i) xv.push_back((i % 7 - 3) * 0.25);
+  for (int i = 0; i < 24; ++i) wv.push_back((i % 5 - 2) * 0.5);
+  Tensor x = from_vector(xv, {1, 2, 4, 5}), w = from_vector(wv, {4, 1, 3, 2});
+  Tensor b = from_vector(std::vector<double>{0.1, -0.2, 0.3, -0.4}, {4});
+  Tensor expected = from_vector(
+      std::vector<double>{1.225, 1.35, -0.275, -0.275, -0.525, 0.1, -0.95, -0.95, 0.8, 0.55, 0.425, -0.575,
+                          1.425, -0.45, -0.575, 0.55, -0.325, -0.325, -0.525, 0.1, -0.15, 0.475, -1.15, -1.025},
+      {1, 4, 2, 3});
+  RV_EXPECT_CLOSE(conv2d(x, w, b, {2, 1}, {1, 0}, {1, 2}, 2), expected, .rtol = 1e-6, .atol = 1e-6);
+
+  //   F.conv_transpose2d: x = ((arange(12) % 5) - 2) * 0.5 as (1, 2, 3, 2);
+  //   w = ((arange(24) % 7) - 3) * 0.25 as (2, 2, 2, 3); b = [0.5, -1.0]; stride 2, padding 1, output_padding 1
+  std::vector<double> xt, wt;
+  for (int i = 0; i < 12; ++i) xt.push_back((i % 5 - 2) * 0.5);
+  for (int i = 0; i < 24; ++i) wt.push_back((i % 7 - 3) * 0.25);
+  Tensor expected_t = from_vector(
+      std::vector<double>{0.375, 0.0, 0.375, 0.25, 0.875, 0.25, 1.0, -0.375, 0.375, 0.0, 0.375, 0.75, -0.75, 1.5,
+                          0.625, 1.125, 1.0, 1.25, 0.375, 0.0, -0.75, -1.0, -1.0, -1.125, -0.75, 0.0, -0.875, -0.5,
+                          -1.25, -2.0, -1.5, -1.125, -2.25, -3.125, -0.5, -0.875, -0.5, 0.125, -0.75, -1.125},
+      {1, 2, 5, 4});
+  RV_EXPECT_CLOSE(conv_transpose2d(from_vector(xt, {1, 2, 3, 2}), from_vector(wt, {2, 2, 2, 3}),
+                                   from_vector(std::vector<double>{0.5, -1.0}, {2}), {2, 2}, {1, 1}, {1, 1}),
+                  expected_t, .rtol = 1e-6, .atol = 1e-6);
+}
+
+TEST_CASE("conv_transpose2d matches the scatter loop") {
+  check_conv_transpose2d({2, 3, 4, 5}, {3, 2, 3, 3}, {});
+  check_conv_transpose2d({2, 3, 4, 5}, {3, 2, 3, 3}, {.stride = {2, 2}, .padding = {1, 1}, .output_padding = {1, 1}});
+  check_conv_transpose2d({2, 4, 3, 5}, {4, 3, 2, 3}, {.stride = {2, 3}, .padding = {0, 1}, .groups = 2,
+                                                      .output_padding = {1, 2}});
+  check_conv_transpose2d({1, 2, 4, 4}, {2, 3, 3, 2}, {.stride = {1, 2}, .dilation = {2, 2}, .output_padding = {1, 1}},
+                         false);  // output_padding >= stride but < dilation
+  check_conv_transpose2d({2, 3, 4, 4}, {3, 1, 3, 3}, {.padding = {1, 1}, .groups = 3});  // depthwise
+  check_conv_transpose2d({2, 3, 5, 4}, {3, 4, 1, 1}, {});                               // 1x1
+  check_conv_transpose2d({2, 3, 3, 3}, {3, 4, 2, 2}, {.stride = {2, 2}});               // "unpatchify"
+}
+
+TEST_CASE("conv2d gradients satisfy the adjoint identities") {
+  // <conv(x, w), gy> = <x, dx> = <w, dw>, checked on odd sizes with every feature on; the
+  // full finite-difference checks are in tests/gradcheck/test_conv.cpp.
+  const Cfg cfgs[] = {{.stride = {2, 1}, .padding = {1, 2}, .dilation = {2, 1}, .groups = 2},
+                      {.stride = {4, 4}},  // patch-embed path
+                      {}};
+  const Shape ws[] = {{4, 2, 3, 2}, {6, 4, 4, 4}, {3, 4, 1, 1}};
+  for (int k = 0; k < 3; ++k) {
+    Tensor x = test_tensor({2, 4, 9, 8}, 7, DType::f64).requires_grad_();
+    Tensor w = test_tensor(ws[k], 8, DType::f64).requires_grad_();
+    Tensor y = conv2d(x, w, Tensor(), cfgs[k].stride, cfgs[k].padding, cfgs[k].dilation, cfgs[k].groups);
+    Tensor gy = test_tensor(y.shape(), 9, DType::f64);
+    sum(y * gy).backward();
+    autograd::NoGradGuard ng;
+    const double lhs = sum(y * gy).item();
+    CHECK(sum(x.detach() * x.grad()).item() == doctest::Approx(lhs).epsilon(1e-10));
+    CHECK(sum(w.detach() * w.grad()).item() == doctest::Approx(lhs).epsilon(1e-10));
+  }
+}
+
+TEST_CASE("conv2d and conv_transpose2d are adjoint in x") {
+  // <conv2d(x, w), u> == <x, conv_transpose2d(u, w)> with the same stride/padding/dilation/groups
+  Tensor x = test_tensor({2, 4, 9, 7}, 10, DType::f64), w = test_tensor({6, 2, 3, 3}, 11, DType::f64);
+  Tensor y = conv2d(x, w, Tensor(), {2, 2}, {1, 1}, {1, 1}, 2);
+  Tensor u = test_tensor(y.shape(), 12, DType::f64);
+  Tensor xt = conv_transpose2d(u, w, Tensor(), {2, 2}, {1, 1}, {0, 0}, {1, 1}, 2);
+  CHECK(xt.shape() == x.shape());
+  CHECK(sum(y * u).item() == doctest::Approx(sum(x * xt).item()).epsilon(1e-12));
+}
+
+TEST_CASE("conv: non-contiguous inputs, f64, bf16, empty batch") {
+  Tensor xn = test::test_noncontiguous({2, 3, 6, 7}, 1), w = test_tensor({4, 3, 3, 3}, 2);
+  RV_EXPECT_CLOSE(conv2d(xn, w, Tensor(), {1, 1}, {1, 1}), ref_conv2d(xn, w, Tensor(), {.padding = {1, 1}}),
+                  .rtol = 1e-5, .atol = 1e-5);
+  Tensor wn = test::test_noncontiguous({4, 3, 3, 3}, 2);
+  RV_EXPECT_CLOSE(conv_transpose2d(test::test_noncontiguous({2, 4, 3, 5}, 3), wn),
+                  ref_conv_transpose2d(test_tensor({2, 4, 3, 5}, 3), w, Tensor(), {}), .rtol = 1e-5, .atol = 1e-5);
+  Tensor xd = test_tensor({2, 3, 6, 7}, 1, DType::f64), wd = test_tensor({4, 3, 3, 3}, 2, DType::f64);
+  Tensor yd = conv2d(xd, wd, Tensor(), {2, 2}, {1, 1});
+  CHECK(yd.dtype() == DType::f64);
+  RV_EXPECT_CLOSE(yd, ref_conv2d(xd, wd, Tensor(), {.stride = {2, 2}, .padding = {1, 1}}), .rtol = 1e-12,
+                  .atol = 1e-12);
+  Tensor xh = xd.to(DType::bf16), wh = wd.to(DType::bf16);
+  Tensor yh = conv2d(xh, wh, Tensor(), {1, 1}, {1, 1});
+  CHECK(yh.dtype() == DType::bf16);
+  RV_EXPECT_CLOSE(yh, ref_conv2d(xh, wh, Tensor(), {.padding = {1, 1}}).to(DType::bf16), .rtol = 8e-3, .atol = 2e-3);
+  CHECK(conv2d(zeros({0, 3, 6, 7}), w).shape() == Shape{0, 4, 4, 5});
+  CHECK(conv_transpose2d(zeros({0, 4, 3, 5}), w).shape() == Shape{0, 3, 5, 7});
+}
+
+TEST_CASE("conv: error messages") {
+  Tensor x = zeros({1, 4, 5, 5});
+  CHECK_THROWS_WITH(conv2d(zeros({4, 5, 5}), zeros({2, 4, 3, 3})), doctest::Contains("conv2d: x must be 4-D"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({2, 3, 3, 3})), doctest::Contains("do not fit groups=1"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({3, 2, 3, 3}), Tensor(), {1, 1}, {0, 0}, {1, 1}, 2),
+                    doctest::Contains("do not fit groups=2"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({2, 4, 7, 3})), doctest::Contains("does not fit input"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({2, 4, 3, 3}), zeros({3})), doctest::Contains("bias must have shape [2]"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({2, 4, 3, 3}), Tensor(), {0, 1}), doctest::Contains("stride must be >= 1"));
+  CHECK_THROWS_WITH(conv2d(x, zeros({2, 4, 3, 3}), Tensor(), {1, 1}, {-1, 0}), doctest::Contains("padding must be >= 0"));
+  CHECK_THROWS_WITH(conv2d(zeros({1, 4, 5, 5}, DType::i64), zeros({2, 4, 3, 3})), doctest::Contains("expected float"));
+  CHECK_THROWS_WITH(conv_transpose2d(x, zeros({4, 2, 3, 3}), Tensor(), {2, 2}, {0, 0}, {2, 0}),
+                    doctest::Contains("output_padding must be smaller"));
+  CHECK_THROWS_WITH(conv_transpose2d(x, zeros({3, 2, 3, 3})), doctest::Contains("conv_transpose2d: x [1, 4, 5, 5]"));
+  CHECK_THROWS_WITH(conv_transpose2d(x, zeros({4, 2, 3, 3}), zeros({4})), doctest::Contains("bias must have shape [2]"));
+}
