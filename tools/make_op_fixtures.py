@@ -470,6 +470,10 @@ def rope():
     # Non-square grid (an 48x80 image: 3 rows, 5 columns): t_x is the column, t_y the row.
     f.case("axial_3x5", lambda x, theta, **_: rope_qk(x, x, compute_axial_cis(16, 5, 3, theta), 1)[0],
            {"x": hashed((2, 2, 16, 16), 132)}, {"theta": 100.0, "grid": [3, 5], "skip": 1})
+    # bf16 q/k: the reference rotates in fp32 and casts back (type_as), so PyTorch's answer is
+    # the fp32 rotation rounded once.
+    f.case("axial_3x5_bf16", lambda x, theta, **_: rope_qk(x, x, compute_axial_cis(16, 5, 3, theta), 1)[0],
+           {"x": hashed((2, 2, 16, 16), 132, dtype=torch.bfloat16)}, {"theta": 100.0, "grid": [3, 5], "skip": 1})
     # RoPE-Mixed: the learned freqs (2, NH, HD/2) get a gradient through both q and k.
     nh, hd, gh, gw = 2, 16, 4, 6
     t_x, t_y = init_t_xy(gw, gh)
