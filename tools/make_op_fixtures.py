@@ -108,6 +108,8 @@ def elementwise():
     f.case("pow_scalar", lambda input, exponent: torch.pow(input, exponent), {"input": pos}, {"exponent": 2.5})
     f.case("pow_tensor", torch.pow, {"input": pos, "exponent": hashed((1, 7), 6, -2.0, 2.0)})
     f.case("clamp", lambda input, min, max: torch.clamp(input, min, max), {"input": x}, {"min": -1.0, "max": 0.5})
+    f.case("clamp_min", lambda input, min: torch.clamp(input, min=min), {"input": x}, {"min": -0.5})
+    f.case("clamp_max", lambda input, max: torch.clamp(input, max=max), {"input": x}, {"max": 0.25})
     f.case("maximum", torch.maximum, {"input": x, "other": hashed((7,), 7, -3.0, 3.0)})
     f.case("minimum", torch.minimum, {"input": x, "other": hashed((7,), 7, -3.0, 3.0)})
     f.case("where", lambda condition, input, other: torch.where(condition, input, other),
@@ -145,6 +147,9 @@ def reductions():
     f.case("mean_dim", lambda input, dim, keepdim: input.mean(dim, keepdim), {"input": x}, {"dim": [1], "keepdim": False})
     f.case("var_dims", lambda input, dim, correction, keepdim: torch.var(input, dim, correction=correction, keepdim=keepdim),
            {"input": x}, {"dim": [0, 2], "correction": 1, "keepdim": False})
+    f.case("amin_all", lambda input: input.min(), {"input": x})
+    f.case("argmin_dim", lambda input, dim, keepdim: torch.argmin(input, dim, keepdim), {"input": x},
+           {"dim": -1, "keepdim": True})
     f.case("max_dim", lambda input, dim, keepdim: torch.max(input, dim, keepdim).values, {"input": x},
            {"dim": 1, "keepdim": False})
     f.case("amax_all", lambda input: input.max(), {"input": x})
@@ -274,6 +279,18 @@ def resampling():
         name = f"interpolate_{mode}_{size[0]}x{size[1]}" + ("_aa" if aa else "")
         f.case(name, lambda input, size, mode, **k: F.interpolate(input, size=size, mode=mode, **k), {"input": pe},
                {"size": size, "mode": mode, **kw})
+    f.case("interpolate_linear_12", lambda input, size, mode: F.interpolate(input, size=size, mode=mode),
+           {"input": hashed((2, 3, 7), 63)}, {"size": [12], "mode": "linear"})
+    f.case("interpolate_area_5x4", lambda input, size, mode: F.interpolate(input, size=size, mode=mode), {"input": x},
+           {"size": [5, 4], "mode": "area"})
+    f.case("interpolate_bilinear_scale", lambda input, scale_factor, mode: F.interpolate(
+        input, scale_factor=scale_factor, mode=mode), {"input": x}, {"scale_factor": [1.5, 0.75], "mode": "bilinear"})
+    for mode, p in [("replicate", [2, 1, 0, 3]), ("circular", [1, 3, 2, 2]), ("constant", [-1, 2, 1, -2])]:
+        f.case(f"pad_{mode}" + ("_crop" if mode == "constant" else ""),
+               lambda input, pad, mode: F.pad(input, pad, mode), {"input": x}, {"pad": p, "mode": mode})
+    f.case("avg_pool2d_ceil_divisor", lambda input, kernel_size, stride, padding, ceil_mode, divisor_override:
+           F.avg_pool2d(input, kernel_size, stride, padding, ceil_mode, True, divisor_override), {"input": x},
+           {"kernel_size": [2, 3], "stride": [2, 2], "padding": [1, 1], "ceil_mode": True, "divisor_override": 5})
     f.case("interpolate_bilinear_align", lambda input, size, mode, align_corners: F.interpolate(
         input, size=size, mode=mode, align_corners=align_corners), {"input": x},
            {"size": [10, 4], "mode": "bilinear", "align_corners": True})
