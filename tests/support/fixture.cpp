@@ -25,9 +25,17 @@ const Args& FixtureFile::args(const std::string& name) const {
   return cases_.at(name);
 }
 
+std::vector<std::string> FixtureFile::not_run() const {
+  std::vector<std::string> out;
+  for (const std::string& c : cases())
+    if (!run_.count(c)) out.push_back(c);
+  return out;
+}
+
 std::string FixtureFile::run(const std::string& name, const std::function<Tensor(Inputs&, const Args&)>& op,
                              Tol out_tol, Tol grad_tol) const {
   const Args& a = args(name);
+  run_.insert(name);
   const std::string prefix = name + ".";
   Inputs in;
   std::map<std::string, Tensor> want_grad;
