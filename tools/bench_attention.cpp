@@ -3,11 +3,12 @@
 // forward+backward, f32, medians of repeated runs. Not a test; tools/bench_attention_torch.py
 // prints PyTorch's numbers for the same shapes. Build against a Release build tree:
 //   g++ -std=c++20 -O3 -march=native -fopenmp -I. tools/bench_attention.cpp build/engine/librv_engine.a -o /tmp/bench_attention
-//   OMP_NUM_THREADS=2 /tmp/bench_attention [reps]
+//   OMP_NUM_THREADS=2 /tmp/bench_attention [reps] [vit|swin|rope]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <vector>
 
@@ -69,9 +70,11 @@ void rope_case() {
 
 int main(int argc, char** argv) {
   if (argc > 1) g_reps = std::atoi(argv[1]);
-  attn_case("vit (32,6,197,64)", {32, 6, 197, 64}, {}, false);
-  attn_case("swin (2048,3,49,32) bias(3,49,49)", {2048, 3, 49, 32}, {3, 49, 49}, false);
-  attn_case("swin ... bias requires grad", {2048, 3, 49, 32}, {3, 49, 49}, true);
-  attn_case("swin (32,192,49,32) bias(192,49,49)", {32, 192, 49, 32}, {192, 49, 49}, true);
-  rope_case();
+  const char* only = argc > 2 ? argv[2] : "";
+  auto want = [&](const char* name) { return std::strstr(name, only) == name; };
+  if (want("vit")) attn_case("vit (32,6,197,64)", {32, 6, 197, 64}, {}, false);
+  if (want("swin")) attn_case("swin (2048,3,49,32) bias(3,49,49)", {2048, 3, 49, 32}, {3, 49, 49}, false);
+  if (want("swin")) attn_case("swin ... bias requires grad", {2048, 3, 49, 32}, {3, 49, 49}, true);
+  if (want("swin")) attn_case("swin (32,192,49,32) bias(192,49,49)", {32, 192, 49, 32}, {192, 49, 49}, true);
+  if (want("rope")) rope_case();
 }

@@ -1,6 +1,6 @@
 # bench_attention_torch.py: PyTorch CPU timings for the shapes of tools/bench_attention.cpp, to
 # compare against (same threads, f32, medians of repeated runs). Not a test.
-#   python3 tools/bench_attention_torch.py [threads] [reps]
+#   python3 tools/bench_attention_torch.py [threads] [reps] [vit|swin|rope]
 import sys, time, statistics
 import torch
 import torch.nn.functional as F
@@ -49,8 +49,9 @@ def rope_case(B, NH, N, HD):
     tfb = med(fb)
     print(f"torch {'rope (32,6,197,64)':34s} fwd {tf:8.2f} ms   fwd+bwd {tfb:8.2f} ms")
 
-attn_case("vit (32,6,197,64)", 32, 6, 197, 64)
-attn_case("swin (2048,3,49,32) bias(3,49,49)", 2048, 3, 49, 32, (3, 49, 49))
-attn_case("swin ... bias requires grad", 2048, 3, 49, 32, (3, 49, 49), True)
-attn_case("swin (32,192,49,32) bias(192,49,49)", 32, 192, 49, 32, (192, 49, 49), True)
-rope_case(32, 6, 197, 64)
+only = sys.argv[3] if len(sys.argv) > 3 else ""
+if "vit".startswith(only): attn_case("vit (32,6,197,64)", 32, 6, 197, 64)
+if "swin".startswith(only): attn_case("swin (2048,3,49,32) bias(3,49,49)", 2048, 3, 49, 32, (3, 49, 49))
+if "swin".startswith(only): attn_case("swin ... bias requires grad", 2048, 3, 49, 32, (3, 49, 49), True)
+if "swin".startswith(only): attn_case("swin (32,192,49,32) bias(192,49,49)", 32, 192, 49, 32, (192, 49, 49), True)
+if "rope".startswith(only): rope_case(32, 6, 197, 64)

@@ -64,7 +64,9 @@ inline void store(T* p, V<T> v) {
 }
 template <class T>
 inline V<T> splat(T x) {
-  return V<T>{} + x;
+  // x - 0 is x for every x, so this is a plain broadcast (often folded into the FMA as a
+  // {1to16} memory operand); 0 + x would cost an add, since -0 + 0 = +0.
+  return x - V<T>{};
 }
 template <class T>
 inline int64_t round_up(int64_t n) {
@@ -138,13 +140,18 @@ void strip(int64_t M, int64_t K, const T* A, int64_t ar, int64_t ap, const T* B,
 template <class T, bool ACC>
 void strips(int64_t M, int64_t N, int64_t K, const T* A, int64_t ar, int64_t ap, const T* B, int64_t ldb, T* C,
             int64_t ldc) {
-  for (int64_t c0 = 0; c0 < N; c0 += 4 * W<T>) {
-    const int64_t nv = std::min<int64_t>(4, (N - c0) / W<T>);
+  // Strips of at most 4 vectors, balanced (13 vectors -> 4+3+3+3 rather than 4+4+4+1, whose
+  // 1-vector strip would be bound by the broadcasts).
+  const int64_t total = N / W<T>, ns = (total + 3) / 4;
+  for (int64_t si = 0, c0 = 0; si < ns; ++si) {
+    const int64_t nv = total / ns + (si < total % ns ? 1 : 0);
+    const int64_t cstart = c0;
+    c0 += nv * W<T>;
     switch (nv) {
-      case 4: strip<T, 4, ACC>(M, K, A, ar, ap, B + c0, ldb, C + c0, ldc); break;
-      case 3: strip<T, 3, ACC>(M, K, A, ar, ap, B + c0, ldb, C + c0, ldc); break;
-      case 2: strip<T, 2, ACC>(M, K, A, ar, ap, B + c0, ldb, C + c0, ldc); break;
-      default: strip<T, 1, ACC>(M, K, A, ar, ap, B + c0, ldb, C + c0, ldc); break;
+      case 4: strip<T, 4, ACC>(M, K, A, ar, ap, B + cstart, ldb, C + cstart, ldc); break;
+      case 3: strip<T, 3, ACC>(M, K, A, ar, ap, B + cstart, ldb, C + cstart, ldc); break;
+      case 2: strip<T, 2, ACC>(M, K, A, ar, ap, B + cstart, ldb, C + cstart, ldc); break;
+      default: strip<T, 1, ACC>(M, K, A, ar, ap, B + cstart, ldb, C + cstart, ldc); break;
     }
   }
 }
