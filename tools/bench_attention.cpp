@@ -4,11 +4,15 @@
 // prints PyTorch's numbers for the same shapes. Build against a Release build tree:
 //   g++ -std=c++20 -O3 -march=native -fopenmp -I. tools/bench_attention.cpp build/engine/librv_engine.a -o /tmp/bench_attention
 //   OMP_NUM_THREADS=2 /tmp/bench_attention [reps] [vit|swin|rope]
+// With RV_BENCH_CPU=1 it reports process CPU time instead of wall time: on a shared, busy machine
+// run both programs with 1 thread that way, since wall times of 2 threads then mostly measure
+// the other users' load.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <vector>
 
@@ -22,14 +26,20 @@ using namespace rv;
 namespace {
 
 int g_reps = 7;
+const bool g_cpu_time = std::getenv("RV_BENCH_CPU") != nullptr;
+
+double now_ms() {
+  if (g_cpu_time) return 1e3 * double(std::clock()) / CLOCKS_PER_SEC;
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 double median_ms(const std::function<void()>& f) {
   f();  // warm-up
   std::vector<double> ts;
   for (int i = 0; i < g_reps; ++i) {
-    auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_ms();
     f();
-    ts.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ts.push_back(now_ms() - t0);
   }
   std::sort(ts.begin(), ts.end());
   return ts[ts.size() / 2];

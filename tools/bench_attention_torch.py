@@ -1,7 +1,8 @@
 # bench_attention_torch.py: PyTorch CPU timings for the shapes of tools/bench_attention.cpp, to
 # compare against (same threads, f32, medians of repeated runs). Not a test.
 #   python3 tools/bench_attention_torch.py [threads] [reps] [vit|swin|rope]
-import sys, time, statistics
+# RV_BENCH_CPU=1: process CPU time instead of wall time (see tools/bench_attention.cpp).
+import os, sys, time, statistics
 import torch
 import torch.nn.functional as F
 
@@ -10,11 +11,13 @@ reps = int(sys.argv[2]) if len(sys.argv) > 2 else 7
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 
+clock = time.process_time if os.environ.get("RV_BENCH_CPU") else time.perf_counter
+
 def med(fn):
     fn()
     ts = []
     for _ in range(reps):
-        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+        t0 = clock(); fn(); ts.append(clock() - t0)
     return statistics.median(ts) * 1e3
 
 def attn_case(name, B, NH, N, HD, bias_shape=None, bias_grad=False):
@@ -43,11 +46,13 @@ def rope_case(B, NH, N, HD):
         return torch.view_as_real(xc * freqs_cis).flatten(3)
     with torch.no_grad():
         tf = med(lambda: f(x))
+        tfp = med(lambda: torch.view_as_real(torch.view_as_complex(x.reshape(*x.shape[:-1], -1, 2))
+                                             * torch.polar(torch.ones_like(ang), ang)).flatten(3))
     xg = x.clone().requires_grad_(); g = torch.randn_like(x)
     def fb():
         f(xg).backward(g); xg.grad = None
     tfb = med(fb)
-    print(f"torch {'rope (32,6,197,64)':34s} fwd {tf:8.2f} ms   fwd+bwd {tfb:8.2f} ms")
+    print(f"torch {'rope (32,6,197,64)':34s} fwd {tf:8.2f} ms   fwd+bwd {tfb:8.2f} ms   (fwd with polar(angles) {tfp:.2f} ms)")
 
 only = sys.argv[3] if len(sys.argv) > 3 else ""
 if "vit".startswith(only): attn_case("vit (32,6,197,64)", 32, 6, 197, 64)
