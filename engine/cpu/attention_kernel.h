@@ -3,9 +3,10 @@
 // Two implementations of softmax(q k^T * scale + bias) v, forward and backward:
 //   reference (attention_reference.cpp): scores, probabilities and their gradients as whole
 //     Nq x Nk matrices per (batch, head); the probabilities are kept for the backward pass.
-//   fused (attention_fused.cpp): flash-attention style; key blocks stream through an online
-//     softmax, only a per-row logsumexp is kept, and the backward pass recomputes the scores block
-//     by block. Memory stays O(N) per head instead of O(N^2).
+//   fused (attention_fused.cpp): flash-attention style; blocks of queries against whole key rows
+//     on register-blocked SIMD tile products, only a per-row logsumexp is kept, and the backward
+//     pass recomputes the probabilities block by block. Memory stays O(N) per thread instead of
+//     O(N^2) per head.
 //
 // Both read q, k, v through strides (the last dim must be contiguous), so q/k/v views of one qkv
 // projection need no copy, and they read bias and mask through broadcast strides over

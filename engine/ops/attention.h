@@ -16,8 +16,8 @@
 // copied. bf16/f16 inputs compute in f32 and round the output once.
 //
 // Two implementations (engine/cpu/attention_kernel.h): `reference` keeps the Nq x Nk probabilities
-// of every head for the backward pass; `fused` streams key blocks through an online softmax and
-// keeps only a logsumexp per query (flash-attention style). `automatic` picks fused once there are
+// of every head for the backward pass; `fused` runs blocks of queries through SIMD tile products
+// and keeps only a logsumexp per query (flash-attention style). `automatic` picks fused once there are
 // at least kFusedMinKeys keys and the reference for shorter rows, unless
 // set_attention_impl_override() forces one (for tests and benchmarks of whole models).
 #pragma once
@@ -31,8 +31,9 @@ namespace rv {
 enum class AttentionImpl { automatic, reference, fused };
 
 // From this many keys on, `automatic` uses the fused kernels. Measured on the 2-core dev box
-// (forward + backward, f32): the fused kernels win from about 16 keys on (1.3x at Swin's 49,
-// 3x at ViT's 197, 9x at 1025); below that, most of their 64-wide key tile is padding.
+// (forward + backward, f32) with the earlier fused kernels, which won from about 16 keys on (1.3x
+// at Swin's 49, 3x at ViT's 197, 9x at 1025); the register-blocked ones are several times faster
+// again at 49 and 197 (tools/bench_attention.cpp), so the threshold is, if anything, conservative.
 inline constexpr int64_t kFusedMinKeys = 16;
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias = Tensor(),

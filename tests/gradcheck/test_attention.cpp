@@ -1,6 +1,6 @@
 // attention: gradients of q, k, v and bias against f64 finite differences, for both
 // implementations, with broadcast biases, masks, cross attention, and (for the fused kernels)
-// more than one 64-wide tile of queries and keys.
+// more than one block of queries (48 per block) and more than one 16-key vector of padding.
 #include "engine/ops/attention.h"
 #include "tests/support/check.h"
 
@@ -40,7 +40,7 @@ TEST_CASE("gradcheck attention: a bias broadcast over heads and queries (B, 1, 1
   }
 }
 
-TEST_CASE("gradcheck attention: more than one tile of queries and keys (fused tiles are 64 wide)") {
+TEST_CASE("gradcheck attention: more than one block of queries and keys") {
   for (AttentionImpl impl : {AttentionImpl::reference, AttentionImpl::fused}) {
     CAPTURE(int(impl));
     std::vector<Tensor> in = {grad_input({1, 1, 66, 2}, 9), grad_input({1, 1, 67, 2}, 10),
