@@ -166,6 +166,34 @@ int64_t Module::num_parameters(bool trainable_only) const {
   return n;
 }
 
+void Module::to(DType dtype) {
+  if (!is_floating(dtype))
+    throw std::invalid_argument("Module::to(" + std::string(dtype_name(dtype)) + ") in " + type_name() +
+                                ": expected a float dtype");
+  // Rewrites the tensor's own TensorImpl (storage, layout, dtype) rather than making a new
+  // tensor, so every handle to it (a layer's member, the registry, a tied weight) sees the
+  // conversion. Autograd's saved tensors are separate impls and keep the old storage.
+  auto convert = [dtype](const Tensor& t) {
+    if (!is_floating(t.dtype()) || t.dtype() == dtype) return;
+    Tensor c;
+    {
+      autograd::NoGradGuard no_grad;
+      c = t.detach().to(dtype).contiguous();
+    }
+    TensorImpl* impl = t.impl();
+    impl->storage = c.storage();
+    impl->offset = c.offset();
+    impl->shape = c.shape();
+    impl->strides = c.strides();
+    impl->dtype = dtype;
+    impl->grad.reset();
+  };
+  for (auto& [name, m] : named_modules()) {
+    for (auto& s : m->params_) convert(s.value);
+    for (auto& s : m->buffers_) convert(s.value);
+  }
+}
+
 // ---- state dict ---------------------------------------------------------------------------------
 
 void Module::collect_state(const std::string& prefix, StateDict& out) const {

@@ -95,6 +95,12 @@ class Module {
   bool is_training() const { return training_; }
   void zero_grad();  // drops every parameter's .grad (PyTorch's set_to_none=True)
   int64_t num_parameters(bool trainable_only = false) const;  // elements, shared tensors once
+  // Converts every float parameter and float buffer of this module and its descendants to `dtype`
+  // (PyTorch's module.to(dtype); integer buffers such as num_batches_tracked stay as they are).
+  // The conversion happens inside each tensor, so the handles that layers hold stay valid; it
+  // drops the gradients. Call it before making an optimizer, whose state keeps the old dtype.
+  // Use: f64 for gradient checks of whole layers, bf16 / f16 for low-precision weights.
+  void to(DType dtype);
 
   // ---- state dict -----------------------------------------------------------------------------
   // For each module in pre-order: its parameters, then its persistent buffers (PyTorch's

@@ -183,6 +183,35 @@ TEST_CASE("zero_grad drops every parameter's gradient; forward through Sequentia
   CHECK(empty(x).same(x));
 }
 
+TEST_CASE("to(dtype) converts float parameters and buffers in place; handles, sharing and int buffers survive") {
+  Net net(3, 1);
+  auto shared = std::make_shared<Affine>(3, 11);
+  nn::ModuleList list;
+  list.push_back(shared);
+  list.push_back(shared);
+  Tensor w = net.blocks->get<Block>(0)->attn->qkv->weight;  // a handle a layer keeps
+  const std::vector<double> before = w.to_double_vector();
+  sum(w * 2.0).backward();
+  CHECK(w.grad().defined());
+  net.to(DType::f64);
+  CHECK(w.dtype() == DType::f64);
+  CHECK(w.to_double_vector() == before);   // f32 -> f64 is exact
+  CHECK(w.requires_grad());
+  CHECK(!w.grad().defined());              // the old-dtype gradient is dropped
+  CHECK(net.parameter("blocks.0.attn.qkv.weight").same(w));
+  CHECK(net.step_count.dtype() == DType::f64);
+  CHECK(net.blocks->get<Block>(0)->attn->rel_index.dtype() == DType::i64);  // integer buffers stay
+  for (auto& p : net.parameters()) CHECK(p.dtype() == DType::f64);
+  // the converted tensors work in ops, and gradients come back in the new dtype
+  sum(w * 2.0).backward();
+  CHECK(w.grad().dtype() == DType::f64);
+  // a tensor reachable under two names is converted once, and both names see it
+  list.to(DType::bf16);
+  CHECK(shared->weight.dtype() == DType::bf16);
+  CHECK(list.state_dict().at("1.weight").dtype() == DType::bf16);
+  CHECK_THROWS_WITH(net.to(DType::i64), doctest::Contains("expected a float dtype"));
+}
+
 TEST_CASE("state_dict round trip restores values in place and keeps handles valid") {
   Net src(3, 2), dst(3, 2);
   // Make the two models differ: scale dst's parameters, write a buffer.

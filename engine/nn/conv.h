@@ -1,0 +1,45 @@
+// conv.h: nn::Conv2d, 2-D convolution over NCHW images (PyTorch's nn.Conv2d, padding_mode "zeros").
+//
+//   weight (O, C/groups, KH, KW), bias (O) or none;  x (B, C, H, W) -> (B, O, Ho, Wo)
+//
+// Default init as PyTorch's: kaiming_uniform_(a = sqrt 5) for the weight, which is
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C/groups * KH * KW, and the same bound for the
+// bias; drawn from `gen`, weight first. The options take C++20 designated initialisers:
+//
+//   Conv2d proj(3, 768, {16, 16}, gen, {.stride = {16, 16}});            // ViT patch embedding
+//   Conv2d conv(64, 64, {3, 3}, gen, {.padding = {1, 1}, .bias = false}); // before a BatchNorm2d
+#pragma once
+#include "engine/nn/containers.h"
+#include "engine/ops/conv.h"
+#include "engine/rng.h"
+
+namespace rv::nn {
+
+struct Conv2dOptions {
+  Pair stride = {1, 1};    // (height, width), as every pair here
+  Pair padding = {0, 0};   // zeros on each side
+  Pair dilation = {1, 1};
+  int64_t groups = 1;      // must divide both channel counts
+  bool bias = true;
+};
+
+class Conv2d : public UnaryModule {
+ public:
+  Tensor weight;  // (O, C/groups, KH, KW)
+  Tensor bias;    // (O), undefined when options.bias = false
+
+  Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, const Conv2dOptions& options = {});
+  Tensor forward(const Tensor& x) override;  // x (B, C, H, W) -> (B, O, Ho, Wo)
+
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  const Pair& kernel_size() const { return kernel_; }
+  const Conv2dOptions& options() const { return opt_; }
+
+ private:
+  int64_t in_, out_;
+  Pair kernel_;
+  Conv2dOptions opt_;
+};
+
+}  // namespace rv::nn

@@ -1,0 +1,54 @@
+// dropout.cpp: Dropout, DropPath and set_generator; the masks are made by engine/ops/dropout.h.
+#include "engine/nn/dropout.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "engine/ops/dropout.h"
+
+namespace rv::nn {
+
+namespace {
+
+double checked_p(double p, const char* who) {
+  if (!(p >= 0.0 && p <= 1.0))
+    throw std::invalid_argument(std::string(who) + ": expected a probability p in [0, 1], got " + std::to_string(p));
+  return p;
+}
+
+}  // namespace
+
+Generator& StochasticModule::require_generator(const char* who) const {
+  if (!gen_)
+    throw std::runtime_error(std::string(who) +
+                             ": training with p > 0 needs a Generator; pass a std::shared_ptr<Generator> to the "
+                             "constructor or call nn::set_generator(model, gen)");
+  return *gen_;
+}
+
+Dropout::Dropout(double p, std::shared_ptr<Generator> gen) : StochasticModule(std::move(gen)), p_(checked_p(p, "Dropout")) {}
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  return dropout(x, p_, true, require_generator("Dropout"));
+}
+
+DropPath::DropPath(double p, std::shared_ptr<Generator> gen)
+    : StochasticModule(std::move(gen)), p_(checked_p(p, "DropPath")) {}
+
+Tensor DropPath::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0.0) return x;
+  return drop_path(x, p_, true, require_generator("DropPath"));
+}
+
+int64_t set_generator(Module& root, const std::shared_ptr<Generator>& gen) {
+  int64_t n = 0;
+  for (auto& [name, m] : root.named_modules())
+    if (auto* s = dynamic_cast<StochasticModule*>(m)) {
+      s->set_generator(gen);
+      ++n;
+    }
+  return n;
+}
+
+}  // namespace rv::nn
