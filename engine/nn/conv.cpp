@@ -11,7 +11,12 @@ namespace rv::nn {
 
 namespace {
 
-std::string pair_str(const Pair& p) { return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")"; }
+// Built with append: GCC 12's -Wrestrict misfires on `"(" + std::to_string(...)`.
+std::string pair_str(const Pair& p) {
+  std::string s = "(";
+  s.append(std::to_string(p[0])).append(", ").append(std::to_string(p[1])).append(")");
+  return s;
+}
 
 }  // namespace
 
