@@ -69,11 +69,16 @@ Peaks measure_peaks() {
   return p;
 }
 
-double median_seconds(const std::function<void()>& f, double budget_s) {
-  for (int i = 0; i < 2; ++i) f();  // warm-up: caches, page faults, thread pool
+// Median of repeated calls of f, each preceded by an untimed call of `prepare` (if any).
+double median_seconds(const std::function<void()>& f, const std::function<void()>& prepare, double budget_s) {
+  for (int i = 0; i < 2; ++i) {  // warm-up: caches, page faults, thread pool
+    if (prepare) prepare();
+    f();
+  }
   std::vector<double> times;
   double start = now_s();
   while (times.size() < 3 || (now_s() - start < budget_s && times.size() < 200)) {
+    if (prepare) prepare();
     double t0 = now_s();
     f();
     times.push_back(now_s() - t0);
@@ -86,8 +91,8 @@ Result time_case(const Case& c, const Peaks& peaks, double budget_s) {
   Result r;
   r.name = c.name;
   r.group = c.group;
-  double s = median_seconds(c.run, budget_s);
-  if (c.reference) r.reference_ms = median_seconds(c.reference, budget_s) * 1e3;
+  double s = median_seconds(c.run, c.prepare, budget_s);
+  if (c.reference) r.reference_ms = median_seconds(c.reference, {}, budget_s) * 1e3;
   r.ms = s * 1e3;
   r.gflops = c.flops / s / 1e9;
   r.gbps = c.bytes / s / 1e9;

@@ -87,7 +87,7 @@ int cmd_bench(int argc, char** argv) {
   std::printf("ropevit bench ops: %d threads, BLAS %s\n", cpu::num_threads(), runtime_blas_name());
   bench::Peaks peaks = bench::measure_peaks();
   std::printf("measured peaks: %.1f GFLOP/s (f32 FMA), %.1f GB/s (copy)\n\n", peaks.gflops, peaks.gbps);
-  std::printf("%-44s %9s %9s %8s %6s %10s %7s %9s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak", "ref ms",
+  std::printf("%-52s %9s %9s %8s %6s %10s %7s %9s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak", "ref ms",
               "ref/us", "torch ms", "pt/us");
   std::string last_group;
   for (const bench::Case& c : bench::op_cases()) {
@@ -109,7 +109,7 @@ int cmd_bench(int argc, char** argv) {
       std::snprintf(pt, sizeof pt, "%.3f", it->second);
       std::snprintf(pt_ratio, sizeof pt_ratio, "%.2f", it->second / r.ms);
     }
-    std::printf("%-44s %9.3f %9.1f %8.1f %5.1f%% %10s %7s %9s %7s\n", c.name.c_str(), r.ms, r.gflops, r.gbps,
+    std::printf("%-52s %9.3f %9.1f %8.1f %5.1f%% %10s %7s %9s %7s\n", c.name.c_str(), r.ms, r.gflops, r.gbps,
                 100 * r.peak_fraction, ref, ref_ratio, pt, pt_ratio);
     std::fflush(stdout);
     if (out) {
