@@ -1,7 +1,9 @@
 // bench_cases.cpp: the case builders of bench_cases.h, and the direct OpenBLAS references.
 #include "train/bench/bench_cases.h"
 
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <stdexcept>
 
 #include "engine/autograd.h"
@@ -69,6 +71,19 @@ Case backward_case(std::string group, std::string name, double flops, double byt
 
 namespace {
 
+// A fresh output buffer per reference call, allocated as engine tensors are (64-byte aligned,
+// uninitialised): an op that returns a new tensor pays for the allocation and the first touch
+// of its pages, so the reference does too, and the ratio compares the products alone.
+struct Out {
+  explicit Out(int64_t n) : p(static_cast<float*>(std::aligned_alloc(64, (size_t(n) * 4 + 63) / 64 * 64))) {
+    if (!p) throw std::bad_alloc();
+  }
+  ~Out() { std::free(p); }
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+  float* p;
+};
+
 int64_t leading_rows(const Shape& x_shape) {
   int64_t m = 1;
   for (size_t i = 0; i + 1 < x_shape.size(); ++i) m *= x_shape[i];
@@ -85,9 +100,9 @@ Case linear_case(std::string group, std::string name, const Shape& x_shape, int6
   Case c = forward_case(std::move(group), std::move(name), 2.0 * M * K * Nout,
                         f32_bytes({{M, K}, {Nout, K}, {M, Nout}}), [x, w, b] { linear(x, w, b); });
 #ifdef RV_HAVE_OPENBLAS
-  auto out = std::make_shared<std::vector<float>>(size_t(M * Nout));
-  c.reference = [x, w, b, out, M, K, Nout] {
-    float* C = out->data();
+  c.reference = [x, w, b, M, K, Nout] {
+    Out out(M * Nout);
+    float* C = out.p;
     float beta = 0.0f;
     if (b.defined()) {  // the bias in every row of C, then C += x·Wᵀ: what linear does
       const float* bp = b.data<float>();
@@ -122,14 +137,14 @@ Case linear_backward_case(std::string group, std::string name, const Shape& x_sh
   Tensor dy = bench_input({M, Nout}, 99);
   auto ones = std::make_shared<std::vector<float>>(size_t(M), 1.0f);
   c.reference = [dy, x, w, ones, M, K, Nout, bias] {
-    std::vector<float> dx(size_t(M * K)), dw(size_t(Nout * K)), db(bias ? size_t(Nout) : 0);
+    Out dx(M * K), dw(Nout * K), db(bias ? Nout : 1);
     const float* g = dy.data<float>();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, int(M), int(K), int(Nout), 1.0f, g, int(Nout),
-                w.data<float>(), int(K), 0.0f, dx.data(), int(K));
+                w.data<float>(), int(K), 0.0f, dx.p, int(K));
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, int(Nout), int(K), int(M), 1.0f, g, int(Nout),
-                x.data<float>(), int(K), 0.0f, dw.data(), int(K));
+                x.data<float>(), int(K), 0.0f, dw.p, int(K));
     if (bias)
-      cblas_sgemv(CblasRowMajor, CblasTrans, int(M), int(Nout), 1.0f, g, int(Nout), ones->data(), 1, 0.0f, db.data(),
+      cblas_sgemv(CblasRowMajor, CblasTrans, int(M), int(Nout), 1.0f, g, int(Nout), ones->data(), 1, 0.0f, db.p,
                   1);
   };
   c.reference_name = "cblas_sgemm x2 + sgemv";
@@ -152,11 +167,11 @@ Case batched_matmul_case(std::string group, std::string name, const Shape& batch
   Case c = forward_case(std::move(group), std::move(name), 2.0 * nb * M * K * N, f32_bytes({as, bs, cs}),
                         [a, b] { matmul(a, b); });
 #ifdef RV_HAVE_OPENBLAS
-  auto out = std::make_shared<std::vector<float>>(size_t(nb * M * N));
-  c.reference = [a, braw, out, nb, M, K, N, trans_b] {
+  c.reference = [a, braw, nb, M, K, N, trans_b] {
     const float* A = a.data<float>();
     const float* Bp = braw.data<float>();
-    float* C = out->data();
+    Out out(nb * M * N);
+    float* C = out.p;
     cpu::parallel_for(nb, 1, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, int(M), int(N), int(K), 1.0f,

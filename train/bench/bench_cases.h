@@ -7,6 +7,8 @@
 //          do is not counted); each exp / erf / sin / cos / sqrt counts as one.
 //   bytes: every input read once and every output written once (the least traffic the op
 //          can have), f32 = 4 bytes.
+// References (OpenBLAS) allocate a fresh output per call as the engine's ops do, so that the
+// ratio compares the products and not malloc and first-touch page faults.
 // A backward case times only out.backward(grad): its forward graph is recorded, untimed, by the
 // case's `prepare` before every call, and the leaves' .grad are dropped first, so each call
 // produces fresh gradients exactly as one training step does.
