@@ -5,6 +5,7 @@
 // no mask tensor is stored between the passes.
 #include "engine/ops/dropout.h"
 
+#include <algorithm>
 #include <string>
 
 #include "engine/autograd.h"
@@ -43,10 +44,23 @@ Tensor apply_mask(const Tensor& x_in, const MaskSpec& m, const char* op) {
     T* yp = y.data<T>();
     const T scale = m.keep > 0 ? T(1.0 / m.keep) : T(0);
     cpu::parallel_for(n, 16384, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const uint64_t draw = uint64_t(i / m.group);
-        const bool kept = double(philox_uniform(m.seed, m.stream, m.offset + draw)) < m.keep;
-        yp[i] = kept ? xp[i] * scale : T(0);
+      if (m.group == 1) {  // dropout: one draw per element
+        for (int64_t i = i0; i < i1; ++i) {
+          const bool kept = double(philox_uniform(m.seed, m.stream, m.offset + uint64_t(i))) < m.keep;
+          yp[i] = kept ? xp[i] * scale : T(0);
+        }
+        return;
+      }
+      // drop_path: one draw per run of `group` elements (a sample), then a plain scaled copy
+      // or a fill over the part of that run inside [i0, i1).
+      for (int64_t i = i0; i < i1;) {
+        const int64_t draw = i / m.group;
+        const int64_t end = std::min(i1, (draw + 1) * m.group);
+        const bool kept = double(philox_uniform(m.seed, m.stream, m.offset + uint64_t(draw))) < m.keep;
+        if (kept)
+          for (; i < end; ++i) yp[i] = xp[i] * scale;
+        else
+          for (; i < end; ++i) yp[i] = T(0);
       }
     });
   });

@@ -2,7 +2,9 @@
 //
 // A benchmark case is a named closure plus the work it does (flops and bytes moved). The
 // harness runs it a few times to warm caches and threads, then times repeats until a time
-// budget is spent, and reports the median. Peaks are measured on this machine at start-up
+// budget is spent, and reports the median. A case may have a `prepare` closure that runs,
+// untimed, before every timed call: backward cases use it to record a fresh forward graph, so
+// that only the backward pass is timed (tools/bench_torch_ops.py does the same). Peaks are measured on this machine at start-up
 // (an FMA loop for FLOP/s, a large copy for bytes/s), so "percent of peak" needs no table of
 // CPU models.
 #pragma once
@@ -20,6 +22,7 @@ struct Case {
   std::function<void()> run;
   std::function<void()> reference = {};  // optional: the same work done by a reference library
   std::string reference_name = {};  // e.g. "cblas_sgemm"
+  std::function<void()> prepare = {};    // optional: untimed set-up before every call of `run`
 };
 
 struct Result {

@@ -31,6 +31,7 @@ void bench_usage() {
       "  --torch FILE     PyTorch timings from tools/bench_torch_ops.py, shown as ratios\n"
       "  --out FILE       also write one JSON line per case\n"
       "  --budget SEC     timing budget per case (default 0.5)\n"
+      "  --list           print the case keys (<group>/<name>) and exit\n"
       "Threads follow OMP_NUM_THREADS.\n");
 }
 
@@ -61,6 +62,7 @@ int cmd_bench(int argc, char** argv) {
   if (std::strcmp(argv[1], "ops") != 0) throw std::runtime_error(std::string("unknown bench '") + argv[1] + "' (expected: ops)");
   std::string group = "all", filter, torch_path, out_path;
   double budget = 0.5;
+  bool list = false;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -72,10 +74,16 @@ int cmd_bench(int argc, char** argv) {
     else if (a == "--torch") torch_path = value();
     else if (a == "--out") out_path = value();
     else if (a == "--budget") budget = std::stod(value());
+    else if (a == "--list") list = true;
     else throw std::runtime_error("unknown option '" + a + "' (see ropevit bench --help)");
   }
   if (group != "all" && group != "vit_s16" && group != "swin_t")
     throw std::runtime_error("--group: expected vit_s16, swin_t or all, got '" + group + "'");
+  if (list) {  // the keys tools/bench_torch_ops.py must use
+    for (const bench::Case& c : bench::op_cases())
+      if (group == "all" || c.group == group) std::printf("%s/%s\n", c.group.c_str(), c.name.c_str());
+    return 0;
+  }
   std::map<std::string, double> torch_ms;
   if (!torch_path.empty()) torch_ms = read_torch_times(torch_path);
   std::ofstream out;
@@ -87,7 +95,7 @@ int cmd_bench(int argc, char** argv) {
   std::printf("ropevit bench ops: %d threads, BLAS %s\n", cpu::num_threads(), runtime_blas_name());
   bench::Peaks peaks = bench::measure_peaks();
   std::printf("measured peaks: %.1f GFLOP/s (f32 FMA), %.1f GB/s (copy)\n\n", peaks.gflops, peaks.gbps);
-  std::printf("%-44s %9s %9s %8s %6s %10s %7s %9s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak", "ref ms",
+  std::printf("%-52s %9s %9s %8s %6s %10s %7s %9s %7s\n", "case", "ms", "GFLOP/s", "GB/s", "%peak", "ref ms",
               "ref/us", "torch ms", "pt/us");
   std::string last_group;
   for (const bench::Case& c : bench::op_cases()) {
@@ -109,7 +117,7 @@ int cmd_bench(int argc, char** argv) {
       std::snprintf(pt, sizeof pt, "%.3f", it->second);
       std::snprintf(pt_ratio, sizeof pt_ratio, "%.2f", it->second / r.ms);
     }
-    std::printf("%-44s %9.3f %9.1f %8.1f %5.1f%% %10s %7s %9s %7s\n", c.name.c_str(), r.ms, r.gflops, r.gbps,
+    std::printf("%-52s %9.3f %9.1f %8.1f %5.1f%% %10s %7s %9s %7s\n", c.name.c_str(), r.ms, r.gflops, r.gbps,
                 100 * r.peak_fraction, ref, ref_ratio, pt, pt_ratio);
     std::fflush(stdout);
     if (out) {

@@ -1,0 +1,162 @@
+// bench_ops_swin.cpp: op cases on the shapes of Swin-T's first stage at 224, batch 32: 56x56
+// tokens of C=96, 7x7 windows (64 per image, 2048 in all) of N=49 tokens, NH=3 heads of HD=32,
+// MLP hidden 384, so the linear layers see M = 32*3136 = 100352 rows. The shifted block adds a
+// relative-position bias (NH, N, N) and the shift mask (nW, N, N): one (nW*NH, N, N) bias for
+// q laid out (B, nW*NH, N, HD). Names are the keys tools/bench_torch_ops.py uses too
+// ("swin_t/<name>"): change them in both places.
+#include <memory>
+
+#include "engine/ops/activation.h"
+#include "engine/ops/attention.h"
+#include "engine/ops/conv.h"
+#include "engine/ops/elementwise.h"
+#include "engine/ops/layernorm.h"
+#include "engine/ops/math.h"
+#include "engine/ops/matmul.h"
+#include "engine/ops/rope.h"
+#include "engine/ops/shape.h"
+#include "engine/ops/softmax.h"
+#include "train/bench/bench_cases.h"
+
+namespace rv::bench {
+
+namespace {
+
+constexpr const char* G = "swin_t";
+constexpr int64_t B = 32, H = 56, W = 56, C = 96, WS = 7, N = WS * WS, NH = 3, HD = 32, MLP = 384;
+constexpr int64_t NW = (H / WS) * (W / WS), BW = B * NW;  // 64 windows per image, 2048 in all
+constexpr int64_t L = H * W;                              // 3136 tokens per image
+
+}  // namespace
+
+void add_swin_cases(std::vector<Case>& cases) {
+  const Shape x_shape{B, L, C}, h_shape{B, L, MLP}, img_shape{B, H, W, C};
+  const double x_n = double(shape_numel(x_shape)), h_n = double(shape_numel(h_shape));
+
+  // ---- linear layers of a block (on windows (2048, 49, C) or tokens: the same rows) ------------
+  struct Lin {
+    const char* name;
+    int64_t in, out;
+  };
+  const Lin lins[] = {{"qkv", C, 3 * C}, {"proj", C, C}, {"fc1", C, MLP}, {"fc2", MLP, C}};
+  for (Lin l : lins) {
+    std::string shape = "(100352x" + std::to_string(l.in) + ")->" + std::to_string(l.out);
+    cases.push_back(linear_case(G, std::string("linear ") + l.name + " " + shape, {B, L, l.in}, l.out, true, 10));
+  }
+  for (Lin l : lins) {
+    std::string shape = "(100352x" + std::to_string(l.in) + ")->" + std::to_string(l.out);
+    cases.push_back(
+        linear_backward_case(G, std::string("linear ") + l.name + " " + shape + " backward", {B, L, l.in}, l.out, true, 20));
+  }
+  // patch merging's reduction: (B, 28*28, 4C) -> 2C, no bias
+  cases.push_back(linear_case(G, "linear merge reduction (25088x384)->192", {B, L / 4, 4 * C}, 2 * C, false, 25));
+
+  // ---- the unfused window attention's two products ---------------------------------------------
+  cases.push_back(batched_matmul_case(G, "matmul q.kT (2048,3,49,32)x(32,49)", {BW, NH}, N, HD, N, true, 30));
+  cases.push_back(batched_matmul_case(G, "matmul p.v (2048,3,49,49)x(49,32)", {BW, NH}, N, N, HD, false, 32));
+
+  // ---- patch embedding: conv 3 -> 96, kernel = stride = 4 --------------------------------------
+  {
+    Tensor img = bench_input({B, 3, 224, 224}, 40), w = bench_input({C, 3, 4, 4}, 41), b = bench_input({C}, 42);
+    cases.push_back(forward_case(G, "conv2d patch embed 3->96 k4 s4 (32,3,224,224)", 2.0 * B * L * C * 48,
+                                 f32_bytes({{B, 3, 224, 224}, {C, 3, 4, 4}, {B, C, H, W}}),
+                                 [=] { conv2d(img, w, b, {4, 4}); }));
+  }
+
+  // ---- layer norm over C = 96 --------------------------------------------------------------------
+  {
+    Tensor x = bench_input(x_shape, 50), w = bench_input({C}, 51), b = bench_input({C}, 52);
+    cases.push_back(forward_case(G, "layer_norm (32,3136,96)", 7 * x_n, f32_bytes({x_shape, x_shape}),
+                                 [=] { layer_norm(x, {C}, w, b); }));
+    Tensor xl = bench_leaf(x_shape, 50), wl = bench_leaf({C}, 51), bl = bench_leaf({C}, 52);
+    cases.push_back(backward_case(G, "layer_norm (32,3136,96) backward", 11 * x_n,
+                                  f32_bytes({x_shape, x_shape, x_shape}), {xl, wl, bl},
+                                  [=] { return layer_norm(xl, {C}, wl, bl); }));
+  }
+
+  // ---- softmax over 49 keys ----------------------------------------------------------------------
+  {
+    Shape s{BW, NH, N, N};
+    double n = double(shape_numel(s));
+    Tensor x = bench_input(s, 60);
+    cases.push_back(forward_case(G, "softmax (2048,3,49,49)", 5 * n, f32_bytes({s, s}), [=] { softmax(x, -1); }));
+    Tensor xl = bench_leaf(s, 60);
+    cases.push_back(backward_case(G, "softmax (2048,3,49,49) backward", 4 * n, f32_bytes({s, s, s}), {xl},
+                                  [=] { return softmax(xl, -1); }));
+  }
+
+  // ---- GELU on the MLP hidden --------------------------------------------------------------------
+  {
+    Tensor h = bench_input(h_shape, 70);
+    cases.push_back(forward_case(G, "gelu (32,3136,384)", 5 * h_n, f32_bytes({h_shape, h_shape}), [=] { gelu(h); }));
+    Tensor hl = bench_leaf(h_shape, 70);
+    cases.push_back(backward_case(G, "gelu (32,3136,384) backward", 8 * h_n, f32_bytes({h_shape, h_shape, h_shape}),
+                                  {hl}, [=] { return gelu(hl); }));
+  }
+
+  // ---- residual add ------------------------------------------------------------------------------
+  {
+    Tensor a = bench_input(x_shape, 1), b = bench_input(x_shape, 2);
+    cases.push_back(forward_case(G, "add residual (32,3136,96)", x_n, f32_bytes({x_shape, x_shape, x_shape}),
+                                 [=] { add(a, b); }));
+  }
+
+  // ---- RoPE in windows: every token rotated by its window-local position, per head -------------
+  {
+    Shape q_shape{BW, NH, N, HD}, a_shape{NH, N, HD / 2};
+    Tensor qkv = bench_input({BW, N, 3, NH, HD}, 80);
+    Tensor q = qkv.permute({2, 0, 3, 1, 4}).select(0, 0);  // (2048, NH, N, HD), strided
+    Tensor angles = bench_input(a_shape, 81);
+    double pairs = double(BW * NH * N * HD / 2);
+    cases.push_back(forward_case(G, "rope_apply q view (2048,3,49,32) angles (3,49,16)",
+                                 6 * pairs + 2 * double(shape_numel(a_shape)), f32_bytes({q_shape, a_shape, q_shape}),
+                                 [=] { rope_apply(q, angles, 0); }));
+    Tensor ql = bench_leaf(q_shape, 82), al = bench_leaf(a_shape, 81);
+    cases.push_back(backward_case(G, "rope_apply (2048,3,49,32) backward", 10 * pairs,
+                                  f32_bytes({q_shape, q_shape, a_shape, q_shape, a_shape}), {ql, al},
+                                  [=] { return rope_apply(ql, al, 0); }));
+  }
+
+  // ---- fused window attention with relative-position bias + shift mask -------------------------
+  {
+    Shape s{B, NW * NH, N, HD}, bias_shape{NW * NH, N, N};
+    double qk = 2.0 * B * NW * NH * N * N * HD;
+    double scores = double(B * NW * NH * N * N);
+    Tensor q = bench_input(s, 90), k = bench_input(s, 91), v = bench_input(s, 92);
+    // relative-position bias (NH, N, N) + mask (nW, 1, N, N) of 0 / -100 -> (nW*NH, N, N)
+    Tensor rel = bench_input({1, NH, N, N}, 93);
+    Tensor mask = mul(gt(bench_input({NW, 1, N, N}, 94), 0.0).to(DType::f32), -100.0);
+    Tensor bias = add(rel, mask).reshape(bias_shape).contiguous();
+    cases.push_back(forward_case(G, "sdpa fused bias+mask (32,192,49,32)", 2 * qk + 6 * scores,
+                                 f32_bytes({s, s, s, bias_shape, s}), [=] {
+                                   scaled_dot_product_attention(q, k, v, bias, Tensor(), std::nullopt,
+                                                                AttentionImpl::fused);
+                                 }));
+    Tensor ql = bench_leaf(s, 90), kl = bench_leaf(s, 91), vl = bench_leaf(s, 92);
+    Tensor bl = bias.detach().clone();
+    bl.requires_grad_(true);
+    // the 4 products and dS; dBias = sum over B of dS (1 per score)
+    cases.push_back(backward_case(G, "sdpa fused bias+mask (32,192,49,32) backward", 4 * qk + 4 * scores,
+                                  f32_bytes({s, s, s, s, s, s, s, s, bias_shape, bias_shape}), {ql, kl, vl, bl}, [=] {
+                                    return scaled_dot_product_attention(ql, kl, vl, bl, Tensor(), std::nullopt,
+                                                                        AttentionImpl::fused);
+                                  }));
+  }
+
+  // ---- the shifted-window data movement --------------------------------------------------------
+  {
+    Tensor x = bench_input(img_shape, 140);
+    double bytes = f32_bytes({img_shape, img_shape});
+    cases.push_back(forward_case(G, "roll -3,-3 (32,56,56,96)", 0, bytes, [=] { roll(x, {-3, -3}, {1, 2}); }));
+    cases.push_back(forward_case(G, "window_partition 7 (32,56,56,96)", 0, bytes, [=] { window_partition(x, WS); }));
+    Tensor win = bench_input({BW, N, C}, 141);
+    cases.push_back(forward_case(G, "window_reverse 7 (2048,49,96)", 0, bytes, [=] { window_reverse(win, WS, H, W); }));
+    // patch merging: the four 2x2 neighbours side by side in channels -> (32, 28, 28, 384)
+    Tensor x0 = x.slice(1, 0, H, 2).slice(2, 0, W, 2), x1 = x.slice(1, 1, H, 2).slice(2, 0, W, 2);
+    Tensor x2 = x.slice(1, 0, H, 2).slice(2, 1, W, 2), x3 = x.slice(1, 1, H, 2).slice(2, 1, W, 2);
+    cases.push_back(forward_case(G, "patch merging cat (32,56,56,96)->(32,28,28,384)", 0, bytes,
+                                 [=] { cat({x0, x1, x2, x3}, -1); }));
+  }
+}
+
+}  // namespace rv::bench
