@@ -33,7 +33,8 @@ enum class AttentionImpl { automatic, reference, fused };
 // From this many keys on, `automatic` uses the fused kernels. Measured on the 2-core dev box
 // (forward + backward, f32) with the earlier fused kernels, which won from about 16 keys on (1.3x
 // at Swin's 49, 3x at ViT's 197, 9x at 1025); the register-blocked ones are several times faster
-// again at 49 and 197 (tools/bench_attention.cpp), so the threshold is, if anything, conservative.
+// again at 49 and 197 (`ropevit bench ops --filter sdpa`), so the threshold is, if anything,
+// conservative.
 inline constexpr int64_t kFusedMinKeys = 16;
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias = Tensor(),
