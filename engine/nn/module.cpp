@@ -88,11 +88,11 @@ std::string join(const std::string& prefix, const std::string& name) {
 
 }  // namespace
 
-std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
+std::vector<NamedTensor> Module::named_slots(std::vector<Slot> Module::*slots, bool recurse) const {
   std::vector<NamedTensor> out;
-  std::unordered_set<const TensorImpl*> seen;
+  std::unordered_set<const TensorImpl*> seen;  // a tensor shared by two modules is listed once
   auto add_own = [&](const std::string& prefix, const Module* m) {
-    for (const auto& s : m->params_)
+    for (const auto& s : m->*slots)
       if (seen.insert(s.value.impl()).second) out.emplace_back(join(prefix, s.name), s.value);
   };
   if (!recurse) {
@@ -102,6 +102,8 @@ std::vector<NamedTensor> Module::named_parameters(bool recurse) const {
   for (const auto& [prefix, m] : named_modules()) add_own(prefix, m);
   return out;
 }
+
+std::vector<NamedTensor> Module::named_parameters(bool recurse) const { return named_slots(&Module::params_, recurse); }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
   std::vector<Tensor> out;
@@ -109,20 +111,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
   return out;
 }
 
-std::vector<NamedTensor> Module::named_buffers(bool recurse) const {
-  std::vector<NamedTensor> out;
-  std::unordered_set<const TensorImpl*> seen;
-  auto add_own = [&](const std::string& prefix, const Module* m) {
-    for (const auto& s : m->buffers_)
-      if (seen.insert(s.value.impl()).second) out.emplace_back(join(prefix, s.name), s.value);
-  };
-  if (!recurse) {
-    add_own("", this);
-    return out;
-  }
-  for (const auto& [prefix, m] : named_modules()) add_own(prefix, m);
-  return out;
-}
+std::vector<NamedTensor> Module::named_buffers(bool recurse) const { return named_slots(&Module::buffers_, recurse); }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {
   std::vector<Tensor> out;

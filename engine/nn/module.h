@@ -134,6 +134,8 @@ class Module {
   void check_new_name(const std::string& name, const char* what) const;
   void add_child(const std::string& name, std::shared_ptr<Module> module);
   void collect_state(const std::string& prefix, StateDict& out) const;
+  // Own (or, with recurse, every module's) slots of one kind, each tensor once, dotted names.
+  std::vector<NamedTensor> named_slots(std::vector<Slot> Module::*slots, bool recurse) const;
   void print(std::string& out, int indent) const;
 
   std::vector<Slot> params_;
