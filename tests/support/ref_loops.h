@@ -43,4 +43,18 @@ inline std::vector<double> ref_broadcast(const Tensor& t, const Shape& shape) {
   return out;
 }
 
+// Calls f(coord) for every coordinate of `shape` in row-major order.
+template <class F>
+void for_each_coord(const Shape& shape, F&& f) {
+  const int64_t n = shape_numel(shape);
+  Shape c(shape.size(), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    f(c);
+    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
+      if (++c[d] < shape[d]) break;
+      c[d] = 0;
+    }
+  }
+}
+
 }  // namespace rv::test

@@ -8,17 +8,12 @@
 #include "engine/cpu/parallel.h"
 #include "engine/ops/index.h"
 #include "tests/support/check.h"
+#include "tests/support/ref_loops.h"
 
 using namespace rv;
+using namespace rv::test;
 
 namespace {
-
-// Row-major flat offset of a coordinate in a shape.
-int64_t flat(const Shape& shape, const Shape& coord) {
-  int64_t off = 0;
-  for (size_t d = 0; d < shape.size(); ++d) off = off * shape[d] + coord[d];
-  return off;
-}
 
 // Deterministic pseudo-random integers in [0, n), as an int64 tensor.
 Tensor rand_index(const Shape& shape, int64_t n, uint64_t seed) {
@@ -29,20 +24,6 @@ Tensor rand_index(const Shape& shape, int64_t n, uint64_t seed) {
     x = int64_t((s >> 33) % uint64_t(n));
   }
   return from_vector(v, shape);
-}
-
-// Calls f(coord) for every coordinate of `shape` in row-major order.
-template <class F>
-void for_each_coord(const Shape& shape, F&& f) {
-  int64_t n = shape_numel(shape);
-  Shape c(shape.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    f(c);
-    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-      if (++c[d] < shape[d]) break;
-      c[d] = 0;
-    }
-  }
 }
 
 #ifdef _OPENMP
@@ -112,7 +93,7 @@ TEST_CASE("index_select matches a reference loop on non-contiguous input, any di
     for_each_coord(os, [&](const Shape& c) {
       Shape xc = c;
       xc[d] = iv[c[d]];
-      REQUIRE(ov[flat(os, c)] == xv[flat(xs, xc)]);
+      REQUIRE(ov[flat_index(c, os)] == xv[flat_index(xc, xs)]);
     });
   }
   CHECK(index_select(x, 1, zeros({0}, DType::i64)).shape() == Shape{3, 0, 4});
@@ -130,7 +111,7 @@ TEST_CASE("index_add adds src slices into x along dim, out of place") {
   std::vector<int64_t> iv{3, 0, 3, 1, 3};
   Tensor out = index_add(x, 1, from_vector(iv, {5}), src);
   std::vector<double> ref = x.to_double_vector(), sv = src.to_double_vector();
-  for_each_coord({3, 5, 2}, [&](const Shape& c) { ref[flat(xs, {c[0], iv[c[1]], c[2]})] += sv[flat({3, 5, 2}, c)]; });
+  for_each_coord({3, 5, 2}, [&](const Shape& c) { ref[flat_index({c[0], iv[c[1]], c[2]}, xs)] += sv[flat_index(c, {3, 5, 2})]; });
   RV_EXPECT_CLOSE(out, from_vector(ref, xs), .rtol = 1e-6, .atol = 1e-6);
   CHECK(x.to_double_vector() != out.to_double_vector());  // x itself is unchanged
   CHECK_THROWS_WITH(index_add(x, 1, from_vector(iv, {5}), zeros({3, 4, 2})), doctest::Contains("index_add: src has shape"));
@@ -153,8 +134,8 @@ TEST_CASE("gather matches a reference loop, with an index smaller than x in othe
       std::vector<int64_t> iv = idx.to_vector<int64_t>();
       for_each_coord(is, [&](const Shape& c) {
         Shape xc = c;
-        xc[d] = iv[flat(is, c)];
-        REQUIRE(ov[flat(is, c)] == xv[flat(xs, xc)]);
+        xc[d] = iv[flat_index(c, is)];
+        REQUIRE(ov[flat_index(c, is)] == xv[flat_index(xc, xs)]);
       });
     }
   }
@@ -186,8 +167,8 @@ TEST_CASE("scatter_add matches a reference loop, with src larger than the index"
     std::vector<int64_t> iv = idx.to_vector<int64_t>();
     for_each_coord(is, [&](const Shape& c) {
       Shape oc = c;
-      oc[d] = iv[flat(is, c)];
-      ref[flat(xs, oc)] += sv[flat(ss, c)];
+      oc[d] = iv[flat_index(c, is)];
+      ref[flat_index(oc, xs)] += sv[flat_index(c, ss)];
     });
     RV_EXPECT_CLOSE(out, from_vector(ref, xs), .rtol = 1e-6, .atol = 1e-6);
   }

@@ -5,29 +5,12 @@
 
 #include "engine/ops/shape.h"
 #include "tests/support/check.h"
+#include "tests/support/ref_loops.h"
 
 using namespace rv;
+using namespace rv::test;
 
 namespace {
-
-int64_t flat(const Shape& shape, const Shape& coord) {
-  int64_t off = 0;
-  for (size_t d = 0; d < shape.size(); ++d) off = off * shape[d] + coord[d];
-  return off;
-}
-
-template <class F>
-void for_each_coord(const Shape& shape, F&& f) {
-  int64_t n = shape_numel(shape);
-  Shape c(shape.size(), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    f(c);
-    for (int64_t d = int64_t(shape.size()) - 1; d >= 0; --d) {
-      if (++c[d] < shape[d]) break;
-      c[d] = 0;
-    }
-  }
-}
 
 int64_t pmod(int64_t a, int64_t n) { return ((a % n) + n) % n; }
 
@@ -55,7 +38,7 @@ TEST_CASE("cat of three tensors matches a reference loop, any dim, non-contiguou
       while (j >= sizes[k]) j -= sizes[k++];
       Shape ic = c;
       ic[d] = j;
-      REQUIRE(ov[flat(os, c)] == ts[k].to_double_vector()[flat(ts[k].shape(), ic)]);
+      REQUIRE(ov[flat_index(c, os)] == ts[k].to_double_vector()[flat_index(ic, ts[k].shape())]);
     });
   }
 }
@@ -110,7 +93,7 @@ TEST_CASE("stack inserts a new dim at any position") {
     for_each_coord(os, [&](const Shape& c) {
       Shape ic = c;
       ic.erase(ic.begin() + d);
-      REQUIRE(ov[flat(os, c)] == (c[d] == 0 ? av : bv)[flat({2, 3}, ic)]);
+      REQUIRE(ov[flat_index(c, os)] == (c[d] == 0 ? av : bv)[flat_index(ic, {2, 3})]);
     });
   }
   CHECK(stack({scalar_tensor(1), scalar_tensor(2)}).to_vector<float>() == std::vector<float>{1, 2});
@@ -159,7 +142,7 @@ TEST_CASE("roll matches a reference loop: several dims, negative and large shift
     for_each_coord(xs, [&](const Shape& c) {
       Shape ic = c;
       for (int d = 0; d < 4; ++d) ic[d] = pmod(c[d] - total[d], xs[d]);
-      REQUIRE(ov[flat(xs, c)] == xv[flat(xs, ic)]);
+      REQUIRE(ov[flat_index(c, xs)] == xv[flat_index(ic, xs)]);
     });
   }
   // a contiguous last dim is copied as unit-stride runs (two per row when rolled)
@@ -197,7 +180,7 @@ TEST_CASE("flip matches a reference loop") {
       Shape ic = c;
       for (int d = 0; d < 3; ++d)
         if (f[d]) ic[d] = xs[d] - 1 - c[d];
-      REQUIRE(ov[flat(xs, c)] == xv[flat(xs, ic)]);
+      REQUIRE(ov[flat_index(c, xs)] == xv[flat_index(ic, xs)]);
     });
   }
   CHECK(flip(from_vector(std::vector<float>{1, 2, 3}, {3}), {0}).to_vector<float>() == std::vector<float>{3, 2, 1});
@@ -212,7 +195,7 @@ TEST_CASE("repeat tiles like torch.repeat, with new leading dims") {
   const Shape os{2, 2, 9};
   REQUIRE(out.shape() == os);
   std::vector<double> ov = out.to_double_vector();
-  for_each_coord(os, [&](const Shape& c) { REQUIRE(ov[flat(os, c)] == xv[flat({2, 3}, {c[1] % 2, c[2] % 3})]); });
+  for_each_coord(os, [&](const Shape& c) { REQUIRE(ov[flat_index(c, os)] == xv[flat_index({c[1] % 2, c[2] % 3}, {2, 3})]); });
   CHECK(repeat(x, {0, 2}).shape() == Shape{0, 6});
   CHECK(repeat(scalar_tensor(4), {3}).to_vector<float>() == std::vector<float>{4, 4, 4});
   CHECK_THROWS_WITH(repeat(x, {2}), doctest::Contains("repeat: got 1 repeats for a 2-d tensor"));
@@ -232,8 +215,8 @@ TEST_CASE("window_partition follows the Swin window order; window_reverse invert
         for (int64_t i = 0; i < ws; ++i)
           for (int64_t j = 0; j < ws; ++j)
             for (int64_t c = 0; c < C; ++c)
-              REQUIRE(wv[flat({B * nW, ws * ws, C}, {b * nW + wr * (W / ws) + wc, i * ws + j, c})] ==
-                      xv[flat({B, H, W, C}, {b, wr * ws + i, wc * ws + j, c})]);
+              REQUIRE(wv[flat_index({b * nW + wr * (W / ws) + wc, i * ws + j, c}, {B * nW, ws * ws, C})] ==
+                      xv[flat_index({b, wr * ws + i, wc * ws + j, c}, {B, H, W, C})]);
   Tensor back = window_reverse(win, ws, H, W);
   REQUIRE(back.shape() == x.shape());
   CHECK(back.to_double_vector() == xv);
