@@ -3,12 +3,13 @@
 // A benchmark case is a name, the work it does (flops and bytes moved), and a factory that
 // builds its inputs and returns the closures to time. Inputs are built only when the case runs
 // (time_case calls the factory) and freed when it returns, so listing or filtering the cases
-// builds nothing, and the process holds one case's inputs at a time. The harness runs it a few times to warm caches and threads, then times repeats until a time
-// budget is spent, and reports the median. A case may have a `prepare` closure that runs,
-// untimed, before every timed call: backward cases use it to record a fresh forward graph, so
-// that only the backward pass is timed (tools/bench_torch_ops.py does the same). Peaks are measured on this machine at start-up
-// (an FMA loop for FLOP/s, a large copy for bytes/s), so "percent of peak" needs no table of
-// CPU models.
+// builds nothing, and the process holds one case's inputs at a time. The harness runs the
+// case a few times to warm caches and threads, then times repeats until a time budget is
+// spent, and reports the median. A case may have a `prepare` closure that runs, untimed,
+// before every timed call: backward cases use it to record a fresh forward graph, so that only
+// the backward pass is timed (tools/bench_torch_ops.py does the same). Peaks are measured on
+// this machine at start-up (an FMA loop for FLOP/s, a large copy for bytes/s), so "percent of
+// peak" needs no table of CPU models.
 #pragma once
 #include <functional>
 #include <string>
