@@ -4,7 +4,10 @@
 // element i of a dropout mask can be computed by any thread (or a CUDA kernel) on its own,
 // and the same (seed, stream, offset) gives the same numbers on every device and thread
 // count. The key is the 64-bit seed; the counter is (offset: 64 bits, stream: 64 bits).
-// Each call yields four 32-bit numbers, so element i uses counter offset i / 4, word i % 4.
+// Each call yields four 32-bit numbers (a block), so word i of a stream is word i % 4 of the
+// block at counter offset i / 4. The tensor factories below compute each block once and use
+// all four of its words (philox_words); philox_word is the one-word form, for reference loops
+// and code that needs a single element.
 #pragma once
 #include <array>
 #include <cstdint>
@@ -23,9 +26,17 @@ inline uint32_t philox_word(uint64_t seed, uint64_t stream, uint64_t i) {
   return r[i & 3];
 }
 
-// Uniform in [0, 1) with 24 random bits (exactly representable in float).
+// Words first .. first + count - 1 of stream `stream` under `seed` into out[0 .. count): the
+// same values as philox_word(seed, stream, first + j), with each block computed once (and
+// several blocks side by side, which the compiler vectorises).
+void philox_words(uint64_t seed, uint64_t stream, uint64_t first, int64_t count, uint32_t* out);
+
+// A word's top 24 bits as a uniform in [0, 1) (exactly representable in float).
+inline float word_to_uniform(uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
+
+// Uniform in [0, 1) from the i-th word.
 inline float philox_uniform(uint64_t seed, uint64_t stream, uint64_t i) {
-  return float(philox_word(seed, stream, i) >> 8) * (1.0f / 16777216.0f);
+  return word_to_uniform(philox_word(seed, stream, i));
 }
 
 // A seeded source of random tensors. Each draw consumes a fresh range of counter offsets,

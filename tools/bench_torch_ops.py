@@ -421,11 +421,16 @@ def main():
     ap.add_argument("--group", default="all", choices=["all", V, S])
     ap.add_argument("--filter", default="", help="only cases whose name contains TEXT")
     ap.add_argument("--budget", type=float, default=0.5, help="timing budget per case, seconds")
-    ap.add_argument("--list", action="store_true", help="print the case keys and exit")
+    ap.add_argument("--list", action="store_true", help="print the keys of the cases that would run, and exit")
     args = ap.parse_args()
-    if args.list:
+
+    def selected(g, name):
+        return (args.group == "all" or g == args.group) and (not args.filter or args.filter in name)
+
+    if args.list:  # the cases that would run; builds no input (make() is not called)
         for g, name, _ in CASES:
-            print(f"{g}/{name}")
+            if selected(g, name):
+                print(f"{g}/{name}")
         return 0
 
     threads = int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count())
@@ -439,9 +444,7 @@ def main():
               file=sys.stderr)
     ms = {}
     for g, name, make in CASES:
-        if args.group != "all" and g != args.group:
-            continue
-        if args.filter and args.filter not in name:
+        if not selected(g, name):
             continue
         run, prepare = make()
         ms[f"{g}/{name}"] = median_seconds(run, prepare, args.budget) * 1e3

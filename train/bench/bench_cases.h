@@ -12,6 +12,9 @@
 // A backward case times only out.backward(grad): its forward graph is recorded, untimed, by the
 // case's `prepare` before every call, and the leaves' .grad are dropped first, so each call
 // produces fresh gradients exactly as one training step does.
+// Inputs are built lazily: every builder takes (or makes) a factory that creates the inputs
+// when the case runs, never when the list of cases is made (see Case in bench_harness.h).
+// Inputs are N(0,1) from fixed seeds, so a case sees the same numbers however it is selected.
 #pragma once
 #include <functional>
 #include <initializer_list>
@@ -27,13 +30,23 @@ Tensor bench_input(const Shape& shape, uint64_t seed);           // N(0,1), f32
 Tensor bench_leaf(const Shape& shape, uint64_t seed);            // the same, requiring grad
 double f32_bytes(std::initializer_list<Shape> shapes);           // sum of numel * 4
 
-// A forward case (grad mode is off while the cases run).
-Case forward_case(std::string group, std::string name, double flops, double bytes, std::function<void()> run);
+// A forward case (grad mode is off while the cases run). `make` builds the inputs and returns
+// the closure to time, which captures them:
+//   forward_case(G, "add residual", flops, bytes, [] {
+//     Tensor a = bench_input(s, 1), b = bench_input(s, 2);
+//     return [=] { add(a, b); };
+//   });
+using RunFactory = std::function<std::function<void()>()>;
+Case forward_case(std::string group, std::string name, double flops, double bytes, RunFactory make);
 
-// A backward case: `forward` builds the output from `leaves` (which must require grad); the
-// timed call is out.backward(g) with a fixed N(0,1) g of the output's shape.
-Case backward_case(std::string group, std::string name, double flops, double bytes, std::vector<Tensor> leaves,
-                   std::function<Tensor()> forward);
+// What a backward case's factory builds: `forward` makes the output from `leaves` (which must
+// require grad); the timed call is out.backward(g) with a fixed N(0,1) g of the output's shape.
+struct BackwardSetup {
+  std::vector<Tensor> leaves;
+  std::function<Tensor()> forward;
+};
+Case backward_case(std::string group, std::string name, double flops, double bytes,
+                   std::function<BackwardSetup()> make);
 
 // linear(x (M, K), W (Nout, K), b (Nout)) forward, with the direct OpenBLAS call on the same
 // shapes as its reference: preload C with the bias, then cblas_sgemm(x, Wᵀ, beta = 1).

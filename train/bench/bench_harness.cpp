@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include "engine/cpu/parallel.h"
 
@@ -102,8 +103,10 @@ Result time_case(const Case& c, const Peaks& peaks, double budget_s) {
   Result r;
   r.name = c.name;
   r.group = c.group;
-  double s = median_seconds(c.run, c.prepare, budget_s);
-  if (c.reference) r.reference_ms = median_seconds(c.reference, {}, budget_s) * 1e3;
+  if (!c.make) throw std::logic_error("bench case '" + c.name + "' has no factory");
+  const CaseFns f = c.make();  // the inputs live until f goes out of scope, at return
+  double s = median_seconds(f.run, f.prepare, budget_s);
+  if (f.reference) r.reference_ms = median_seconds(f.reference, {}, budget_s) * 1e3;
   r.ms = s * 1e3;
   r.gflops = c.flops / s / 1e9;
   r.gbps = c.bytes / s / 1e9;

@@ -1,12 +1,15 @@
 // bench_harness.h: timing and machine peaks for `ropevit bench`.
 //
-// A benchmark case is a named closure plus the work it does (flops and bytes moved). The
-// harness runs it a few times to warm caches and threads, then times repeats until a time
-// budget is spent, and reports the median. A case may have a `prepare` closure that runs,
-// untimed, before every timed call: backward cases use it to record a fresh forward graph, so
-// that only the backward pass is timed (tools/bench_torch_ops.py does the same). Peaks are measured on this machine at start-up
-// (an FMA loop for FLOP/s, a large copy for bytes/s), so "percent of peak" needs no table of
-// CPU models.
+// A benchmark case is a name, the work it does (flops and bytes moved), and a factory that
+// builds its inputs and returns the closures to time. Inputs are built only when the case runs
+// (time_case calls the factory) and freed when it returns, so listing or filtering the cases
+// builds nothing, and the process holds one case's inputs at a time. The harness runs the
+// case a few times to warm caches and threads, then times repeats until a time budget is
+// spent, and reports the median. A case may have a `prepare` closure that runs, untimed,
+// before every timed call: backward cases use it to record a fresh forward graph, so that only
+// the backward pass is timed (tools/bench_torch_ops.py does the same). Peaks are measured on
+// this machine at start-up (an FMA loop for FLOP/s, a large copy for bytes/s), so "percent of
+// peak" needs no table of CPU models.
 #pragma once
 #include <functional>
 #include <string>
@@ -14,15 +17,20 @@
 
 namespace rv::bench {
 
+// What a case's factory returns: closures that own (capture) the case's inputs.
+struct CaseFns {
+  std::function<void()> run;
+  std::function<void()> reference = {};  // optional: the same work done by a reference library
+  std::function<void()> prepare = {};    // optional: untimed set-up before every call of `run`
+};
+
 struct Case {
   std::string name;      // e.g. "matmul qkv (6272x384)x(384x1152)"
   std::string group;     // e.g. "vit_s16"
   double flops = 0;      // floating-point operations per call (0 if memory-bound)
   double bytes = 0;      // bytes read + written per call
-  std::function<void()> run;
-  std::function<void()> reference = {};  // optional: the same work done by a reference library
-  std::string reference_name = {};  // e.g. "cblas_sgemm"
-  std::function<void()> prepare = {};    // optional: untimed set-up before every call of `run`
+  std::string reference_name = {};  // e.g. "cblas_sgemm"; empty when the case has no reference
+  std::function<CaseFns()> make;    // builds the inputs; called by time_case only
 };
 
 struct Result {
@@ -40,6 +48,7 @@ struct Peaks {
 };
 
 Peaks measure_peaks();
+// Builds the case's inputs (c.make()), times `run` and the reference, and frees the inputs.
 Result time_case(const Case& c, const Peaks& peaks, double budget_s = 0.5);
 
 }  // namespace rv::bench

@@ -1,5 +1,6 @@
 // bench_ops.cpp: the list of op benchmark cases, ViT-S/16's then Swin-T's (see
-// bench_ops_vit.cpp and bench_ops_swin.cpp). Inputs are made once, outside the timed closures;
+// bench_ops_vit.cpp and bench_ops_swin.cpp). Making the list builds no tensor: each case's
+// inputs are made by its factory when it runs, outside the timed closures, and freed after;
 // every closure runs the op exactly as the model would (same shapes, same layouts).
 #include "train/bench/bench_ops.h"
 

@@ -56,106 +56,132 @@ void add_swin_cases(std::vector<Case>& cases) {
   cases.push_back(batched_matmul_case(G, "matmul p.v (2048,3,49,49)x(49,32)", {BW, NH}, N, N, HD, false, 32));
 
   // ---- patch embedding: conv 3 -> 96, kernel = stride = 4 --------------------------------------
-  {
-    Tensor img = bench_input({B, 3, 224, 224}, 40), w = bench_input({C, 3, 4, 4}, 41), b = bench_input({C}, 42);
-    cases.push_back(forward_case(G, "conv2d patch embed 3->96 k4 s4 (32,3,224,224)", 2.0 * B * L * C * 48,
-                                 f32_bytes({{B, 3, 224, 224}, {C, 3, 4, 4}, {B, C, H, W}}),
-                                 [=] { conv2d(img, w, b, {4, 4}); }));
-  }
+  cases.push_back(forward_case(G, "conv2d patch embed 3->96 k4 s4 (32,3,224,224)", 2.0 * B * L * C * 48,
+                               f32_bytes({{B, 3, 224, 224}, {C, 3, 4, 4}, {B, C, H, W}}), [] {
+                                 Tensor img = bench_input({B, 3, 224, 224}, 40), w = bench_input({C, 3, 4, 4}, 41);
+                                 Tensor b = bench_input({C}, 42);
+                                 return [=] { conv2d(img, w, b, {4, 4}); };
+                               }));
 
   // ---- layer norm over C = 96 --------------------------------------------------------------------
-  {
+  cases.push_back(forward_case(G, "layer_norm (32,3136,96)", 7 * x_n, f32_bytes({x_shape, x_shape}), [=] {
     Tensor x = bench_input(x_shape, 50), w = bench_input({C}, 51), b = bench_input({C}, 52);
-    cases.push_back(forward_case(G, "layer_norm (32,3136,96)", 7 * x_n, f32_bytes({x_shape, x_shape}),
-                                 [=] { layer_norm(x, {C}, w, b); }));
-    Tensor xl = bench_leaf(x_shape, 50), wl = bench_leaf({C}, 51), bl = bench_leaf({C}, 52);
-    cases.push_back(backward_case(G, "layer_norm (32,3136,96) backward", 11 * x_n,
-                                  f32_bytes({x_shape, x_shape, x_shape}), {xl, wl, bl},
-                                  [=] { return layer_norm(xl, {C}, wl, bl); }));
-  }
+    return [=] { layer_norm(x, {C}, w, b); };
+  }));
+  cases.push_back(backward_case(G, "layer_norm (32,3136,96) backward", 11 * x_n,
+                                f32_bytes({x_shape, x_shape, x_shape}), [=] {
+                                  Tensor xl = bench_leaf(x_shape, 50), wl = bench_leaf({C}, 51);
+                                  Tensor bl = bench_leaf({C}, 52);
+                                  return BackwardSetup{{xl, wl, bl}, [=] { return layer_norm(xl, {C}, wl, bl); }};
+                                }));
 
   // ---- softmax over 49 keys ----------------------------------------------------------------------
   {
-    Shape s{BW, NH, N, N};
-    double n = double(shape_numel(s));
-    Tensor x = bench_input(s, 60);
-    cases.push_back(forward_case(G, "softmax (2048,3,49,49)", 5 * n, f32_bytes({s, s}), [=] { softmax(x, -1); }));
-    Tensor xl = bench_leaf(s, 60);
-    cases.push_back(backward_case(G, "softmax (2048,3,49,49) backward", 4 * n, f32_bytes({s, s, s}), {xl},
-                                  [=] { return softmax(xl, -1); }));
+    const Shape s{BW, NH, N, N};
+    const double n = double(shape_numel(s));
+    cases.push_back(forward_case(G, "softmax (2048,3,49,49)", 5 * n, f32_bytes({s, s}), [=] {
+      Tensor x = bench_input(s, 60);
+      return [=] { softmax(x, -1); };
+    }));
+    cases.push_back(backward_case(G, "softmax (2048,3,49,49) backward", 4 * n, f32_bytes({s, s, s}), [=] {
+      Tensor xl = bench_leaf(s, 60);
+      return BackwardSetup{{xl}, [=] { return softmax(xl, -1); }};
+    }));
   }
 
   // ---- GELU on the MLP hidden --------------------------------------------------------------------
-  {
+  cases.push_back(forward_case(G, "gelu (32,3136,384)", 5 * h_n, f32_bytes({h_shape, h_shape}), [=] {
     Tensor h = bench_input(h_shape, 70);
-    cases.push_back(forward_case(G, "gelu (32,3136,384)", 5 * h_n, f32_bytes({h_shape, h_shape}), [=] { gelu(h); }));
-    Tensor hl = bench_leaf(h_shape, 70);
-    cases.push_back(backward_case(G, "gelu (32,3136,384) backward", 8 * h_n, f32_bytes({h_shape, h_shape, h_shape}),
-                                  {hl}, [=] { return gelu(hl); }));
-  }
+    return [=] { gelu(h); };
+  }));
+  cases.push_back(
+      backward_case(G, "gelu (32,3136,384) backward", 8 * h_n, f32_bytes({h_shape, h_shape, h_shape}), [=] {
+        Tensor hl = bench_leaf(h_shape, 70);
+        return BackwardSetup{{hl}, [=] { return gelu(hl); }};
+      }));
 
   // ---- residual add ------------------------------------------------------------------------------
-  {
-    Tensor a = bench_input(x_shape, 1), b = bench_input(x_shape, 2);
-    cases.push_back(forward_case(G, "add residual (32,3136,96)", x_n, f32_bytes({x_shape, x_shape, x_shape}),
-                                 [=] { add(a, b); }));
-  }
+  cases.push_back(
+      forward_case(G, "add residual (32,3136,96)", x_n, f32_bytes({x_shape, x_shape, x_shape}), [=] {
+        Tensor a = bench_input(x_shape, 1), b = bench_input(x_shape, 2);
+        return [=] { add(a, b); };
+      }));
 
   // ---- RoPE in windows: every token rotated by its window-local position, per head -------------
   {
-    Shape q_shape{BW, NH, N, HD}, a_shape{NH, N, HD / 2};
-    Tensor qkv = bench_input({BW, N, 3, NH, HD}, 80);
-    Tensor q = qkv.permute({2, 0, 3, 1, 4}).select(0, 0);  // (2048, NH, N, HD), strided
-    Tensor angles = bench_input(a_shape, 81);
-    double pairs = double(BW * NH * N * HD / 2);
+    const Shape q_shape{BW, NH, N, HD}, a_shape{NH, N, HD / 2};
+    const double pairs = double(BW * NH * N * HD / 2);
     cases.push_back(forward_case(G, "rope_apply q view (2048,3,49,32) angles (3,49,16)",
                                  6 * pairs + 2 * double(shape_numel(a_shape)), f32_bytes({q_shape, a_shape, q_shape}),
-                                 [=] { rope_apply(q, angles, 0); }));
-    Tensor ql = bench_leaf(q_shape, 82), al = bench_leaf(a_shape, 81);
+                                 [=] {
+                                   Tensor qkv = bench_input({BW, N, 3, NH, HD}, 80);
+                                   Tensor q = qkv.permute({2, 0, 3, 1, 4}).select(0, 0);  // (2048, NH, N, HD), strided
+                                   Tensor angles = bench_input(a_shape, 81);
+                                   return [=] { rope_apply(q, angles, 0); };
+                                 }));
     cases.push_back(backward_case(G, "rope_apply (2048,3,49,32) backward", 10 * pairs,
-                                  f32_bytes({q_shape, q_shape, a_shape, q_shape, a_shape}), {ql, al},
-                                  [=] { return rope_apply(ql, al, 0); }));
+                                  f32_bytes({q_shape, q_shape, a_shape, q_shape, a_shape}), [=] {
+                                    Tensor ql = bench_leaf(q_shape, 82), al = bench_leaf(a_shape, 81);
+                                    return BackwardSetup{{ql, al}, [=] { return rope_apply(ql, al, 0); }};
+                                  }));
   }
 
   // ---- fused window attention with relative-position bias + shift mask -------------------------
   {
-    Shape s{B, NW * NH, N, HD}, bias_shape{NW * NH, N, N};
-    double qk = 2.0 * B * NW * NH * N * N * HD;
-    double scores = double(B * NW * NH * N * N);
-    Tensor q = bench_input(s, 90), k = bench_input(s, 91), v = bench_input(s, 92);
+    const Shape s{B, NW * NH, N, HD}, bias_shape{NW * NH, N, N};
+    const double qk = 2.0 * B * NW * NH * N * N * HD;
+    const double scores = double(B * NW * NH * N * N);
     // relative-position bias (NH, N, N) + mask (nW, 1, N, N) of 0 / -100 -> (nW*NH, N, N)
-    Tensor rel = bench_input({1, NH, N, N}, 93);
-    Tensor mask = mul(gt(bench_input({NW, 1, N, N}, 94), 0.0).to(DType::f32), -100.0);
-    Tensor bias = add(rel, mask).reshape(bias_shape).contiguous();
+    auto make_bias = [bias_shape] {
+      Tensor rel = bench_input({1, NH, N, N}, 93);
+      Tensor mask = mul(gt(bench_input({NW, 1, N, N}, 94), 0.0).to(DType::f32), -100.0);
+      return add(rel, mask).reshape(bias_shape).contiguous();
+    };
     cases.push_back(forward_case(G, "sdpa fused bias+mask (32,192,49,32)", 2 * qk + 6 * scores,
                                  f32_bytes({s, s, s, bias_shape, s}), [=] {
-                                   scaled_dot_product_attention(q, k, v, bias, Tensor(), std::nullopt,
-                                                                AttentionImpl::fused);
+                                   Tensor q = bench_input(s, 90), k = bench_input(s, 91), v = bench_input(s, 92);
+                                   Tensor bias = make_bias();
+                                   return [=] {
+                                     scaled_dot_product_attention(q, k, v, bias, Tensor(), std::nullopt,
+                                                                  AttentionImpl::fused);
+                                   };
                                  }));
-    Tensor ql = bench_leaf(s, 90), kl = bench_leaf(s, 91), vl = bench_leaf(s, 92);
-    Tensor bl = bias.detach().clone();
-    bl.requires_grad_(true);
     // the 4 products and dS; dBias = sum over B of dS (1 per score)
     cases.push_back(backward_case(G, "sdpa fused bias+mask (32,192,49,32) backward", 4 * qk + 4 * scores,
-                                  f32_bytes({s, s, s, s, s, s, s, s, bias_shape, bias_shape}), {ql, kl, vl, bl}, [=] {
-                                    return scaled_dot_product_attention(ql, kl, vl, bl, Tensor(), std::nullopt,
-                                                                        AttentionImpl::fused);
+                                  f32_bytes({s, s, s, s, s, s, s, s, bias_shape, bias_shape}), [=] {
+                                    Tensor ql = bench_leaf(s, 90), kl = bench_leaf(s, 91), vl = bench_leaf(s, 92);
+                                    Tensor bl = make_bias();
+                                    bl.requires_grad_(true);
+                                    return BackwardSetup{{ql, kl, vl, bl}, [=] {
+                                                           return scaled_dot_product_attention(
+                                                               ql, kl, vl, bl, Tensor(), std::nullopt,
+                                                               AttentionImpl::fused);
+                                                         }};
                                   }));
   }
 
   // ---- the shifted-window data movement --------------------------------------------------------
   {
-    Tensor x = bench_input(img_shape, 140);
-    double bytes = f32_bytes({img_shape, img_shape});
-    cases.push_back(forward_case(G, "roll -3,-3 (32,56,56,96)", 0, bytes, [=] { roll(x, {-3, -3}, {1, 2}); }));
-    cases.push_back(forward_case(G, "window_partition 7 (32,56,56,96)", 0, bytes, [=] { window_partition(x, WS); }));
-    Tensor win = bench_input({BW, N, C}, 141);
-    cases.push_back(forward_case(G, "window_reverse 7 (2048,49,96)", 0, bytes, [=] { window_reverse(win, WS, H, W); }));
+    const double bytes = f32_bytes({img_shape, img_shape});
+    cases.push_back(forward_case(G, "roll -3,-3 (32,56,56,96)", 0, bytes, [=] {
+      Tensor x = bench_input(img_shape, 140);
+      return [=] { roll(x, {-3, -3}, {1, 2}); };
+    }));
+    cases.push_back(forward_case(G, "window_partition 7 (32,56,56,96)", 0, bytes, [=] {
+      Tensor x = bench_input(img_shape, 140);
+      return [=] { window_partition(x, WS); };
+    }));
+    cases.push_back(forward_case(G, "window_reverse 7 (2048,49,96)", 0, bytes, [] {
+      Tensor win = bench_input({BW, N, C}, 141);
+      return [=] { window_reverse(win, WS, H, W); };
+    }));
     // patch merging: the four 2x2 neighbours side by side in channels -> (32, 28, 28, 384)
-    Tensor x0 = x.slice(1, 0, H, 2).slice(2, 0, W, 2), x1 = x.slice(1, 1, H, 2).slice(2, 0, W, 2);
-    Tensor x2 = x.slice(1, 0, H, 2).slice(2, 1, W, 2), x3 = x.slice(1, 1, H, 2).slice(2, 1, W, 2);
-    cases.push_back(forward_case(G, "patch merging cat (32,56,56,96)->(32,28,28,384)", 0, bytes,
-                                 [=] { cat({x0, x1, x2, x3}, -1); }));
+    cases.push_back(forward_case(G, "patch merging cat (32,56,56,96)->(32,28,28,384)", 0, bytes, [=] {
+      Tensor x = bench_input(img_shape, 140);
+      Tensor x0 = x.slice(1, 0, H, 2).slice(2, 0, W, 2), x1 = x.slice(1, 1, H, 2).slice(2, 0, W, 2);
+      Tensor x2 = x.slice(1, 0, H, 2).slice(2, 1, W, 2), x3 = x.slice(1, 1, H, 2).slice(2, 1, W, 2);
+      return [=] { cat({x0, x1, x2, x3}, -1); };
+    }));
   }
 }
 

@@ -3,6 +3,7 @@
 // to a reference library run in the same process (OpenBLAS for products), and the ratio to
 // PyTorch's time on the same shapes and threads when given `--torch FILE` (written by
 // tools/bench_torch_ops.py). Results are also written as JSON lines with --out.
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -31,7 +32,7 @@ void bench_usage() {
       "  --torch FILE     PyTorch timings from tools/bench_torch_ops.py, shown as ratios\n"
       "  --out FILE       also write one JSON line per case\n"
       "  --budget SEC     timing budget per case (default 0.5)\n"
-      "  --list           print the case keys (<group>/<name>) and exit\n"
+      "  --list           print the keys (<group>/<name>) of the cases that would run, and exit\n"
       "Threads follow OMP_NUM_THREADS.\n");
 }
 
@@ -50,6 +51,15 @@ std::map<std::string, double> read_torch_times(const std::string& path) {
   std::map<std::string, double> out;
   for (auto& [k, v] : j["ms"].items()) out[k] = v.get<double>();
   return out;
+}
+
+// --budget's value: seconds, a finite number >= 0 (0 still times 3 calls per case).
+double parse_budget(const std::string& v) {
+  char* end = nullptr;
+  double b = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(b) || b < 0)
+    throw std::runtime_error("--budget: expected seconds (a number >= 0), got '" + v + "'");
+  return b;
 }
 
 }  // namespace
@@ -73,15 +83,18 @@ int cmd_bench(int argc, char** argv) {
     else if (a == "--filter") filter = value();
     else if (a == "--torch") torch_path = value();
     else if (a == "--out") out_path = value();
-    else if (a == "--budget") budget = std::stod(value());
+    else if (a == "--budget") budget = parse_budget(value());
     else if (a == "--list") list = true;
     else throw std::runtime_error("unknown option '" + a + "' (see ropevit bench --help)");
   }
   if (group != "all" && group != "vit_s16" && group != "swin_t")
     throw std::runtime_error("--group: expected vit_s16, swin_t or all, got '" + group + "'");
-  if (list) {  // the keys tools/bench_torch_ops.py must use
+  auto selected = [&](const bench::Case& c) {
+    return (group == "all" || c.group == group) && (filter.empty() || c.name.find(filter) != std::string::npos);
+  };
+  if (list) {  // the keys tools/bench_torch_ops.py must use; builds no input (cases are lazy)
     for (const bench::Case& c : bench::op_cases())
-      if (group == "all" || c.group == group) std::printf("%s/%s\n", c.group.c_str(), c.name.c_str());
+      if (selected(c)) std::printf("%s/%s\n", c.group.c_str(), c.name.c_str());
     return 0;
   }
   std::map<std::string, double> torch_ms;
@@ -99,8 +112,7 @@ int cmd_bench(int argc, char** argv) {
               "ref/us", "torch ms", "pt/us");
   std::string last_group;
   for (const bench::Case& c : bench::op_cases()) {
-    if (group != "all" && c.group != group) continue;
-    if (!filter.empty() && c.name.find(filter) == std::string::npos) continue;
+    if (!selected(c)) continue;
     if (c.group != last_group) {
       std::printf("-- %s\n", c.group.c_str());
       last_group = c.group;

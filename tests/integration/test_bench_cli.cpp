@@ -1,0 +1,185 @@
+// test_bench_cli.cpp: `ropevit bench ops` run as a user runs it (the built program, through a
+// shell), checking what scripts/bench and tools/bench_table.py rely on: the exit code, the
+// case keys of --list, the printed table's header, the JSON lines of --out (and the torch
+// ratio read from --torch), and that bad arguments fail with a message naming the argument.
+// One filtered run with a tiny budget keeps it to a couple of seconds; --list must be quick
+// because it builds no input (cases are lazy, train/bench/bench_harness.h).
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#ifndef RV_ROPEVIT_BIN
+#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// A scratch folder for this process, removed at exit.
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("rv_bench_cli_" + std::to_string(getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+const TempDir& tmp() {
+  static TempDir d;
+  return d;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+struct Run {
+  int code = -1;  // exit status (-1: killed by a signal)
+  std::string out, err;
+  double seconds = 0;
+};
+
+// Runs `ropevit <args>` (args as a shell would split them) and captures stdout and stderr.
+Run ropevit(const std::string& args) {
+  const fs::path err_path = tmp().path / "stderr.txt";
+  const std::string cmd = std::string("'") + RV_ROPEVIT_BIN + "' " + args + " 2>'" + err_path.string() + "'";
+  Run r;
+  auto t0 = std::chrono::steady_clock::now();
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE_MESSAGE(p != nullptr, "cannot run: " << cmd);
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_path);
+  return r;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("bench ops --list prints every case key once, instantly, and honours --group and --filter") {
+  Run all = ropevit("bench ops --list");
+  INFO("stderr: " << all.err);
+  REQUIRE(all.code == 0);
+  std::vector<std::string> keys = lines(all.out);
+  CHECK(keys.size() >= 40);
+  std::set<std::string> unique(keys.begin(), keys.end());
+  CHECK(unique.size() == keys.size());
+  for (const std::string& k : keys) {
+    INFO("key: " << k);
+    CHECK((k.rfind("vit_s16/", 0) == 0 || k.rfind("swin_t/", 0) == 0));
+  }
+  CHECK(unique.count("vit_s16/add residual (32,197,384)") == 1);
+  CHECK(unique.count("swin_t/add residual (32,3136,96)") == 1);
+  CHECK(unique.count("vit_s16/linear qkv (6304x384)->1152 backward") == 1);
+  // Building every input took over 10 s on 2 cores; listing builds none.
+  CHECK(all.seconds < 3.0);
+
+  Run swin = ropevit("bench ops --list --group swin_t");
+  REQUIRE(swin.code == 0);
+  for (const std::string& k : lines(swin.out)) CHECK(k.rfind("swin_t/", 0) == 0);
+  CHECK(lines(swin.out).size() < keys.size());
+
+  Run add = ropevit("bench ops --list --filter 'add residual'");
+  REQUIRE(add.code == 0);
+  CHECK(lines(add.out) ==
+        std::vector<std::string>{"vit_s16/add residual (32,197,384)", "swin_t/add residual (32,3136,96)"});
+}
+
+TEST_CASE("bench ops --filter runs the selected cases, prints the table and writes JSON lines") {
+  const fs::path out = tmp().path / "bench.jsonl", torch = tmp().path / "torch.json";
+  {  // PyTorch times for one of the two cases, as tools/bench_torch_ops.py writes them
+    std::ofstream t(torch);
+    t << R"j({"ms": {"vit_s16/add residual (32,197,384)": 2.5}, "torch": "x", "threads": 2, "blas": "x"})j";
+  }
+  Run r = ropevit("bench ops --filter 'add residual' --budget 0.01 --out '" + out.string() + "' --torch '" +
+                  torch.string() + "'");
+  INFO("stdout: " << r.out);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "measured peaks:"));
+  bool header = false;
+  for (const std::string& l : lines(r.out))
+    if (l.rfind("case ", 0) == 0)
+      header = contains(l, " ms") && contains(l, "GFLOP/s") && contains(l, "GB/s") && contains(l, "%peak") &&
+               contains(l, "ref ms") && contains(l, "torch ms") && contains(l, "pt/us");
+  CHECK(header);
+  CHECK(contains(r.out, "-- vit_s16"));
+  CHECK(contains(r.out, "-- swin_t"));
+  CHECK(contains(r.out, "add residual (32,197,384)"));
+  CHECK_FALSE(contains(r.out, "gelu"));  // the filter left the other cases out
+
+  std::vector<std::string> jl = lines(read_file(out));
+  REQUIRE(jl.size() == 2);
+  std::vector<std::string> cases;
+  for (const std::string& l : jl) {
+    INFO("line: " << l);
+    nlohmann::json j = nlohmann::json::parse(l);
+    for (const char* field : {"case", "ms", "gflops", "gbps", "peak_fraction", "threads"})
+      CHECK_MESSAGE(j.contains(field), "missing field " << field);
+    cases.push_back(j["case"].get<std::string>());
+    CHECK(j["ms"].get<double>() > 0);
+    CHECK(j["gbps"].get<double>() > 0);
+    CHECK(j["peak_fraction"].get<double>() > 0);
+    CHECK(j["threads"].get<int>() >= 1);
+    CHECK_FALSE(j.contains("reference_ms"));  // an add has no BLAS reference
+    if (j["case"] == "vit_s16/add residual (32,197,384)")
+      CHECK(j.value("torch_ms", 0.0) == 2.5);
+    else
+      CHECK_FALSE(j.contains("torch_ms"));
+  }
+  CHECK(cases == std::vector<std::string>{"vit_s16/add residual (32,197,384)", "swin_t/add residual (32,3136,96)"});
+}
+
+TEST_CASE("bench: bad arguments exit non-zero with a message naming the argument") {
+  struct Bad {
+    const char* args;
+    std::vector<const char*> message;  // parts stderr must contain
+  };
+  const Bad bad[] = {
+      {"bench ops --group nope", {"--group", "nope"}},
+      {"bench ops --frobnicate", {"--frobnicate"}},
+      {"bench ops --filter", {"--filter", "needs a value"}},
+      {"bench ops --list --out", {"--out", "needs a value"}},
+      {"bench ops --budget abc", {"--budget", "abc"}},
+      {"bench ops --budget -1", {"--budget", "-1"}},
+      {"bench ops --torch /nonexistent/torch.json", {"--torch", "/nonexistent/torch.json"}},
+      {"bench nope", {"nope"}},
+  };
+  for (const Bad& b : bad) {
+    Run r = ropevit(b.args);
+    INFO("ropevit " << b.args << "\nstdout: " << r.out << "\nstderr: " << r.err);
+    CHECK(r.code > 0);
+    for (const char* part : b.message) CHECK(contains(r.err, part));
+    CHECK_FALSE(contains(r.out, "measured peaks"));  // failed before timing anything
+  }
+  Run none = ropevit("bench");  // no bench named: the usage, and a failure
+  CHECK(none.code > 0);
+  CHECK(contains(none.out + none.err, "usage: ropevit bench ops"));
+}
