@@ -41,6 +41,12 @@ def load(dirs):
 
 
 def main(dirs):
+    if not dirs or any(d in ("-h", "--help") for d in dirs):
+        print(__doc__.strip())
+        sys.exit(0 if dirs else 2)
+    for d in dirs:
+        if not os.path.isfile(os.path.join(d, "ropevit.jsonl")):
+            sys.exit(f"bench_table.py: '{d}' is not a scripts/bench result folder (no ropevit.jsonl in it)")
     order, ours, ref, torch, meta = load(dirs)
     if meta:
         print(f"PyTorch {meta['torch']}, {meta['threads']} threads, BLAS {meta['blas']}; "
