@@ -15,6 +15,7 @@
 #include "engine/ops/conv.h"
 
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -106,48 +107,112 @@ void conv_weight_grad(const ConvGeom& g, const T* x, const T* gy, T* dw) {
 }
 
 // ---- the ViT patch embedding: kernel == stride, no padding, dilation 1, groups 1 -------------
+//
+// Patches do not overlap, so the patch matrix P (B*Ho*Wo, C*KH*KW) (row (b, oh, ow) holds patch
+// (oh, ow) of image b in weight order (c, i, j)) is a permutation of the image: every patch row
+// is KH*C runs of KW contiguous pixels, copied as such. Then
+//   tokens (B*Ho*Wo, O) = P · Wᵀ,   dW = gyᵀ · P,   dP = gy · W  (scattered back into dx).
+// The forward keeps P for dW (it is the size of the image), so the backward gathers nothing
+// again; dx needs only W. Each is a single GEMM over all rows, so results depend on OpenBLAS
+// alone, not on how the engine splits work.
 
 bool is_patch_embed(const ConvGeom& g) {
   return g.KH == g.SH && g.KW == g.SW && g.PH == 0 && g.PW == 0 && g.DH == 1 && g.DW == 1 && g.G == 1 &&
          g.KH * g.KW > 1;
 }
 
-// P (B*Ho*Wo, C*KH*KW): row (b, oh, ow) holds patch (oh, ow) of image b, in weight order (c, i, j).
+// n runs of kw values from src (runs src_step apart) to dst (runs dst_step apart). KW > 0 fixes
+// the run length at compile time, so a 16-float run is one vector load and store.
+template <int64_t KW, class T>
+void copy_runs(const T* src, int64_t src_step, T* dst, int64_t dst_step, int64_t n, int64_t kw) {
+  const int64_t w = KW > 0 ? KW : kw;
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t j = 0; j < w; ++j) dst[k * dst_step + j] = src[k * src_step + j];
+}
+
 template <class T>
-void gather_patches(const ConvGeom& g, const T* x, T* P) {
+void copy_runs_any(const T* src, int64_t src_step, T* dst, int64_t dst_step, int64_t n, int64_t kw) {
+  switch (kw) {
+    case 16: return copy_runs<16>(src, src_step, dst, dst_step, n, kw);  // ViT
+    case 4: return copy_runs<4>(src, src_step, dst, dst_step, n, kw);    // Swin
+    case 8: return copy_runs<8>(src, src_step, dst, dst_step, n, kw);
+    default: return copy_runs<0>(src, src_step, dst, dst_step, n, kw);
+  }
+}
+
+// The Wo rows of P of group q = b * Ho + oh (patch row oh of image b) into dst.
+template <class T>
+void gather_group(const ConvGeom& g, const T* x, int64_t q, T* dst) {
+  const int64_t b = q / g.Ho, oh = q % g.Ho, ckk = g.ckk();
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.KH; ++i)
+      copy_runs_any(x + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W, g.KW, dst + (c * g.KH + i) * g.KW, ckk, g.Wo,
+                    g.KW);
+}
+
+// The inverse of gather_group over all groups: dx from dP (pixels no patch covers are not written).
+template <class T>
+void scatter_patches(const ConvGeom& g, const T* dP, T* dx) {
   const int64_t ckk = g.ckk();
-  cpu::parallel_for(g.B * g.Ho, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t b = r / g.Ho, oh = r % g.Ho;
+  cpu::parallel_for(g.B * g.Ho, 4, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t b = q / g.Ho, oh = q % g.Ho;
       for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t i = 0; i < g.KH; ++i) {
-          const T* src = x + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W;
-          T* dst = P + (r * g.Wo) * ckk + (c * g.KH + i) * g.KW;
-          for (int64_t ow = 0; ow < g.Wo; ++ow)
-            for (int64_t j = 0; j < g.KW; ++j) dst[ow * ckk + j] = src[ow * g.KW + j];
-        }
+        for (int64_t i = 0; i < g.KH; ++i)
+          copy_runs_any(dP + (q * g.Wo) * ckk + (c * g.KH + i) * g.KW, ckk,
+                        dx + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W, g.KW, g.Wo, g.KW);
     }
   });
 }
 
-// The inverse of gather_patches: dx from dP (pixels no patch covers get 0).
+// Row q (group q = b * Ho + oh: Wo rows) of the (B*Ho*Wo, O) gradient rows from its NCHW layout
+// gy (B, O, Ho, Wo): the transpose of the group's (O, Wo) slab, read in runs of Wo per channel.
 template <class T>
-void scatter_patches(const ConvGeom& g, const T* dP, T* dx) {
-  const int64_t ckk = g.ckk();
-  cpu::parallel_for(g.B * g.C, 4, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t b = p / g.C, c = p % g.C;
-      T* plane = dx + p * g.H * g.W;
-      std::fill(plane, plane + g.H * g.W, T(0));
-      for (int64_t oh = 0; oh < g.Ho; ++oh)
-        for (int64_t i = 0; i < g.KH; ++i) {
-          T* dst = plane + (oh * g.KH + i) * g.W;
-          const T* src = dP + ((b * g.Ho + oh) * g.Wo) * ckk + (c * g.KH + i) * g.KW;
-          for (int64_t ow = 0; ow < g.Wo; ++ow)
-            for (int64_t j = 0; j < g.KW; ++j) dst[ow * g.KW + j] = src[ow * ckk + j];
-        }
+void gather_grad_rows(const ConvGeom& g, const T* gy, int64_t q, T* rows) {
+  const int64_t b = q / g.Ho, oh = q % g.Ho, O = g.O;
+  const T* src = gy + b * O * g.hw() + oh * g.Wo;
+  T* dst = rows + q * g.Wo * O;
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * O + o] = src[o * g.hw() + ow];
+}
+
+// tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias], P (B*Ho*Wo, C*KH*KW) gathered from x first, in the
+// same parallel pass that preloads y with the bias (one pass, one team of threads).
+template <class T>
+void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* P, T* y) {
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
+  cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {
+      gather_group(g, x, q, P + q * g.Wo * ckk);
+      if (bias)  // preload the bias, then accumulate the product onto it
+        for (int64_t r = q * g.Wo; r < (q + 1) * g.Wo; ++r) std::copy(bias, bias + O, y + r * O);
     }
   });
+  cpu::gemm(false, true, rows, O, ckk, T(1), P, ld(ckk), w, ld(ckk), bias ? T(1) : T(0), y, ld(O));
+}
+
+// dx (B, C, H, W) and / or dw (O, C, KH, KW) (either may be null; dw needs the forward's P, dx
+// needs w) from the output gradient, given channels-last as gy_rows (B*Ho*Wo, O), or else as
+// gy_nchw (B, O, Ho, Wo), which is first transposed into rows; both contiguous.
+template <class T>
+void patch_backward(const ConvGeom& g, const T* P, const T* w, const T* gy_rows, const T* gy_nchw, T* dx, T* dw) {
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
+  std::unique_ptr<T[]> G;  // (uninitialised: every value is written before it is read)
+  if (!gy_rows) {
+    G.reset(new T[static_cast<size_t>(rows * O)]);
+    cpu::parallel_for(groups, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.Wo * O)), [&](int64_t q0, int64_t q1) {
+      for (int64_t q = q0; q < q1; ++q) gather_grad_rows(g, gy_nchw, q, G.get());
+    });
+    gy_rows = G.get();
+  }
+  if (dw) cpu::gemm(true, false, O, ckk, rows, T(1), gy_rows, ld(O), P, ld(ckk), T(0), dw, ld(ckk));
+  if (dx) {
+    if (g.Ho * g.KH != g.H || g.Wo * g.KW != g.W)  // border pixels no patch covers get 0
+      std::fill(dx, dx + g.B * g.C * g.H * g.W, T(0));
+    std::unique_ptr<T[]> dP(new T[static_cast<size_t>(rows * ckk)]);
+    cpu::gemm(false, false, rows, ckk, O, T(1), gy_rows, ld(O), w, ld(ckk), T(0), dP.get(), ld(ckk));
+    scatter_patches(g, dP.get(), dx);
+  }
 }
 
 // ---- argument checks and geometry --------------------------------------------------------------
@@ -221,22 +286,14 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
   const bool patch = is_patch_embed(g);
 
   Tensor xc = dense(x, ct), wc = dense(w, ct), bc = bias.defined() ? dense(bias, ct) : Tensor();
-  Tensor out;
+  Tensor out, patches;  // patches: P of the patch path, kept for dW
   cpu::dispatch_float(ct, op, [&]<class T>() {
     if (patch) {
-      // tokens (B*Ho*Wo, O) = patches (B*Ho*Wo, C*KH*KW) · weight (O, C*KH*KW)ᵀ [+ bias]
-      const int64_t rows = B * g.Ho * g.Wo, ckk = g.ckk();
-      std::vector<T> P(static_cast<size_t>(rows * ckk));
-      gather_patches(g, xc.data<T>(), P.data());
+      // tokens (B*Ho*Wo, O) = patches · weightᵀ [+ bias], written channels-last
       Tensor nhwc = empty({B, g.Ho, g.Wo, O}, ct);
-      T* yp = nhwc.data<T>();
-      T beta = T(0);
-      if (bc.defined()) {
-        const T* bp = bc.data<T>();
-        for (int64_t r = 0; r < rows; ++r) std::copy(bp, bp + O, yp + r * O);
-        beta = T(1);
-      }
-      cpu::gemm(false, true, rows, O, ckk, T(1), P.data(), ld(ckk), wc.data<T>(), ld(ckk), beta, yp, ld(O));
+      patches = empty({B * g.Ho * g.Wo, g.ckk()}, ct);
+      patch_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, patches.data<T>(),
+                       nhwc.data<T>());
       autograd::NoGradGuard ng;
       out = nhwc.permute({0, 3, 1, 2});  // (B, O, Ho, Wo) view of the channels-last buffer
     } else {
@@ -249,7 +306,9 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
   std::vector<Tensor> inputs{x, w};
   if (bias.defined()) inputs.push_back(bias);
   if (auto rec = autograd::Recorder(op, inputs)) {
-    Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();  // dw needs x, dx needs w
+    // dw needs x (the patch path: its patch matrix, which the forward made anyway), dx needs w
+    Tensor sx = rec.needs(1) && !patch ? rec.save(x) : Tensor();
+    Tensor sp = rec.needs(1) && patch ? patches : Tensor();
     Tensor sw = rec.needs(0) ? rec.save(w) : Tensor();
     const Shape xs = x.shape(), ws = w.shape();
     const bool has_bias = bias.defined();
@@ -258,24 +317,17 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
       if (has_bias && n[2]) grads[2] = sum(grad, {0, 2, 3});
       if (!n[0] && !n[1]) return grads;
       Tensor dx = n[0] ? empty(xs, ct) : Tensor(), dw = n[1] ? empty(ws, ct) : Tensor();
-      Tensor wd = n[0] ? dense(sw, ct) : Tensor(), xd = n[1] ? dense(sx, ct) : Tensor();
+      Tensor wd = n[0] ? dense(sw, ct) : Tensor(), xd = n[1] && !patch ? dense(sx, ct) : Tensor();
       cpu::dispatch_float(ct, "conv2d backward", [&]<class T>() {
         if (patch) {
-          // g2 (B*Ho*Wo, O) is a free view when the gradient is channels-last (as the forward's output)
-          const int64_t rows = B * g.Ho * g.Wo, ckk = g.ckk();
-          Tensor g2 = dense(grad.permute({0, 2, 3, 1}), ct);
-          if (n[0]) {
-            std::vector<T> dP(static_cast<size_t>(rows * ckk));
-            cpu::gemm(false, false, rows, ckk, O, T(1), g2.data<T>(), ld(O), wd.data<T>(), ld(ckk), T(0), dP.data(),
-                      ld(ckk));
-            scatter_patches(g, dP.data(), dx.data<T>());
-          }
-          if (n[1]) {
-            std::vector<T> P(static_cast<size_t>(rows * ckk));
-            gather_patches(g, xd.data<T>(), P.data());
-            cpu::gemm(true, false, O, ckk, rows, T(1), g2.data<T>(), ld(O), P.data(), ld(ckk), T(0), dw.data<T>(),
-                      ld(ckk));
-          }
+          // The forward's output is channels-last, so its gradient often is too (tokens (B, N, C)
+          // viewed back as (B, C, Ho, Wo)): then it is read as (B*Ho*Wo, O) rows in place.
+          Tensor gl = grad.permute({0, 2, 3, 1});
+          const bool rows = gl.dtype() == ct && gl.is_contiguous();
+          Tensor gd = rows ? gl : dense(grad, ct);
+          patch_backward<T>(g, n[1] ? sp.data<T>() : nullptr, n[0] ? wd.data<T>() : nullptr,
+                            rows ? gd.data<T>() : nullptr, rows ? nullptr : gd.data<T>(),
+                            n[0] ? dx.data<T>() : nullptr, n[1] ? dw.data<T>() : nullptr);
           return;
         }
         Tensor gd = dense(grad, ct);

@@ -2,16 +2,26 @@
 //
 // x is seen as R rows of M = prod(normalized_shape) contiguous values (x (B, N, C) with {C}:
 // R = B*N rows of C). The forward computes per row, in parallel over rows,
-//   mean = sum(x) / M,  rstd = 1 / sqrt(sum((x - mean)^2) / M + eps)   (two passes, f64 sums)
+//   mean = sum(x) / M,  rstd = 1 / sqrt(sum((x - mean)^2) / M + eps)   (two passes)
 //   y = (x - mean) * rstd * w + b
 // and keeps mean and rstd (f32, or f64 for f64 input) for the backward, as llm.c does.
 //
 // Backward, with xhat = (x - mean) * rstd and gy = g * w:
 //   dx = rstd * (gy - mean(gy) - xhat * mean(gy * xhat))   (the fused form: one row at a time)
 //   dw = sum over rows of g * xhat,  db = sum over rows of g
+//
+// Row sums. A single running sum `s += x[i]` is a serial chain (the compiler may not reorder
+// float adds), one add per ~4 cycles. Instead each row sum is kept in kLanes fixed partial sums
+// (lane l takes elements i with i % kLanes == l), which the compiler turns into vector adds,
+// and the lanes are folded in a fixed tree at the end. Lanes are in the compute dtype; every
+// kBlock elements they are folded and added into a double, so long rows stay accurate. The
+// order depends on M only, never on the thread count. A row (a few KiB) stays in L1 between
+// the passes, so two passes for the variance (numerically safe) cost little.
+//
 // dw and db are column sums over all rows. To keep them independent of the thread count,
 // rows are cut into a fixed number of chunks (a function of R only); each chunk sums its rows
-// into its own f64 partial, and the partials are added in chunk order afterwards.
+// into its own f64 partial (through a compute-dtype accumulator flushed every kFlushRows rows,
+// so the inner loop is a plain f32 vector add), and the partials are added in chunk order.
 #include "engine/ops/layernorm.h"
 
 #include <algorithm>
@@ -27,28 +37,54 @@ namespace rv {
 
 namespace {
 
+constexpr int64_t kLanes = 16;      // partial sums per row sum: one 512-bit f32 vector
+constexpr int64_t kBlock = 4096;    // elements per lane fold into the double total
+constexpr int64_t kFlushRows = 32;  // rows summed in the compute dtype before adding into f64
+
 // Contiguous copy in the compute dtype `ct` (or t itself); undefined stays undefined.
 Tensor dense(const Tensor& t, DType ct) {
   if (!t.defined()) return t;
   return (t.dtype() == ct ? t : t.to(ct)).contiguous();
 }
 
+// Folds the lanes pairwise (a fixed tree) into acc[0].
+template <class T>
+T fold_lanes(T* acc) {
+  for (int64_t w = kLanes / 2; w > 0; w /= 2)
+    for (int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+  return acc[0];
+}
+
+// sum over i in [0, m) of term(i), in kLanes lanes per block of kBlock, blocks added in double.
+template <class T, class Term>
+double row_sum(int64_t m, Term&& term) {
+  double total = 0;
+  for (int64_t s = 0; s < m; s += kBlock) {
+    const int64_t e = std::min(m, s + kBlock);
+    T acc[kLanes] = {};
+    int64_t i = s;
+    for (; i + kLanes <= e; i += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) acc[l] += term(i + l);
+    for (int64_t l = 0; i < e; ++i, ++l) acc[l] += term(i);
+    total += double(fold_lanes(acc));
+  }
+  return total;
+}
+
 template <class T>
 void forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t m,
                     double eps) {
-  cpu::parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
+  cpu::parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * m;
       T* yr = y + r * m;
-      double s = 0;
-      for (int64_t i = 0; i < m; ++i) s += double(xr[i]);
-      const double mu = s / double(m);
-      double ss = 0;
-      for (int64_t i = 0; i < m; ++i) {
-        const double d = double(xr[i]) - mu;
-        ss += d * d;
-      }
-      const T mu_t = T(mu), rs_t = T(1.0 / std::sqrt(ss / double(m) + eps));
+      const double mu = row_sum<T>(m, [&](int64_t i) { return xr[i]; }) / double(m);
+      const T mu_t = T(mu);
+      const double ss = row_sum<T>(m, [&](int64_t i) {
+        const T d = xr[i] - mu_t;
+        return d * d;
+      });
+      const T rs_t = T(1.0 / std::sqrt(ss / double(m) + eps));
       mean[r] = mu_t;
       rstd[r] = rs_t;
       // Branch once per row, not per element, so each loop is a plain vectorisable map.
@@ -65,6 +101,45 @@ void forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, 
   });
 }
 
+// One row of the backward. Adds g * xhat into aw and g into ab (when kParams), and writes dx
+// (when dr is not null). w is never null here (ones when the op has no weight).
+template <class T, bool kParams>
+void backward_row(const T* __restrict gr, const T* __restrict xr, const T* __restrict w, T mu, T rs,
+                  T* __restrict dr, T* __restrict aw, T* __restrict ab, int64_t m) {
+  if (!dr) {  // parameter gradients only
+    if constexpr (kParams)
+      for (int64_t i = 0; i < m; ++i) {
+        aw[i] += gr[i] * ((xr[i] - mu) * rs);
+        ab[i] += gr[i];
+      }
+    return;
+  }
+  // First pass: sum(gy) and sum(gy * xhat) in lanes, and the parameter partials alongside.
+  double sg = 0, sgx = 0;
+  for (int64_t s = 0; s < m; s += kBlock) {
+    const int64_t e = std::min(m, s + kBlock);
+    T ag[kLanes] = {}, agx[kLanes] = {};
+    auto step = [&](int64_t i, int64_t l) {
+      const T xh = (xr[i] - mu) * rs, gy = gr[i] * w[i];
+      ag[l] += gy;
+      agx[l] += gy * xh;
+      if constexpr (kParams) {
+        aw[i] += gr[i] * xh;
+        ab[i] += gr[i];
+      }
+    };
+    int64_t i = s;
+    for (; i + kLanes <= e; i += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) step(i + l, l);
+    for (int64_t l = 0; i < e; ++i, ++l) step(i, l);
+    sg += double(fold_lanes(ag));
+    sgx += double(fold_lanes(agx));
+  }
+  const T mg = T(sg / double(m)), mgx = T(sgx / double(m));
+  // Second pass (the row is still in L1): dx from the recomputed xhat and gy.
+  for (int64_t i = 0; i < m; ++i) dr[i] = rs * (gr[i] * w[i] - mg - ((xr[i] - mu) * rs) * mgx);
+}
+
 // dx (may be null), dw and db (null when not needed) from g, x, w (may be null), mean, rstd.
 template <class T>
 void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T* rstd, T* dx, T* dw, T* db,
@@ -73,38 +148,37 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
   const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 15) / 16));
   const int64_t per = (rows + nchunks - 1) / nchunks;
   const bool want_params = dw || db;
-  std::vector<double> part_w(want_params && dw ? nchunks * m : 0), part_b(want_params && db ? nchunks * m : 0);
+  std::vector<T> ones(w ? 0 : m, T(1));
+  const T* wp = w ? w : ones.data();
+  std::vector<double> part_w(want_params ? nchunks * m : 0), part_b(want_params ? nchunks * m : 0);
   // (the chunking fixes the summation order; the grain only decides whether threads are worth it)
   cpu::parallel_for(nchunks, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, per * m)), [&](int64_t c0, int64_t c1) {
-    std::vector<T> gy(m), xhat(m);
+    std::vector<T> aw(want_params ? m : 0), ab(want_params ? m : 0);  // compute-dtype accumulators
     for (int64_t c = c0; c < c1; ++c) {
-      double* pw = dw ? part_w.data() + c * m : nullptr;
-      double* pb = db ? part_b.data() + c * m : nullptr;
-      if (pw) std::fill(pw, pw + m, 0.0);
-      if (pb) std::fill(pb, pb + m, 0.0);
-      for (int64_t r = c * per; r < std::min(rows, (c + 1) * per); ++r) {
-        const T* gr = g + r * m;
-        const T* xr = x + r * m;
-        const T mu = mean[r], rs = rstd[r];
-        for (int64_t i = 0; i < m; ++i) xhat[i] = (xr[i] - mu) * rs;
-        if (pw)
-          for (int64_t i = 0; i < m; ++i) pw[i] += double(gr[i]) * double(xhat[i]);
-        if (pb)
-          for (int64_t i = 0; i < m; ++i) pb[i] += double(gr[i]);
-        if (!dx) continue;
-        if (w) {
-          for (int64_t i = 0; i < m; ++i) gy[i] = gr[i] * w[i];
-        } else {
-          std::copy(gr, gr + m, gy.begin());
+      double* pw = want_params ? part_w.data() + c * m : nullptr;
+      double* pb = want_params ? part_b.data() + c * m : nullptr;
+      const int64_t end = std::min(rows, (c + 1) * per);
+      for (int64_t r0 = c * per; r0 < end; r0 += kFlushRows) {
+        const int64_t r1 = std::min(end, r0 + kFlushRows);
+        std::fill(aw.begin(), aw.end(), T(0));
+        std::fill(ab.begin(), ab.end(), T(0));
+        for (int64_t r = r0; r < r1; ++r) {
+          T* dr = dx ? dx + r * m : nullptr;
+          if (want_params)
+            backward_row<T, true>(g + r * m, x + r * m, wp, mean[r], rstd[r], dr, aw.data(), ab.data(), m);
+          else
+            backward_row<T, false>(g + r * m, x + r * m, wp, mean[r], rstd[r], dr, nullptr, nullptr, m);
         }
-        double sg = 0, sgx = 0;
+        if (!want_params) continue;
+        const bool first = r0 == c * per;  // the first flush of a chunk sets its partial
         for (int64_t i = 0; i < m; ++i) {
-          sg += double(gy[i]);
-          sgx += double(gy[i]) * double(xhat[i]);
+          pw[i] = (first ? 0.0 : pw[i]) + double(aw[i]);
+          pb[i] = (first ? 0.0 : pb[i]) + double(ab[i]);
         }
-        const T mg = T(sg / double(m)), mgx = T(sgx / double(m));
-        T* dr = dx + r * m;
-        for (int64_t i = 0; i < m; ++i) dr[i] = rs * (gy[i] - mg - xhat[i] * mgx);
+      }
+      if (want_params && end <= c * per) {  // an empty chunk (rows not a multiple of per)
+        std::fill(pw, pw + m, 0.0);
+        std::fill(pb, pb + m, 0.0);
       }
     }
   });
@@ -114,8 +188,8 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
     for (int64_t i = i0; i < i1; ++i) {
       double sw = 0, sb = 0;
       for (int64_t c = 0; c < nchunks; ++c) {
-        if (dw) sw += part_w[c * m + i];
-        if (db) sb += part_b[c * m + i];
+        sw += part_w[c * m + i];
+        sb += part_b[c * m + i];
       }
       if (dw) dw[i] = T(sw);
       if (db) db[i] = T(sb);

@@ -1,11 +1,13 @@
 // reduce.cpp: sum, mean and sum_to_shape, forward and backward.
 //
-// Sums of f32 accumulate in f64, so results do not depend on the thread count and stay
-// within an ulp or two of a compensated sum (PyTorch uses pairwise f32 sums; the fixtures
-// tolerate the difference).
+// Sums of f32 accumulate in f64, in an order fixed by the shape (lanes and row chunks, see
+// sum_kernel), so results do not depend on the thread count and stay within an ulp or two of
+// a compensated sum (PyTorch uses pairwise f32 sums; the fixtures tolerate the difference).
 #include "engine/ops/reduce.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/cpu/dispatch.h"
@@ -47,7 +49,51 @@ std::vector<bool> reduced_dims_mask(const Tensor& x, const Shape& dims, const ch
 
 namespace {
 
-// Plain summation kernel. Output is contiguous.
+// Calls f(offset) for the reduced elements k in [k0, k1) (row-major over the reduced dims), the
+// offset being relative to an output's base: for_each_reduced restricted to a range.
+template <class F>
+void for_reduced_range(const cpu::ReducePlan& plan, int64_t k0, int64_t k1, F&& f) {
+  const int64_t nd = int64_t(plan.red_shape.size());
+  if (k0 >= k1) return;  // (also keeps an empty reduced dim out of the divisions below)
+  if (nd == 0) {
+    f(int64_t(0));
+    return;
+  }
+  std::vector<int64_t> idx(nd);
+  int64_t off = 0;
+  for (int64_t d = nd - 1, k = k0; d >= 0; --d) {
+    idx[d] = k % plan.red_shape[d];
+    k /= plan.red_shape[d];
+    off += idx[d] * plan.red_strides[d];
+  }
+  for (int64_t k = k0; k < k1; ++k) {
+    f(off);
+    for (int64_t d = nd - 1; d >= 0; --d) {  // odometer
+      off += plan.red_strides[d];
+      if (++idx[d] < plan.red_shape[d]) break;
+      off -= plan.red_strides[d] * plan.red_shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+constexpr int64_t kTile = 256;        // outputs per task when summing whole rows (the outer path)
+constexpr int64_t kChunkRows = 128;   // the fewest rows worth a partial sum of their own
+constexpr int64_t kMaxChunks = 64;
+constexpr int64_t kSumLanes = 8;      // f64 partial sums per output in the inner path
+
+// Summation kernel, f64 accumulators (see the file comment). Output is contiguous.
+//
+// Outer path (the reduced dims lie outside a contiguous kept row, e.g. a bias gradient: the
+// column sums of a (rows, C) gradient): tasks add whole rows into a tile of up to kTile f64
+// accumulators, a vector add per row. The reduced rows are cut into a fixed number of chunks (a
+// function of the shape only), each summed into its own partial; the partials are added in
+// chunk order. So a (100352, 96) sum runs on every thread, and the result does not depend on
+// how many there are.
+//
+// Inner path (the reduced elements of an output are contiguous runs, e.g. sum over the last
+// dim): each output sums its runs in kSumLanes fixed lanes (a vector add instead of a serial
+// chain of dependent adds), folded in a fixed order.
 template <class T>
 void sum_kernel(const Tensor& x, const cpu::ReducePlan& plan, Tensor& out) {
   const T* xp = x.data<T>();
@@ -55,25 +101,69 @@ void sum_kernel(const Tensor& x, const cpu::ReducePlan& plan, Tensor& out) {
   const bool outer_reduce = !plan.kept_strides.empty() && plan.kept_strides.back() == 1 &&
                             !plan.red_strides.empty() && plan.red_strides.back() != 1;
   if (outer_reduce) {
-    // Reduced dims lie outside the contiguous kept row: add whole rows into a tile of outputs.
     const int64_t row = plan.kept_shape.back();
-    const int64_t tile = 256;
-    const int64_t tiles_per_row = (row + tile - 1) / tile;
+    const int64_t tiles_per_row = (row + kTile - 1) / kTile;
     const int64_t outer = plan.out_numel / (row ? row : 1);
-    // Each tile folds red_numel rows of up to `tile` elements; below ~32k adds a thread costs more.
-    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, plan.red_numel * std::min(tile, row)));
-    cpu::parallel_for(outer * tiles_per_row, grain, [&](int64_t t0, int64_t t1) {
-      std::vector<double> acc(tile);
+    const int64_t rows = plan.red_numel;
+    // Chunks of the reduced rows, from the shape alone; partials capped at 16 MiB of f64.
+    const int64_t nchunks = std::max<int64_t>(
+        1, std::min({kMaxChunks, rows / kChunkRows, (int64_t(1) << 21) / std::max<int64_t>(1, plan.out_numel)}));
+    const int64_t per = (rows + nchunks - 1) / std::max<int64_t>(1, nchunks);
+    std::vector<double> part(nchunks > 1 ? size_t(nchunks * plan.out_numel) : 0);
+    // Each task folds per rows of up to kTile values; below ~32k adds a thread costs more.
+    const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, per * std::min(kTile, row)));
+    cpu::parallel_for(nchunks * outer * tiles_per_row, grain, [&](int64_t t0, int64_t t1) {
+      double acc[kTile];
       for (int64_t t = t0; t < t1; ++t) {
-        int64_t o = (t / tiles_per_row) * row + (t % tiles_per_row) * tile;
-        int64_t n = std::min(tile, row - (t % tiles_per_row) * tile);
-        std::fill(acc.begin(), acc.begin() + n, 0.0);
+        const int64_t c = t / (outer * tiles_per_row), tt = t % (outer * tiles_per_row);
+        const int64_t o = (tt / tiles_per_row) * row + (tt % tiles_per_row) * kTile;
+        const int64_t n = std::min(kTile, row - (tt % tiles_per_row) * kTile);
+        std::fill(acc, acc + n, 0.0);
         const T* base = xp + plan.base_offset(o);
-        plan.for_each_reduced([&](int64_t off) {
+        for_reduced_range(plan, c * per, std::min(rows, (c + 1) * per), [&](int64_t off) {
           const T* p = base + off;
           for (int64_t i = 0; i < n; ++i) acc[i] += double(p[i]);
         });
-        for (int64_t i = 0; i < n; ++i) op[o + i] = T(acc[i]);
+        if (nchunks == 1) {
+          for (int64_t i = 0; i < n; ++i) op[o + i] = T(acc[i]);
+        } else {
+          std::copy(acc, acc + n, part.data() + c * plan.out_numel + o);
+        }
+      }
+    });
+    if (nchunks == 1) return;
+    cpu::parallel_for(plan.out_numel, 4096, [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double s = 0;
+        for (int64_t c = 0; c < nchunks; ++c) s += part[c * plan.out_numel + o];
+        op[o] = T(s);
+      }
+    });
+    return;
+  }
+  const int64_t nd = int64_t(plan.red_shape.size());
+  const bool runs = nd > 0 && plan.red_strides.back() == 1 && plan.red_shape.back() >= 2 * kSumLanes;
+  if (runs) {
+    // Contiguous runs of `len`: the outer reduced dims are walked as a reduction of their own.
+    const int64_t len = plan.red_shape.back(), nruns = plan.red_numel / len;
+    cpu::ReducePlan outer_plan = plan;
+    outer_plan.red_shape.pop_back();
+    outer_plan.red_strides.pop_back();
+    cpu::parallel_for(plan.out_numel, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, plan.red_numel)),
+                      [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        const T* base = xp + plan.base_offset(o);
+        double acc[kSumLanes] = {};
+        for_reduced_range(outer_plan, 0, nruns, [&](int64_t off) {
+          const T* p = base + off;
+          int64_t i = 0;
+          for (; i + kSumLanes <= len; i += kSumLanes)
+            for (int64_t l = 0; l < kSumLanes; ++l) acc[l] += double(p[i + l]);
+          for (int64_t l = 0; i < len; ++i, ++l) acc[l] += double(p[i]);
+        });
+        for (int64_t w = kSumLanes / 2; w > 0; w /= 2)
+          for (int64_t l = 0; l < w; ++l) acc[l] += acc[l + w];
+        op[o] = T(acc[0]);
       }
     });
     return;

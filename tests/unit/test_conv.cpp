@@ -4,6 +4,10 @@
 // non-contiguous inputs and the error messages.
 #include <array>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "engine/autograd.h"
 #include "engine/ops/conv.h"
 #include "engine/ops/elementwise.h"
@@ -122,6 +126,75 @@ TEST_CASE("conv2d: the patch-embedding fast path (kernel == stride)") {
   Tensor y = conv2d(test_tensor({2, 3, 8, 8}, 1), test_tensor({6, 3, 4, 4}, 2), Tensor(), {4, 4});
   CHECK(y.shape() == Shape{2, 6, 2, 2});
   CHECK(y.flatten(2).transpose(1, 2).is_contiguous());
+}
+
+// Gradients of the patch path straight from the definition (kernel == stride, no padding):
+// y[b, o, oh, ow] = bias[o] + sum_{c, i, j} x[b, c, oh*KH + i, ow*KW + j] * w[o, c, i, j].
+struct PatchGrads {
+  std::vector<double> dx, dw, db;
+};
+PatchGrads ref_patch_grads(const Tensor& x, const Tensor& w, const Tensor& gy) {
+  const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), KH = w.size(2), KW = w.size(3), Ho = H / KH, Wo = W / KW;
+  auto xv = x.to_double_vector(), wv = w.to_double_vector(), gv = gy.to_double_vector();
+  PatchGrads r{std::vector<double>(xv.size(), 0.0), std::vector<double>(wv.size(), 0.0), std::vector<double>(O, 0.0)};
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oh = 0; oh < Ho; ++oh)
+        for (int64_t ow = 0; ow < Wo; ++ow) {
+          const double gv1 = gv[((b * O + o) * Ho + oh) * Wo + ow];
+          r.db[o] += gv1;
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < KH; ++i)
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t xi = ((b * C + c) * H + oh * KH + i) * W + ow * KW + j, wi = ((o * C + c) * KH + i) * KW + j;
+                r.dw[wi] += gv1 * xv[xi];
+                r.dx[xi] += gv1 * wv[wi];
+              }
+        }
+  return r;
+}
+
+TEST_CASE("conv2d patch path: ViT-sized patches, gradients given channels-last or not") {
+  // 40 images of 3x48x40 with 16x16 patches (768 values each, runs of 16 pixels); W = 40 leaves
+  // 8 columns no patch covers (their dx is 0). The gradient comes either channels-last, as the
+  // tokens' (B, N, C) layout gives it (read in place), or NCHW (transposed into rows first).
+  const Shape xs{40, 3, 48, 40}, ws{3, 3, 16, 16};
+  Tensor x0 = test_tensor(xs, 21), w0 = test_tensor(ws, 22), b0 = test_tensor({3}, 23);
+  Tensor y = conv2d(x0, w0, b0, {16, 16});
+  // (sums of 768 products of values in [-1, 1]: f32 rounding reaches ~1e-5 absolute)
+  RV_EXPECT_CLOSE(y, ref_conv2d(x0, w0, b0, {.stride = {16, 16}}), .rtol = 1e-5, .atol = 1e-4);
+  Tensor gy = test_tensor(y.shape(), 24);
+  const PatchGrads ref = ref_patch_grads(x0, w0, gy);
+  for (bool channels_last : {false, true}) {
+    CAPTURE(channels_last);
+    Tensor x = x0.detach().requires_grad_(), w = w0.detach().requires_grad_(), b = b0.detach().requires_grad_();
+    Tensor out = conv2d(x, w, b, {16, 16});
+    // channels-last: the gradient as the tokens' (B, N, C) layout gives it; else plain NCHW.
+    Tensor g = channels_last ? gy.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}) : gy;
+    CHECK(g.permute({0, 2, 3, 1}).is_contiguous() == channels_last);
+    out.backward(g);
+    RV_EXPECT_CLOSE(x.grad(), from_vector(ref.dx, xs, DType::f64), .rtol = 1e-5, .atol = 1e-5);
+    RV_EXPECT_CLOSE(w.grad(), from_vector(ref.dw, ws, DType::f64), .rtol = 1e-5, .atol = 1e-3);
+    RV_EXPECT_CLOSE(b.grad(), from_vector(ref.db, {3}, DType::f64), .rtol = 1e-5, .atol = 1e-4);
+  }
+#ifdef _OPENMP
+  // The same bits with 1, 2 and 3 threads for y and db. (dW is one OpenBLAS product, and
+  // OpenBLAS itself may split a product with only O = 3 rows differently per thread count,
+  // so dW's bits are not checked here.)
+  auto run = [&](int threads) {
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor b = b0.detach().requires_grad_();
+    Tensor out = conv2d(x0, w0, b, {16, 16});
+    out.backward(gy);
+    omp_set_num_threads(prev);
+    return std::vector<std::vector<float>>{out.contiguous().to_vector<float>(), b.grad().to_vector<float>()};
+  };
+  const auto one = run(1);
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+#endif
 }
 
 TEST_CASE("conv2d: two cases computed with PyTorch") {

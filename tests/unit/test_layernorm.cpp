@@ -129,6 +129,15 @@ TEST_CASE("layer_norm forward and backward against the reference loop") {
   check_case(test::test_tensor({5, 1}, 6, DType::f64), {1}, true, true, 1e-12, 1e-13);
 }
 
+TEST_CASE("layer_norm: rows longer than a lane block, row tails, and chunks of partial flushes") {
+  // The kernel sums rows in 16 lanes over blocks of 4096 values and flushes the dweight/dbias
+  // partials every 32 rows: a row of 5000 spans two blocks and ends in a tail of 8 values,
+  // rows of 37 end in a tail of 5, and 1037 rows cut into chunks that end mid-flush.
+  check_case(test::test_tensor({3, 5000}, 13, DType::f32, -2, 3), {5000}, true, true, 1e-5, 1e-5);
+  check_case(test::test_tensor({1037, 37}, 14, DType::f32, -2, 3), {37}, true, true, 1e-5, 1e-5);
+  check_case(test::test_tensor({1037, 37}, 15, DType::f64, -2, 3), {37}, true, false, 1e-11, 1e-12);
+}
+
 TEST_CASE("layer_norm: bf16 input computes in f32, output and gradients in bf16") {
   Tensor x = test::test_tensor({3, 16}, 7, DType::bf16, -2, 2);
   Tensor y = layer_norm(x, {16}, test::test_tensor({16}, 8, DType::bf16, 0.5, 1.5), Tensor());
