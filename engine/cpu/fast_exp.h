@@ -14,6 +14,19 @@
 
 namespace rv::cpu {
 
+// e^r for |r| <= ln2 / 2 (the reduced argument): 1 + r + r^2 p(r), with p of degree 5. F is float
+// or a float vector type; shared by fast_exp, fast_exp_vec and vm::exp (vec_math.h).
+template <class F>
+inline F exp_reduced(F r) {
+  F p = F{} + 1.9875691500e-4f;  // F{} + c: a float or a splat alike
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  return p * r * r + r + 1.0f;
+}
+
 inline float fast_exp(float x) {
   const bool underflow = x < -87.0f;
   x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
@@ -21,13 +34,7 @@ inline float fast_exp(float x) {
   const float n = std::floor(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const float er = p * r * r + r + 1.0f;
+  const float er = exp_reduced(r);
   const float two_n = std::bit_cast<float>((int32_t(n) + 127) << 23);  // 2^n, n in [-126, 127]
   return underflow ? 0.0f : er * two_n;
 }
@@ -49,13 +56,7 @@ inline VF fast_exp_vec(VF x) {
   const VF n = t - magic;
   VF r = x - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
-  VF p = VF{} + 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  const VF er = p * r * r + r + 1.0f;
+  const VF er = exp_reduced(r);
   VI ni;
   __builtin_memcpy(&ni, &t, sizeof(ni));
   ni = (ni - 0x4B400000 + 127) << 23;  // the bits of t are those of 1.5 * 2^23 plus n

@@ -2,10 +2,12 @@
 //
 // The forward pass reserves a range of Philox offsets and derives the keep mask from it; the
 // backward closure keeps only (seed, stream, offset, p) and regenerates the very same mask, so
-// no mask tensor is stored between the passes.
+// no mask tensor is stored between the passes. Dropout draws its words a tile at a time
+// (philox_words: one Philox block per 4 elements) and applies them in a vectorised loop.
 #include "engine/ops/dropout.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "engine/autograd.h"
@@ -31,6 +33,30 @@ struct MaskSpec {
   int64_t group;        // consecutive elements that share one draw (1 for dropout, a sample for drop_path)
 };
 
+// Dropout's keep test on one 32-bit Philox word, the same decision as the reference rule
+// double(philox_uniform(...)) < keep, in f32: u = word_to_uniform(word) = k 2^-24 with k an
+// integer below 2^24, and k 2^-24 < keep <=> k < K := ceil(keep 2^24) <=> u < K 2^-24, where
+// K 2^-24 (K <= 2^24) is exact in float. So the mask is bit for bit the one the tests replay.
+inline float keep_threshold(double keep) { return float(std::ceil(keep * 16777216.0) / 16777216.0); }
+
+// y[i] = word(offset + i) kept ? x[i] * scale : 0 for i in [i0, i1). The words come a tile at a
+// time from philox_words (each Philox block computed once for its 4 elements, several blocks
+// side by side), then one plain loop, which vectorises, applies them.
+template <class T>
+void dropout_range(const T* xp, T* yp, int64_t i0, int64_t i1, const MaskSpec& m, T scale) {
+  constexpr int64_t kTile = 1024;
+  uint32_t words[kTile];
+  const float thr = keep_threshold(m.keep);
+  for (int64_t b = i0; b < i1; b += kTile) {
+    const int64_t n = std::min(kTile, i1 - b);
+    philox_words(m.seed, m.stream, m.offset + uint64_t(b), n, words);
+    for (int64_t i = 0; i < n; ++i) {
+      const T v = xp[b + i] * scale;  // loaded unconditionally: a select, not a masked load
+      yp[b + i] = word_to_uniform(words[i]) < thr ? v : T(0);
+    }
+  }
+}
+
 // y[i] = keep(i / group) ? x[i] / keep : 0, for a contiguous x in f32/f64.
 Tensor apply_mask(const Tensor& x_in, const MaskSpec& m, const char* op) {
   const DType ct = cpu::compute_dtype(x_in.dtype());
@@ -44,11 +70,8 @@ Tensor apply_mask(const Tensor& x_in, const MaskSpec& m, const char* op) {
     T* yp = y.data<T>();
     const T scale = m.keep > 0 ? T(1.0 / m.keep) : T(0);
     cpu::parallel_for(n, 16384, [&](int64_t i0, int64_t i1) {
-      if (m.group == 1) {  // dropout: one draw per element
-        for (int64_t i = i0; i < i1; ++i) {
-          const bool kept = double(philox_uniform(m.seed, m.stream, m.offset + uint64_t(i))) < m.keep;
-          yp[i] = kept ? xp[i] * scale : T(0);
-        }
+      if (m.group == 1) {  // dropout: one word per element
+        dropout_range(xp, yp, i0, i1, m, scale);
         return;
       }
       // drop_path: one draw per run of `group` elements (a sample), then a plain scaled copy

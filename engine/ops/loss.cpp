@@ -12,7 +12,10 @@
 // the same weight sum as the NLL term under reduction mean).
 //
 // Positions are processed in panels of rows copied to a small buffer (see panel_lanes below),
-// so every pass over the classes reads contiguous memory for (B, K) and (B, K, H, W) alike.
+// so every pass over the classes reads contiguous memory for (B, K, H, W). For (B, K) logits
+// (S = 1) each row is already contiguous: its log-sum-exp is taken in place (row_lse), and the
+// backward of class-index targets writes each gradient row directly (ce_backward_rows). exp and
+// log are vm:: (vec_math.h): vectorisable in f32, libm in f64.
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
 #include "engine/ops/loss.h"
@@ -28,6 +31,7 @@
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/vec_math.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 
@@ -361,6 +365,7 @@ struct CeData {
 // into the same cache sets and evict each other.
 constexpr int64_t kMaxLanes = 64;
 constexpr int64_t kPanelValues = 8192;  // K * lanes budget per buffer: 32 KiB of f32
+constexpr int64_t kPanelGrain = 8192;   // logits per thread at least (a (32, 1000) batch: 4 chunks)
 
 inline int64_t panel_lanes(int64_t K) {
   return std::clamp<int64_t>(kPanelValues / std::max<int64_t>(K, 1), 1, kMaxLanes);
@@ -372,7 +377,7 @@ template <class T, class F>
 void for_each_panel(const CeData<T>& p, int64_t L, int buffers, F&& f) {
   const int64_t R = p.rows();
   const int64_t panels = (R + L - 1) / L;
-  const int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p.K * L));
+  const int64_t grain = std::max<int64_t>(1, kPanelGrain / std::max<int64_t>(1, p.K * L));
   cpu::parallel_for(panels, grain, [&](int64_t q0, int64_t q1) {
     std::vector<T> buf(size_t(buffers * p.K * L));
     int64_t off[kMaxLanes];
@@ -407,26 +412,61 @@ void scatter_panel(const T* buf, const CeData<T>& p, const int64_t* off, int64_t
   }
 }
 
+// log sum_c exp(x[c]) of one contiguous row of K >= 1 logits: the max and the sum of exp(x - max)
+// in kRowLanes fixed partial lanes of T combined in a fixed order (vectorised, deterministic).
+// The exps go through a small buffer so that the exp loop is a plain vectorisable loop.
+constexpr int kRowLanes = 16;
+template <class T>
+T row_lse(const T* x, int64_t K) {
+  T ml[kRowLanes];
+  for (int l = 0; l < kRowLanes; ++l) ml[l] = x[0];
+  int64_t c = 0;
+  for (; c + kRowLanes <= K; c += kRowLanes)
+    for (int l = 0; l < kRowLanes; ++l) ml[l] = x[c + l] > ml[l] ? x[c + l] : ml[l];
+  for (; c < K; ++c) ml[0] = x[c] > ml[0] ? x[c] : ml[0];
+  T m = ml[0];
+  for (int l = 1; l < kRowLanes; ++l) m = ml[l] > m ? ml[l] : m;
+  constexpr int64_t kChunk = 256;
+  T e[kChunk], sl[kRowLanes] = {};
+  for (int64_t c0 = 0; c0 < K; c0 += kChunk) {
+    const int64_t n = std::min(kChunk, K - c0);
+    for (int64_t i = 0; i < n; ++i) e[i] = cpu::vm::exp(x[c0 + i] - m);
+    int64_t i = 0;
+    for (; i + kRowLanes <= n; i += kRowLanes)
+      for (int l = 0; l < kRowLanes; ++l) sl[l] += e[i + l];
+    for (; i < n; ++i) sl[0] += e[i];
+  }
+  T sum = 0;
+  for (int l = 0; l < kRowLanes; ++l) sum += sl[l];
+  return m + cpu::vm::log(sum);  // all -inf: m = -inf, sum = NaN -> NaN, as PyTorch
+}
+
 // Forward: lse[r] = log sum_c exp(x_rc); loss[r] (unreduced, f64); wsum[r] = the row's share of
 // the mean's denominator (w_y, 0 if ignored; 1 for soft targets).
 template <class T>
 void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
   const int64_t K = p.K, L = panel_lanes(K);
   const double s = p.smoothing, sK = s / double(K);
-  for_each_panel(p, L, p.soft ? 2 : 1, [&](int64_t r0, int64_t n, const int64_t* off, T* xb) {
+  const int buffers = p.soft ? 2 : (p.S > 1 || s > 0) ? 1 : 0;  // (B, K) without smoothing reads x in place
+  for_each_panel(p, L, buffers, [&](int64_t r0, int64_t n, const int64_t* off, T* xb) {
     T m[kMaxLanes], l[kMaxLanes];
     double acc[kMaxLanes];
-    gather_panel(p.x, p, off, n, L, xb);
-    for (int64_t j = 0; j < n; ++j) {
-      m[j] = -std::numeric_limits<T>::infinity();
-      acc[j] = 0;
+    // The smoothing and soft-target terms below read the panel buffer; the rest reads x in place.
+    if (buffers > 0) gather_panel(p.x, p, off, n, L, xb);
+    if (p.S == 1) {
+      for (int64_t j = 0; j < n; ++j) l[j] = row_lse(p.x + off[j], K);
+    } else {
+      for (int64_t j = 0; j < n; ++j) {
+        m[j] = -std::numeric_limits<T>::infinity();
+        acc[j] = 0;
+      }
+      for (int64_t c = 0; c < K; ++c)
+        for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], xb[c * L + j]);
+      for (int64_t c = 0; c < K; ++c)
+        for (int64_t j = 0; j < n; ++j) acc[j] += double(cpu::vm::exp(xb[c * L + j] - m[j]));
+      for (int64_t j = 0; j < n; ++j) l[j] = m[j] + T(std::log(acc[j]));
     }
-    for (int64_t c = 0; c < K; ++c)
-      for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], xb[c * L + j]);
-    for (int64_t c = 0; c < K; ++c)
-      for (int64_t j = 0; j < n; ++j) acc[j] += double(std::exp(xb[c * L + j] - m[j]));
     for (int64_t j = 0; j < n; ++j) {
-      l[j] = m[j] + T(std::log(acc[j]));
       lse[r0 + j] = l[j];
       acc[j] = 0;
     }
@@ -460,8 +500,35 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
       }
       const int64_t y = p.index[r];
       const double wy = double(p.weight(y));
-      loss[r] = (1 - s) * wy * double(l[j] - xb[y * L + j]) + sK * acc[j];
+      loss[r] = (1 - s) * wy * double(l[j] - p.x[off[j] + y * p.S]) + sK * acc[j];
       wsum[r] = wy;
+    }
+  });
+}
+
+// Backward of class-index targets for (B, K) logits: each gradient row is written in place,
+//   gx[r][c] = g_r (exp(x_rc - lse_r) qsum_r - (s / K) w_c) - [c == y_r] g_r (1 - s) w_y,
+// one vectorised pass per row, rows in parallel.
+template <class T>
+void ce_backward_rows(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx) {
+  const int64_t K = p.K;
+  const double s = p.smoothing, sK = s / double(K);
+  double wsum_all = 0;  // sum_c w_c, in a fixed order
+  for (int64_t c = 0; c < K; ++c) wsum_all += double(p.weight(c));
+  cpu::parallel_for(p.rows(), std::max<int64_t>(1, 8192 / K), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const T* x = p.x + r * K;
+      T* o = gx + r * K;
+      const bool ign = p.ignored(r);
+      const T g = ign ? T(0) : gs(r), l = lse[r];
+      const T qsum = ign ? T(0) : T((1 - s) * double(p.weight(p.index[r])) + sK * wsum_all);
+      if (p.w) {
+        for (int64_t c = 0; c < K; ++c) o[c] = g * (cpu::vm::exp(x[c] - l) * qsum - T(sK) * p.w[c]);
+      } else {
+        const T smooth = T(sK);
+        for (int64_t c = 0; c < K; ++c) o[c] = g * (cpu::vm::exp(x[c] - l) * qsum - smooth);
+      }
+      if (!ign) o[p.index[r]] -= g * T(1 - s) * p.weight(p.index[r]);  // the one-hot part of q
     }
   });
 }
@@ -471,6 +538,10 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
 // Both are computed in the panel buffers (in place of x and t) and then scattered.
 template <class T>
 void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx, T* gt) {
+  if (!p.soft && p.S == 1) {
+    if (gx) ce_backward_rows(p, lse, gs, gx);
+    return;
+  }
   const int64_t K = p.K, L = panel_lanes(K);
   const double s = p.smoothing, sK = s / double(K);
   double wsum_all = 0;  // sum_c w_c, in a fixed order
@@ -498,7 +569,7 @@ void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx
         for (int64_t j = 0; j < n; ++j) {
           const T d = lj[j] - xc[j];  // -log softmax
           const T q = wc * (T(1 - s) * tc[j] + T(sK));
-          xc[j] = g[j] * (std::exp(-d) * qsum[j] - q);  // d loss / d x
+          xc[j] = g[j] * (cpu::vm::exp(-d) * qsum[j] - q);  // d loss / d x
           tc[j] = g[j] * T(1 - s) * wc * d;             // d loss / d t
         }
       }
@@ -513,7 +584,7 @@ void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx
     for (int64_t c = 0; c < K; ++c) {
       T* xc = xb + c * L;
       const T smooth_c = T(sK) * p.weight(c);
-      for (int64_t j = 0; j < n; ++j) xc[j] = g[j] * (std::exp(xc[j] - lj[j]) * qsum[j] - smooth_c);
+      for (int64_t j = 0; j < n; ++j) xc[j] = g[j] * (cpu::vm::exp(xc[j] - lj[j]) * qsum[j] - smooth_c);
     }
     for (int64_t j = 0; j < n; ++j) {  // the one-hot part of q
       const int64_t r = r0 + j;

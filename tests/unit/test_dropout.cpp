@@ -24,6 +24,31 @@ TEST_CASE("dropout: element i is kept iff its Philox uniform is below 1 - p, and
   RV_EXPECT_CLOSE(y, from_vector(e, x.shape(), DType::f64), .rtol = 1e-7, .atol = 1e-30);
 }
 
+TEST_CASE("dropout: the block-wise kernel keeps exactly the reference mask (any offset, many chunks)") {
+  // Sizes over the 16384-element thread chunk, odd lengths, offsets that are not a multiple of 4
+  // (so blocks straddle the start of the range and of each chunk), and p for which
+  // (1 - p) 2^24 is an integer (u == 1 - p must be dropped) or not.
+  for (double p : {0.1, 0.5, 0.25, 1.0 - 3.0 / 16777216.0, 7.0 / 16777216.0}) {
+    for (uint64_t start : {0, 1, 2, 3, 4097}) {
+      CAPTURE(p);
+      CAPTURE(start);
+      Generator gen(1234567, 11);
+      gen.set_offset(start);
+      const int64_t n = 40001;
+      Tensor x = test_tensor({n}, 5);
+      Tensor y = dropout(x, p, true, gen);
+      std::vector<float> xv = x.to_vector<float>(), yv = y.to_vector<float>();
+      const float scale = float(1.0 / (1.0 - p));
+      int64_t wrong = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool keep = double(philox_uniform(1234567, 11, start + uint64_t(i))) < 1.0 - p;
+        if (yv[i] != (keep ? xv[i] * scale : 0.0f)) ++wrong;
+      }
+      CHECK(wrong == 0);
+    }
+  }
+}
+
 TEST_CASE("dropout: statistics of a large draw") {
   Generator gen(7);
   const int64_t n = 200000;
