@@ -15,16 +15,6 @@
 
 namespace rv::optim {
 
-namespace {
-
-// torch.lerp's formula: the form that is exact at the end nearer to the weight.
-template <class T>
-inline T lerp(T a, T b, T w) {
-  return std::abs(w) < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
-}
-
-}  // namespace
-
 void AdamW::step() {
   autograd::NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -60,7 +50,7 @@ void AdamW::step() {
           for (int64_t k = b; k < e; ++k) {
             T gk = gp[k];
             T pk = pp[k] * decay;
-            T mk = lerp(mp[k], gk, w1);
+            T mk = detail::lerp(mp[k], gk, w1);
             T vk = vp[k] * b2 + w2 * gk * gk;
             mp[k] = mk;
             vp[k] = vk;

@@ -13,15 +13,6 @@
 
 namespace rv::optim {
 
-namespace {
-
-template <class T>
-inline T lerp(T a, T b, T w) {  // torch.lerp's formula
-  return std::abs(w) < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
-}
-
-}  // namespace
-
 void Lamb::step() {
   autograd::NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
@@ -90,7 +81,7 @@ void Lamb::step() {
             const int64_t s = blk * cpu::kNormBlock, e = std::min(n, s + cpu::kNormBlock);
             for (int64_t k = s; k < e; ++k) {
               T gk = clipping ? gp[k] / clip_t : gp[k];
-              T mk = averaging ? lerp(mp[k], gk, w3) : mp[k] * b1 + w3 * gk;
+              T mk = averaging ? detail::lerp(mp[k], gk, w3) : mp[k] * b1 + w3 * gk;
               T vk = vp[k] * b2 + w2 * gk * gk;
               mp[k] = mk;
               vp[k] = vk;

@@ -16,6 +16,7 @@
 // exactly. Updates run on raw float / double pointers under NoGradGuard, in place, so layers
 // and the model keep their tensor handles.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -179,6 +180,12 @@ Tensor dense_grad(const Tensor& p, const char* op, const std::string& label);
 // The state buffer `key` of `st`, created as zeros shaped like `p` on first use.
 Tensor& state_buffer(std::map<std::string, Tensor>& buffers, const std::string& key, const Tensor& p);
 void check_range(const char* op, const char* what, double value, double lo, double hi, bool hi_open = true);
+// torch.lerp's formula: the form that is exact at the end nearer to the weight (the moment
+// updates of AdamW and LAMB use it, as PyTorch's do).
+template <class T>
+inline T lerp(T a, T b, T w) {
+  return std::abs(w) < T(0.5) ? a + w * (b - a) : b - (b - a) * (T(1) - w);
+}
 }  // namespace detail
 
 }  // namespace rv::optim
