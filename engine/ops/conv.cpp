@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/gemm.h"
@@ -244,13 +245,7 @@ void check_shapes(const char* op, const Tensor& x, const Tensor& w, const Tensor
                                 "], got " + shape_str(bias.shape()));
 }
 
-// A float tensor of the compute dtype, contiguous, without autograd.
-Tensor dense(const Tensor& t, DType ct) {
-  autograd::NoGradGuard ng;
-  Tensor d = t.detach();
-  if (d.dtype() != ct) d = d.to(ct);
-  return d.contiguous();
-}
+using cpu::dense;
 
 Tensor finish_dtype(const Tensor& t, DType dt) {
   autograd::NoGradGuard ng;

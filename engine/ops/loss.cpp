@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
@@ -61,10 +62,8 @@ namespace {
 // A detached, contiguous copy (or alias) of `t` in dtype `dt`, optionally broadcast to `shape`.
 // Forward and backward kernels read raw pointers from these.
 Tensor dense(const Tensor& t, DType dt, const Shape* shape = nullptr) {
-  Tensor d = t.detach();
-  if (d.dtype() != dt) d = d.to(dt);
-  if (shape && d.shape() != *shape) d = d.expand(*shape);
-  return d.contiguous();
+  if (!shape || t.shape() == *shape) return cpu::dense(t, dt);
+  return cpu::dense(t.detach().expand(*shape), dt);
 }
 
 void check_float(const char* op, const char* arg, const Tensor& t) {

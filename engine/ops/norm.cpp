@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -32,12 +33,7 @@ using autograd::Needs;
 
 namespace {
 
-// A detached, contiguous copy (or alias) of `t` in dtype `dt`, for raw-pointer kernels.
-Tensor dense(const Tensor& t, DType dt) {
-  Tensor d = t.detach();
-  if (d.dtype() != dt) d = d.to(dt);
-  return d.contiguous();
-}
+using cpu::dense;
 
 template <class T>
 const T* ptr_or_null(const Tensor& t) {

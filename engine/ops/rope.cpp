@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -19,14 +20,6 @@ using autograd::Grads;
 using autograd::Needs;
 
 namespace {
-
-// A detached copy of t in dtype dt, contiguous. Forward kernels must not record, so conversions
-// go through a detached alias.
-Tensor dense_as(const Tensor& t, DType dt) {
-  Tensor d = t.detach();
-  if (d.dtype() != dt) d = d.to(dt);
-  return d.contiguous();
-}
 
 void check_float(const Tensor& t, const char* op, const char* arg) {
   if (!is_floating(t.dtype()))
@@ -201,7 +194,7 @@ Tensor rope_angles(const Tensor& freqs, const Tensor& pos) {
                                 shape_str(pos.shape()));
   const DType ct = cpu::compute_dtype(promote_types(freqs.dtype(), pos.dtype()));
   const int64_t A = freqs.size(0), NH = freqs.size(1), P = freqs.size(2), N = pos.size(0);
-  Tensor f = dense_as(freqs, ct), p = dense_as(pos, ct);
+  Tensor f = cpu::dense(freqs, ct), p = cpu::dense(pos, ct);
   Tensor out = empty({NH, N, P}, ct);
   cpu::dispatch_float(ct, "rope_angles", [&]<class T>() {
     angles_kernel<T>(f.data<T>(), p.data<T>(), out.data<T>(), A, NH, N, P);
@@ -213,7 +206,7 @@ Tensor rope_angles(const Tensor& freqs, const Tensor& pos) {
     Tensor sp = rec.needs(0) ? rec.save(p) : Tensor();
     DType fdt = freqs.dtype(), pdt = pos.dtype();
     rec.finish(out, [=](const Tensor& g_in, const Needs& need) -> Grads {
-      Tensor g = dense_as(g_in, ct);
+      Tensor g = cpu::dense(g_in, ct);
       Tensor df = need[0] ? empty({A, NH, P}, ct) : Tensor();
       Tensor dp = need[1] ? empty({N, A}, ct) : Tensor();
       cpu::dispatch_float(ct, "rope_angles backward", [&]<class T>() {
@@ -249,7 +242,7 @@ Tensor rope_apply(const Tensor& x, const Tensor& angles, int64_t skip_tokens) {
 
   // cos and sin once per call, shared by every batch element (and kept for the backward pass),
   // laid out per channel: cos_t = (cos a_j, cos a_j), sin_t = (-sin a_j, sin a_j) for pair j.
-  Tensor ang = dense_as(angles, ct);
+  Tensor ang = cpu::dense(angles, ct);
   const Shape table_shape = {ang.size(0), ang.size(1), HD};
   Tensor cos_t = empty(table_shape, ct), sin_t = empty(table_shape, ct);
   cpu::dispatch_float(ct, "rope_apply", [&]<class T>() {
@@ -279,7 +272,7 @@ Tensor rope_apply(const Tensor& x, const Tensor& angles, int64_t skip_tokens) {
     DType xdt = x.dtype(), adt = angles.dtype();
     Shape ashape = angles.shape();
     rec.finish(out, [=](const Tensor& g_in, const Needs& need) -> Grads {
-      Tensor g = dense_as(g_in, ct);
+      Tensor g = cpu::dense(g_in, ct);
       Tensor dx, dang;
       if (need[0]) {
         dx = rotate(g, sc, ss, skip_tokens, shared, -1.0);
