@@ -18,6 +18,9 @@
 // log are vm:: (vec_math.h): vectorisable in f32, libm in f64.
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")  // see activation.cpp
+#endif
 #include "engine/ops/loss.h"
 
 #include <algorithm>
@@ -365,7 +368,7 @@ struct CeData {
 // into the same cache sets and evict each other.
 constexpr int64_t kMaxLanes = 64;
 constexpr int64_t kPanelValues = 8192;  // K * lanes budget per buffer: 32 KiB of f32
-constexpr int64_t kPanelGrain = 8192;   // logits per thread at least (a (32, 1000) batch: 4 chunks)
+constexpr int64_t kPanelGrain = 32768;  // logits per thread at least (a (32, 1000) batch runs on one)
 
 inline int64_t panel_lanes(int64_t K) {
   return std::clamp<int64_t>(kPanelValues / std::max<int64_t>(K, 1), 1, kMaxLanes);
