@@ -7,6 +7,13 @@
 // f32 (and bf16, computed in f32) uses the vectorisable exp / erfc / sigmoid of vec_math.h, so
 // every map below compiles to SIMD code; f64 keeps libm (the vm:: double overloads), as gradient
 // checks need it.
+//
+// GCC's tuning for this CPU family prefers 256-bit vectors; the maps here are compute-bound
+// (erfc, exp) and run 1.4x faster with 512-bit ones (gelu ViT forward, one thread). Only a
+// preference, and only where AVX-512 is enabled (GCC's option; clang and other ISAs skip it).
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #include "engine/ops/activation.h"
 
 #include <cmath>

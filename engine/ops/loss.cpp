@@ -18,6 +18,9 @@
 // log are vm:: (vec_math.h): vectorisable in f32, libm in f64.
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")  // see activation.cpp
+#endif
 #include "engine/ops/loss.h"
 
 #include <algorithm>
@@ -364,7 +367,7 @@ struct CeData {
 // into the same cache sets and evict each other.
 constexpr int64_t kMaxLanes = 64;
 constexpr int64_t kPanelValues = 8192;  // K * lanes budget per buffer: 32 KiB of f32
-constexpr int64_t kPanelGrain = 8192;   // logits per thread at least (a (32, 1000) batch: 4 chunks)
+constexpr int64_t kPanelGrain = 32768;  // logits per thread at least (a (32, 1000) batch runs on one)
 
 inline int64_t panel_lanes(int64_t K) {
   return std::clamp<int64_t>(kPanelValues / std::max<int64_t>(K, 1), 1, kMaxLanes);
@@ -446,11 +449,12 @@ template <class T>
 void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
   const int64_t K = p.K, L = panel_lanes(K);
   const double s = p.smoothing, sK = s / double(K);
-  const int buffers = p.soft ? 2 : (p.S > 1 || s > 0) ? 1 : 0;  // (B, K) without smoothing reads x in place
+  // The panel buffer holds what the soft-target and smoothing terms read, and (B, K, d...) rows;
+  // plain (B, K) rows without smoothing are read in place and need none.
+  const int buffers = p.soft ? 2 : (p.S > 1 || s > 0) ? 1 : 0;
   for_each_panel(p, L, buffers, [&](int64_t r0, int64_t n, const int64_t* off, T* xb) {
     T m[kMaxLanes], l[kMaxLanes];
     double acc[kMaxLanes];
-    // The smoothing and soft-target terms below read the panel buffer; the rest reads x in place.
     if (buffers > 0) gather_panel(p.x, p, off, n, L, xb);
     if (p.S == 1) {
       for (int64_t j = 0; j < n; ++j) l[j] = row_lse(p.x + off[j], K);
@@ -514,7 +518,7 @@ void ce_backward_rows(const CeData<T>& p, const T* lse, const GradScale<T>& gs, 
   const double s = p.smoothing, sK = s / double(K);
   double wsum_all = 0;  // sum_c w_c, in a fixed order
   for (int64_t c = 0; c < K; ++c) wsum_all += double(p.weight(c));
-  cpu::parallel_for(p.rows(), std::max<int64_t>(1, 8192 / K), [&](int64_t r0, int64_t r1) {
+  cpu::parallel_for(p.rows(), std::max<int64_t>(1, kPanelGrain / K), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* x = p.x + r * K;
       T* o = gx + r * K;
