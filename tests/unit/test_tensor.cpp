@@ -105,6 +105,10 @@ TEST_CASE("bf16 and f16 round to nearest even like PyTorch") {
     if (std::isnan(f)) continue;
     REQUIRE(float_to_f16(f) == h);
   }
+  // float64 -> bf16 rounds through float32, as PyTorch does (c10::BFloat16 is built from a
+  // float): 1 + 2^-8 + 2^-40 becomes the f32 tie 1 + 2^-8, which then rounds to even, 1.0.
+  CHECK(from_vector(std::vector<double>{1.0 + 1.0 / 256 + std::ldexp(1.0, -40)}, {1}, DType::f64)
+            .to(DType::bf16).item() == 1.0);
   Tensor x = from_vector(std::vector<float>{1.0f, 2.5f, -0.1f}, {3});
   CHECK(x.to(DType::bf16).to(DType::f32).to_vector<float>()[2] == bf16_to_float(float_to_bf16(-0.1f)));
 }
