@@ -19,11 +19,7 @@ void AdamW::step() {
   autograd::NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const AdamWOptions& o = options_[gi];
-    detail::check_range("AdamW", "lr", o.lr, 0.0, INFINITY);
-    detail::check_range("AdamW", "beta1", o.beta1, 0.0, 1.0);
-    detail::check_range("AdamW", "beta2", o.beta2, 0.0, 1.0);
-    detail::check_range("AdamW", "eps", o.eps, 0.0, INFINITY);
-    detail::check_range("AdamW", "weight_decay", o.weight_decay, 0.0, INFINITY);
+    detail::check_adam_hypers("AdamW", o);
     Group& group = groups_[gi];
     for (size_t i = 0; i < group.params.size(); ++i) {
       Tensor& p = group.params[i];

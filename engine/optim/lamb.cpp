@@ -17,11 +17,7 @@ void Lamb::step() {
   autograd::NoGradGuard no_grad;
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     const LambOptions& o = options_[gi];
-    detail::check_range("Lamb", "lr", o.lr, 0.0, INFINITY);
-    detail::check_range("Lamb", "beta1", o.beta1, 0.0, 1.0);
-    detail::check_range("Lamb", "beta2", o.beta2, 0.0, 1.0);
-    detail::check_range("Lamb", "eps", o.eps, 0.0, INFINITY);
-    detail::check_range("Lamb", "weight_decay", o.weight_decay, 0.0, INFINITY);
+    detail::check_adam_hypers("Lamb", o);
   }
   detail::check_range("Lamb", "max_grad_norm", defaults_.max_grad_norm, 0.0, INFINITY);
 

@@ -180,6 +180,16 @@ Tensor dense_grad(const Tensor& p, const char* op, const std::string& label);
 // The state buffer `key` of `st`, created as zeros shaped like `p` on first use.
 Tensor& state_buffer(std::map<std::string, Tensor>& buffers, const std::string& key, const Tensor& p);
 void check_range(const char* op, const char* what, double value, double lo, double hi, bool hi_open = true);
+// The ranges PyTorch checks for the Adam family (AdamW, LAMB): lr, eps, weight_decay >= 0 and
+// betas in [0, 1). O is any options struct with those fields.
+template <class O>
+void check_adam_hypers(const char* op, const O& o) {
+  check_range(op, "lr", o.lr, 0.0, INFINITY);
+  check_range(op, "beta1", o.beta1, 0.0, 1.0);
+  check_range(op, "beta2", o.beta2, 0.0, 1.0);
+  check_range(op, "eps", o.eps, 0.0, INFINITY);
+  check_range(op, "weight_decay", o.weight_decay, 0.0, INFINITY);
+}
 // torch.lerp's formula: the form that is exact at the end nearer to the weight (the moment
 // updates of AdamW and LAMB use it, as PyTorch's do).
 template <class T>
