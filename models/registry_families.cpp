@@ -1,0 +1,12 @@
+// registry_families.cpp: the model families the registry knows. Adding a family is adding a
+// line here (its configs and builder live in the family's own files).
+#include "models/registry.h"
+
+namespace rv::models {
+
+const std::vector<ModelFamily>& model_families() {
+  static const std::vector<ModelFamily> families = {};
+  return families;
+}
+
+}  // namespace rv::models
