@@ -12,6 +12,8 @@ namespace rv::nn::init {
 
 namespace {
 
+thread_local bool skip_init = false;
+
 void check_float(const Tensor& t, const char* op) {
   if (!t.defined()) throw std::invalid_argument(std::string("init::") + op + ": the tensor is undefined");
   if (!is_floating(t.dtype()))
@@ -25,12 +27,17 @@ DType draw_dtype(const Tensor& t) { return t.dtype() == DType::f64 ? DType::f64 
 
 // Writes `values` into t in place; t may require grad (it is a parameter), hence no-grad.
 Tensor& assign(Tensor& t, const Tensor& values) {
+  if (skip_init) return t;
   autograd::NoGradGuard no_grad;
   t.copy_(values);
   return t;
 }
 
 }  // namespace
+
+SkipInitGuard::SkipInitGuard() : previous_(skip_init) { skip_init = true; }
+SkipInitGuard::~SkipInitGuard() { skip_init = previous_; }
+bool init_skipped() { return skip_init; }
 
 std::pair<int64_t, int64_t> fan_in_and_fan_out(const Shape& shape) {
   if (shape.size() < 2)
@@ -43,6 +50,7 @@ std::pair<int64_t, int64_t> fan_in_and_fan_out(const Shape& shape) {
 
 Tensor& constant_(Tensor& t, double value) {
   check_float(t, "constant_");
+  if (skip_init) return t;
   autograd::NoGradGuard no_grad;
   t.fill_(value);
   return t;
@@ -55,12 +63,14 @@ Tensor& uniform_(Tensor& t, Generator& gen, double lo, double hi) {
   if (!(lo <= hi))
     throw std::invalid_argument("init::uniform_: expected lo <= hi, got [" + std::to_string(lo) + ", " +
                                 std::to_string(hi) + ")");
+  if (skip_init) return t;
   return assign(t, uniform(t.shape(), lo, hi, gen, draw_dtype(t)));
 }
 
 Tensor& normal_(Tensor& t, Generator& gen, double mean, double std) {
   check_float(t, "normal_");
   if (!(std >= 0)) throw std::invalid_argument("init::normal_: expected std >= 0, got " + std::to_string(std));
+  if (skip_init) return t;
   Tensor z = randn(t.shape(), gen, draw_dtype(t));
   if (std != 1.0 || mean != 0.0) {
     autograd::NoGradGuard no_grad;
@@ -77,6 +87,7 @@ Tensor& trunc_normal_(Tensor& t, Generator& gen, double std, double mean, double
   if (!(a < b))
     throw std::invalid_argument("init::trunc_normal_: expected a < b, got [" + std::to_string(a) + ", " +
                                 std::to_string(b) + "]");
+  if (skip_init) return t;
   return assign(t, trunc_normal(t.shape(), mean, std, a, b, gen, draw_dtype(t)));
 }
 

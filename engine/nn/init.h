@@ -17,6 +17,24 @@
 
 namespace rv::nn::init {
 
+// While a SkipInitGuard lives (on this thread), every initialiser below only checks its
+// arguments and leaves the tensor as it is, without drawing from the generator: PyTorch's
+// skip_init / meta-device construction. Use it to build a model whose weights are loaded right
+// after (a checkpoint, a fixture), or to count a large model's parameters: untouched `empty`
+// storage costs no time and, until written, no physical memory. The contents are then
+// unspecified, so never train or run a model built this way before loading its weights.
+class SkipInitGuard {
+ public:
+  SkipInitGuard();
+  ~SkipInitGuard();
+  SkipInitGuard(const SkipInitGuard&) = delete;
+  SkipInitGuard& operator=(const SkipInitGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+bool init_skipped();  // whether a SkipInitGuard is active on this thread
+
 // PyTorch's _calculate_fan_in_and_fan_out for a weight of shape (out, in, *kernel):
 // fan_in = in * prod(kernel), fan_out = out * prod(kernel). Needs at least 2 dims.
 std::pair<int64_t, int64_t> fan_in_and_fan_out(const Shape& shape);

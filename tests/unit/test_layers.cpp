@@ -197,6 +197,30 @@ TEST_CASE("Linear and Conv2d init as PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in))
   CHECK(lc.weight.to_vector<float>() != la.weight.to_vector<float>());
 }
 
+TEST_CASE("SkipInitGuard leaves weights as allocated and the generator untouched") {
+  Generator gen(3);
+  {
+    nn::init::SkipInitGuard skip;
+    CHECK(nn::init::init_skipped());
+    nn::Linear lin(64, 32, gen);
+    CHECK(gen.offset() == 0);  // nothing drawn
+    CHECK(lin.weight.requires_grad());
+    Tensor t = zeros({4});
+    nn::init::ones_(t);
+    CHECK(t.to_vector<float>() == std::vector<float>(4, 0.0f));
+    {
+      nn::init::SkipInitGuard nested;
+    }
+    CHECK(nn::init::init_skipped());  // the inner guard restores the outer state
+    // Arguments are still checked.
+    Tensor i = zeros({2}, DType::i64);
+    CHECK_THROWS_AS(nn::init::zeros_(i), std::invalid_argument);
+  }
+  CHECK_FALSE(nn::init::init_skipped());
+  nn::Linear lin(7, 3, gen);
+  CHECK(gen.offset() == 24 + 4);  // initialised again once the guard is gone
+}
+
 TEST_CASE("Embedding init is N(0, 1); norms start at ones and zeros") {
   Generator gen(12);
   nn::Embedding emb(1000, 100, gen);
