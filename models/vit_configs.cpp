@@ -55,9 +55,9 @@ ModelConfig vit_config(const std::string& name, const VitSize& s, const std::str
 std::vector<ModelConfig> vit_configs() {
   std::vector<ModelConfig> out;
   for (const VitSize& s : {kSmall, kMedium, kBase, kLarge})
-    out.push_back(vit_config(std::string("deit3_") + s.name + "_patch16_224", s, "ape"));
+    out.push_back(vit_config("deit3_" + std::string(s.name) + "_patch16_224", s, "ape"));
   for (const VitSize& s : {kTiny, kSmall, kBase, kLarge}) {
-    const std::string stem = std::string("vit_") + s.name + "_patch16_";
+    const std::string stem = "vit_" + std::string(s.name) + "_patch16_";
     ModelConfig original = vit_config(stem + "224", s, "ape");
     original.ape_on_cls = true;
     original.layer_scale_init = 0.0;
