@@ -39,6 +39,20 @@ else()
 endif()
 rv_report("OpenBLAS" RV_HAVE_OPENBLAS "${OPENBLAS_LIBRARY}")
 
+# zlib: reads gzip-compressed files (Debian ships Fashion-MNIST's IDX files as .gz). Optional:
+# without it plain files still load and a .gz file is refused with a clear error.
+find_package(ZLIB QUIET)
+if(ZLIB_FOUND)
+  set(RV_HAVE_ZLIB ON)
+else()
+  set(RV_HAVE_ZLIB OFF)
+endif()
+if(RV_HAVE_ZLIB)
+  rv_report("zlib" RV_HAVE_ZLIB "${ZLIB_LIBRARIES} (gzip-compressed IDX files)")
+else()
+  rv_report("zlib" RV_HAVE_ZLIB "not found: gzip-compressed IDX files cannot be read (install zlib1g-dev)")
+endif()
+
 # doctest (tests only)
 find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h PATHS ${RV_VENDOR_INCLUDE} /usr/include)
 if(DOCTEST_INCLUDE_DIR)
