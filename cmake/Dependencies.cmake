@@ -62,6 +62,11 @@ else()
 endif()
 rv_report("nlohmann-json" RV_HAVE_JSON "${NLOHMANN_JSON_INCLUDE_DIR}")
 
+# zlib (optional; PNG plots are deflate-compressed with it, else written as valid but
+# uncompressed "stored" deflate blocks)
+find_package(ZLIB)
+rv_report("zlib" ZLIB_FOUND "(compressed PNG plots; without it PNGs are stored uncompressed)")
+
 function(rv_print_summary)
   message(STATUS "ropevit configuration (${CMAKE_BUILD_TYPE}):\n${RV_SUMMARY}")
 endfunction()
