@@ -98,7 +98,7 @@ TEST_CASE("progress: terminal mode redraws in place at most every 0.1 s, and alw
 
 TEST_CASE("progress: plain mode prints the first, every N-th and the last step of each epoch") {
   std::ostringstream out;
-  ProgressDisplay d(out, /*terminal=*/false, {.plain_every = 50});
+  ProgressDisplay d(out, /*terminal=*/false, {.plain_every = 50, .min_redraw_s = 0.1, .width = 0});
   ProgressState s = example();
   s.steps_per_epoch = 120;
   s.total_steps = 240;
