@@ -15,5 +15,6 @@ const std::vector<Command>& commands();
 
 int cmd_info(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_config(int argc, char** argv);
 
 }  // namespace rv
