@@ -2,6 +2,7 @@
 #include "train/config/resolve.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 
@@ -14,7 +15,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string num(double v) { return json(v).dump(); }
+// 6 not 6.0; 0.0005 as JSON writes it.
+std::string num(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));
+  return json(v).dump();
+}
 
 // Rules between keys, checked on the typed config after every key passed on its own.
 std::vector<std::string> cross_checks(const TrainConfig& c, const SourcedJson& tree) {

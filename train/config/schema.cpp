@@ -95,7 +95,7 @@ std::string check_scalar(const Field& f, Kind k, json& v) {
   const double d = v.get<double>();
   const bool low = f.lo && (f.lo_open ? d <= *f.lo : d < *f.lo);
   const bool high = f.hi && (f.hi_open ? d >= *f.hi : d > *f.hi);
-  if (low || high) return v.dump() + " is out of range (expected" + bounds_text(f) + ")";
+  if (low || high) return num(d) + " is out of range (expected" + bounds_text(f) + ")";
   return "";
 }
 
