@@ -5,6 +5,7 @@
 #include <exception>
 #include <string>
 
+#include "train/cli_options.h"
 #include "train/commands.h"
 
 namespace {
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
       return c.run(argc - 1, argv + 1);
+    } catch (const rv::cli::UsageError& e) {  // a wrong argument: exit 2, as argparse does
+      std::fprintf(stderr, "ropevit %s: error: %s\n", c.name, e.what());
+      return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "ropevit %s: error: %s\n", c.name, e.what());
       return 1;
