@@ -241,7 +241,9 @@ TEST_CASE("every variant: forward + backward at square, non-square and padded si
       CAPTURE(pe);
       CAPTURE(s.h);
       CAPTURE(s.w);
-      auto model = std::make_shared<SwinTransformer>(tiny(pe, s.h, s.w, s.ws));
+      ModelConfig cfg = tiny(pe, s.h, s.w, s.ws);
+      cfg.drop_path_rate = 0.1;  // training mode: stochastic depth draws from the model's generator
+      auto model = std::make_shared<SwinTransformer>(cfg);
       Tensor x = test_tensor({2, 3, s.h, s.w}, 51);
       Tensor logits = model->forward(x);
       REQUIRE(logits.shape() == Shape{2, 5});
