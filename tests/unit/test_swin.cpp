@@ -204,7 +204,7 @@ TEST_CASE("RoPE-Swin: attention depends only on relative positions inside a wind
     CAPTURE(pe);
     auto model = std::make_shared<SwinTransformer>(tiny(pe, 64, 96));
     model->eval();
-    Tensor x = test_tensor({2, 3, 64, 96}, 41);
+    Tensor x = test_tensor({1, 3, 64, 96}, 41);
     autograd::NoGradGuard ng;
     Tensor base = model->forward(x);
     // Shift every window's coordinates by the same (dx, dy): the logits must not move.
@@ -233,9 +233,9 @@ TEST_CASE("every variant: forward + backward at square, non-square and padded si
   struct Size {
     int64_t h, w, ws;
   };
-  // 64: ws 2 from img // 32; 64x96 and 96x64: non-square; 72x40: maps 18x10 -> 9x5 -> 5x3 -> 3x2,
+  // 64: ws 2 from img // 32; 64x96: non-square; 72x40: maps 18x10 -> 9x5 -> 5x3 -> 3x2,
   // odd sizes through the merges and windows padded at every stage; 32: one window at the end.
-  const Size sizes[] = {{64, 64, 0}, {64, 96, 0}, {96, 64, 0}, {72, 40, 3}, {32, 32, 2}};
+  const Size sizes[] = {{64, 64, 0}, {64, 96, 0}, {72, 40, 3}, {32, 32, 2}};
   for (const char* pe : {"rpb", "rope_axial", "rope_mixed"})
     for (const Size& s : sizes) {
       CAPTURE(pe);
@@ -245,9 +245,9 @@ TEST_CASE("every variant: forward + backward at square, non-square and padded si
       cfg.drop_path_rate = 0.1;  // training mode: stochastic depth draws from the model's generator
       auto model = std::make_shared<SwinTransformer>(cfg);
       Tensor x = test_tensor({2, 3, s.h, s.w}, 51);
-      Tensor logits = model->forward(x);
-      REQUIRE(logits.shape() == Shape{2, 5});
       Tensor feats = model->forward_features(x);
+      Tensor logits = model->forward_head(feats);
+      REQUIRE(logits.shape() == Shape{2, 5});
       int64_t fh = s.h / 4, fw = s.w / 4;
       for (int i = 0; i < 3; ++i) fh = (fh + 1) / 2, fw = (fw + 1) / 2;
       CHECK(feats.shape() == Shape{2, fh, fw, 128});
@@ -282,6 +282,39 @@ TEST_CASE("forward_intermediates and feature_info: NCHW stage maps, reductions 4
   CHECK(model->forward_intermediates(x, {}).empty());
   CHECK_THROWS_WITH_AS(model->forward_intermediates(x, {4}), doctest::Contains("stage index 4"), std::out_of_range);
   CHECK(model->forward_head(model->forward_features(x), /*pre_logits=*/true).shape() == Shape{1, 128});
+}
+
+TEST_CASE("PatchMerging: x0 x1 x2 x3 channel order of a plain loop, odd sizes padded, gradcheck") {
+  Generator gen(5);
+  PatchMerging merge(3, 1e-5, gen);
+  {  // a non-trivial norm, so that a wrong channel order shows
+    autograd::NoGradGuard ng;
+    merge.norm->weight.copy_(test_tensor({12}, 83, DType::f32, 0.5, 1.5));
+    merge.norm->bias.copy_(test_tensor({12}, 84));
+  }
+  const int64_t B = 2, H = 5, W = 3, C = 3, H2 = 3, W2 = 2;  // odd: padded to 6x4 with zeros
+  Tensor x = test::test_noncontiguous({B, H, W, C}, 81);
+  // The concatenation by the loop: block k holds x[2i + dy, 2j + dx] with
+  // (dy, dx) = (0,0), (1,0), (0,1), (1,1) for x0, x1, x2, x3.
+  const int64_t dys[] = {0, 1, 0, 1}, dxs[] = {0, 0, 1, 1};
+  auto xv = x.contiguous().to_vector<float>();
+  std::vector<float> cat4(size_t(B * H2 * W2 * 4 * C), 0.0f);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < H2; ++i)
+      for (int64_t j = 0; j < W2; ++j)
+        for (int64_t k = 0; k < 4; ++k)
+          for (int64_t c = 0; c < C; ++c) {
+            const int64_t r = 2 * i + dys[k], col = 2 * j + dxs[k];
+            cat4[size_t(((b * H2 + i) * W2 + j) * 4 * C + k * C + c)] =
+                (r < H && col < W) ? xv[size_t(((b * H + r) * W + col) * C + c)] : 0.0f;
+          }
+  Tensor expected = merge.reduction->forward(merge.norm->forward(from_vector(cat4, {B, H2, W2, 4 * C})));
+  RV_EXPECT_CLOSE(merge.forward(x), expected, 1e-6, 1e-6);
+  merge.to(DType::f64);
+  RV_GRADCHECK([&](const std::vector<Tensor>& in) { return merge.forward(in[0]); },
+               (std::vector<Tensor>{test::grad_input({1, 3, 5, 3}, 82), merge.reduction->weight}));
+  CHECK_THROWS_WITH_AS(merge.forward(test_tensor({3, 5, 3}, 1)), doctest::Contains("PatchMerging: expected x (B, H, W, C)"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("gradcheck of a shifted, padded Swin block (RPB and RoPE-Mixed) in float64") {
