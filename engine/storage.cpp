@@ -1,10 +1,12 @@
-// storage.cpp: aligned host allocation for tensors.
+// storage.cpp: aligned host allocation for tensors, counted in profile::memory_stats.
 #include "engine/storage.h"
 
 #include <cstdlib>
 #include <new>
 #include <stdexcept>
 #include <string>
+
+#include "engine/profile/memory_stats.h"
 
 namespace rv {
 
@@ -21,6 +23,8 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   s->nbytes_ = nbytes;
   s->device_ = device;
   s->release_ = [](void* p) { std::free(p); };
+  s->counted_ = true;
+  profile::note_storage_alloc(int64_t(nbytes));
   return s;
 }
 
@@ -36,6 +40,7 @@ std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::function<
 
 Storage::~Storage() {
   if (release_ && data_) release_(data_);
+  if (counted_) profile::note_storage_free(int64_t(nbytes_));
 }
 
 }  // namespace rv

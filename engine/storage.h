@@ -16,7 +16,8 @@ namespace rv {
 
 class Storage {
  public:
-  // Allocates `nbytes` of 64-byte aligned, uninitialised host memory.
+  // Allocates `nbytes` of 64-byte aligned, uninitialised host memory (counted in
+  // profile::memory_stats, engine/profile/memory_stats.h).
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device{});
   // Wraps memory owned by someone else (an mmap, a Python buffer); `release` runs on destruction.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> release,
@@ -38,6 +39,7 @@ class Storage {
   size_t nbytes_ = 0;
   Device device_;
   std::function<void(void*)> release_;
+  bool counted_ = false;  // allocated here, so in profile::memory_stats (wrapped memory is not)
   std::atomic<uint64_t> version_{0};
 };
 

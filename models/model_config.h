@@ -28,8 +28,9 @@ struct ModelConfig {
   // ViT only: the APE table also covers the CLS token (the original ViT, timm's
   // no_embed_class=False); false is DeiT-III / RoPE-ViT: APE on patch tokens only.
   bool ape_on_cls = false;
-  // APE resampled to another grid: antialias when shrinking (timm's resample_abs_pos_embed);
-  // false reproduces the official RoPE-ViT code (plain bicubic).
+  // APE resampled to another grid: true is timm's resample_abs_pos_embed (PyTorch's antialiased
+  // bicubic, whose A = -0.5 kernel differs from plain bicubic when growing too, not only when
+  // shrinking); false reproduces the official RoPE-ViT code (plain bicubic, A = -0.75).
   bool ape_antialias = true;
 
   int64_t img_h = 224, img_w = 224;  // input size; must be divisible by the patch (ViT)

@@ -2,7 +2,9 @@
 """bench_table.py: merges rounds of scripts/bench into one Markdown table with the bars.
 
 Each argument is a result folder of scripts/bench (runs/bench/<date>/ with ropevit.jsonl and,
-optionally, torch.json). For every case it keeps the smallest median over the rounds, on each
+optionally, torch.json), or a folder holding models.jsonl: the lines `ropevit bench model
+--out DIR/models.jsonl` appends (with --with-torch or --torch, each line carries PyTorch's times
+too). Model lines go to a second table, "Whole models", with the bar: PyTorch fwd+bwd / ours >= 1.00. For every case it keeps the smallest median over the rounds, on each
 side separately (on a shared machine, the least disturbed round is the best estimate), and
 checks the bars of docs/perf.md:
   products with an OpenBLAS reference (linear, matmul): OpenBLAS time / ours >= 0.90
@@ -40,13 +42,74 @@ def load(dirs):
     return order, ours, ref, torch, meta
 
 
+def load_models(dirs):
+    """Best median per model case and side over the rounds (each line is one round)."""
+    best, order = {}, []
+    for d in dirs:
+        p = os.path.join(d, "models.jsonl")
+        if not os.path.exists(p):
+            continue
+        with open(p) as f:
+            for line in f:
+                r = json.loads(line)
+                k = r["case"]
+                if k not in best:
+                    order.append(k)
+                    best[k] = {}
+                for field in ("forward_ms", "train_ms", "torch_forward_ms", "torch_train_ms"):
+                    if field in r:
+                        best[k][field] = min(best[k].get(field, 1e30), r[field])
+                best[k].setdefault("rounds", 0)
+                best[k]["rounds"] += 1
+    return order, best
+
+
+def print_models(order, best):
+    print("| model case | ours fwd ms | PyTorch fwd ms | PyTorch / us | ours fwd+bwd ms | PyTorch fwd+bwd ms "
+          "| PyTorch / us | rounds | bar |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+    misses = []
+    for k in order:
+        b = best[k]
+        cells = [k[len("model/"):] if k.startswith("model/") else k, f"{b['forward_ms']:.1f}"]
+        if "torch_forward_ms" in b:
+            cells += [f"{b['torch_forward_ms']:.1f}", f"{b['torch_forward_ms'] / b['forward_ms']:.2f}"]
+        else:
+            cells += ["", ""]
+        cells.append(f"{b['train_ms']:.1f}")
+        bar = ""
+        if "torch_train_ms" in b:
+            ratio = b["torch_train_ms"] / b["train_ms"]
+            cells += [f"{b['torch_train_ms']:.1f}", f"{ratio:.2f}"]
+            bar = "ok" if ratio >= 1.0 else "**miss** (fwd+bwd slower than PyTorch)"
+            if ratio < 1.0:
+                misses.append((k, f"fwd+bwd {ratio:.2f} of PyTorch's speed"))
+        else:
+            cells += ["", ""]
+        cells += [str(b["rounds"]), bar]
+        print("| " + " | ".join(cells) + " |")
+    print(f"\n{len(misses)} models miss their bar:")
+    for k, why in misses:
+        print(f"- {k}: {why}")
+
+
 def main(dirs):
     if not dirs or any(d in ("-h", "--help") for d in dirs):
         print(__doc__.strip())
         sys.exit(0 if dirs else 2)
     for d in dirs:
-        if not os.path.isfile(os.path.join(d, "ropevit.jsonl")):
-            sys.exit(f"bench_table.py: '{d}' is not a scripts/bench result folder (no ropevit.jsonl in it)")
+        if not any(os.path.isfile(os.path.join(d, f)) for f in ("ropevit.jsonl", "models.jsonl")):
+            sys.exit(f"bench_table.py: '{d}' is not a result folder (no ropevit.jsonl or models.jsonl in it)")
+    model_order, model_best = load_models(dirs)
+    op_dirs = [d for d in dirs if os.path.isfile(os.path.join(d, "ropevit.jsonl"))]
+    if model_order:
+        print("Whole models (best median per side over the rounds)\n")
+        print_models(model_order, model_best)
+        if op_dirs:
+            print()
+    if not op_dirs:
+        return
+    dirs = op_dirs
     order, ours, ref, torch, meta = load(dirs)
     if meta:
         print(f"PyTorch {meta['torch']}, {meta['threads']} threads, BLAS {meta['blas']}; "

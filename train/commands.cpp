@@ -5,8 +5,8 @@ namespace rv {
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
-      {"info", "print the build: compiler, threads, BLAS, devices", cmd_info},
-      {"bench", "time ops on real model shapes against reference libraries", cmd_bench},
+      {"info", "the build (compiler, threads, BLAS); a model's params, GMACs, memory", cmd_info},
+      {"bench", "time ops, or a whole model, against reference libraries and PyTorch", cmd_bench},
   };
   return table;
 }

@@ -14,6 +14,8 @@ struct Command {
 const std::vector<Command>& commands();
 
 int cmd_info(int argc, char** argv);
+int info_model(int argc, char** argv);   // ropevit info MODEL ...  (info_model.cpp)
+int info_models(int argc, char** argv);  // ropevit info --models
 int cmd_bench(int argc, char** argv);
 
 }  // namespace rv

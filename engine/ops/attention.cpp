@@ -12,6 +12,7 @@
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
 #include "engine/ops/reduce.h"
+#include "engine/profile/op_counter.h"
 
 namespace rv {
 
@@ -162,6 +163,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     }
   });
   Tensor out = q.dtype() == ct ? out_ct : out_ct.to(q.dtype());
+  profile::count_macs(kOp, B * NH * Nq * Nk * (HD + HDv));  // q·kᵀ, then probabilities·v
 
   // ---- backward ----
   if (auto rec = autograd::Recorder(kOp, {q, k, v, bias})) {

@@ -27,6 +27,7 @@
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
 #include "engine/ops/reduce.h"
+#include "engine/profile/op_counter.h"
 
 namespace rv {
 
@@ -297,6 +298,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
     }
   });
   out = finish_dtype(out, dt);
+  profile::count_macs(op, out.numel() * w.size(1) * KH * KW);  // each output: C/groups * KH * KW products
 
   std::vector<Tensor> inputs{x, w};
   if (bias.defined()) inputs.push_back(bias);
@@ -387,6 +389,7 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pa
     }
   });
   out = finish_dtype(out, dt);
+  profile::count_macs(op, x.numel() * w.size(1) * KH * KW);  // each input pixel: O/groups * KH * KW products
 
   std::vector<Tensor> inputs{x, w};
   if (bias.defined()) inputs.push_back(bias);

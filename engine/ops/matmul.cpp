@@ -19,6 +19,7 @@
 #include "engine/cpu/gemm_operand.h"
 #include "engine/cpu/loops.h"
 #include "engine/ops/reduce.h"
+#include "engine/profile/op_counter.h"
 
 namespace rv {
 
@@ -172,6 +173,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     out = out.reshape(os);
     if (out.dtype() != dt) out = out.to(dt);
   }
+  profile::count_macs("matmul", out.numel() * ka);  // batch * M * N products of length K
 
   if (auto rec = autograd::Recorder("matmul", {a, b})) {
     Tensor sa = rec.needs(1) ? rec.save(a) : Tensor();  // dB needs A, dA needs B
@@ -249,6 +251,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     out = o2.view(out_shape);
     if (out.dtype() != dt) out = out.to(dt);
   }
+  profile::count_macs("linear", rows * in_f * out_f);
 
   std::vector<Tensor> inputs{x, weight};
   if (bias.defined()) inputs.push_back(bias);

@@ -99,6 +99,29 @@ double median_seconds(const std::function<void()>& f, const std::function<void()
   return times[times.size() / 2];
 }
 
+std::vector<double> time_calls(const std::function<void()>& f, const std::function<void()>& prepare, int warmup,
+                               int iters, const std::function<void(int, double)>& progress) {
+  for (int i = 0; i < warmup; ++i) {
+    if (prepare) prepare();
+    f();
+  }
+  std::vector<double> times;
+  for (int i = 0; i < iters; ++i) {
+    if (prepare) prepare();
+    double t0 = now_s();
+    f();
+    times.push_back(now_s() - t0);
+    if (progress) progress(i, times.back());
+  }
+  return times;
+}
+
+double median_of(std::vector<double> times) {
+  if (times.empty()) throw std::invalid_argument("median_of: no times");
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 Result time_case(const Case& c, const Peaks& peaks, double budget_s) {
   Result r;
   r.name = c.name;

@@ -48,6 +48,14 @@ struct Peaks {
 };
 
 Peaks measure_peaks();
+
+// For steps that take seconds (a whole model): `warmup` untimed calls, then exactly `iters`
+// timed ones, each preceded by an untimed `prepare` (if any); `progress(i, seconds)` runs after
+// timed call i (0-based), e.g. to print to stderr. Returns the times in call order.
+std::vector<double> time_calls(const std::function<void()>& f, const std::function<void()>& prepare, int warmup,
+                               int iters, const std::function<void(int, double)>& progress = {});
+// The median as median_seconds takes it (and tools/bench_torch_*.py): sorted[n / 2].
+double median_of(std::vector<double> times);
 // Builds the case's inputs (c.make()), times `run` and the reference, and frees the inputs.
 Result time_case(const Case& c, const Peaks& peaks, double budget_s = 0.5);
 

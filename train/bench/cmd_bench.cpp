@@ -3,6 +3,7 @@
 // to a reference library run in the same process (OpenBLAS for products), and the ratio to
 // PyTorch's time on the same shapes and threads when given `--torch FILE` (written by
 // tools/bench_torch_ops.py). Results are also written as JSON lines with --out.
+// `ropevit bench model NAME` (a whole model's forward and training step) is in bench_model.cpp.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include "engine/cpu/parallel.h"
 #include "engine/runtime_info.h"
 #include "train/bench/bench_harness.h"
+#include "train/bench/bench_model.h"
 #include "train/bench/bench_ops.h"
 #include "train/commands.h"
 
@@ -26,7 +28,7 @@ namespace {
 
 void bench_usage() {
   std::printf(
-      "usage: ropevit bench ops [options]\n"
+      "usage: ropevit bench ops [options]       (ropevit bench model --help: a whole model)\n"
       "  --group NAME     vit_s16 | swin_t | all (default all)\n"
       "  --filter TEXT    only cases whose name contains TEXT\n"
       "  --torch FILE     PyTorch timings from tools/bench_torch_ops.py, shown as ratios\n"
@@ -69,7 +71,9 @@ int cmd_bench(int argc, char** argv) {
     bench_usage();
     return argc < 2 ? 2 : 0;
   }
-  if (std::strcmp(argv[1], "ops") != 0) throw std::runtime_error(std::string("unknown bench '") + argv[1] + "' (expected: ops)");
+  if (!std::strcmp(argv[1], "model")) return bench::bench_model(argc - 1, argv + 1);
+  if (std::strcmp(argv[1], "ops") != 0)
+    throw std::runtime_error(std::string("unknown bench '") + argv[1] + "' (expected: ops or model)");
   std::string group = "all", filter, torch_path, out_path;
   double budget = 0.5;
   bool list = false;

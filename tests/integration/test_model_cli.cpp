@@ -1,0 +1,201 @@
+// test_model_cli.cpp: `ropevit info` and `ropevit bench model` run as a user runs them (the
+// built program, through a shell): the build block, --models, the model block and its --json
+// on a tiny config (depth=1, 32x32), `bench model` on the same tiny config with --out and a
+// --torch file written as tools/bench_torch_models.py writes it, and the error messages for an
+// unknown model, a bad --img-size and bad option values. The runs on a real model need a
+// registered ViT (models/registry_families.cpp); the argument checks run in any build.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "models/registry.h"
+
+#ifndef RV_ROPEVIT_BIN
+#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
+#endif
+
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kModel = "vit_small_patch16_rope_mixed_224";
+const char* kTiny = "depth=1 --img-size 32 32";
+
+struct TempDir {
+  fs::path path = fs::temp_directory_path() / ("rv_model_cli_" + std::to_string(getpid()));
+  TempDir() { fs::create_directories(path); }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+const TempDir& tmp() {
+  static TempDir d;
+  return d;
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::vector<std::string> lines(const std::string& s) {
+  std::vector<std::string> out;
+  std::istringstream in(s);
+  for (std::string l; std::getline(in, l);)
+    if (!l.empty()) out.push_back(l);
+  return out;
+}
+
+struct Run {
+  int code = -1;
+  std::string out, err;
+};
+
+Run ropevit(const std::string& args) {
+  const fs::path err_path = tmp().path / "stderr.txt";
+  const std::string cmd = std::string("'") + RV_ROPEVIT_BIN + "' " + args + " 2>'" + err_path.string() + "'";
+  Run r;
+  FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE_MESSAGE(p != nullptr, "cannot run: " << cmd);
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
+  const int status = pclose(p);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.err = read_file(err_path);
+  return r;
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+bool have_model() {
+  auto names = rv::models::model_names();
+  return std::find(names.begin(), names.end(), kModel) != names.end();
+}
+
+}  // namespace
+
+TEST_CASE("info: the build block without a model, the registered names with --models") {
+  Run r = ropevit("info");
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "compiler"));
+  CHECK(contains(r.out, "blas"));
+  Run m = ropevit("info --models");
+  REQUIRE(m.code == 0);
+  CHECK(lines(m.out) == rv::models::model_names());
+  Run h = ropevit("info --help");
+  CHECK(h.code == 0);
+  CHECK(contains(h.out, "--img-size H W"));
+}
+
+TEST_CASE("info and bench model: argument errors name the argument") {
+  Run r = ropevit("info no_such_model_xyz");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "unknown model 'no_such_model_xyz'"));
+  r = ropevit(std::string("info ") + kModel + " --img-size 224");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "--img-size: expected two values"));
+  r = ropevit(std::string("info ") + kModel + " --img-size 224 abc");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "--img-size: expected H and W as positive integers, got '224' 'abc'"));
+  r = ropevit(std::string("info ") + kModel + " --batch 0");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "--batch: expected a positive integer, got '0'"));
+  r = ropevit(std::string("info ") + kModel + " --bogus");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "unknown option '--bogus'"));
+  r = ropevit("bench model");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "expected a model name"));
+  r = ropevit(std::string("bench model ") + kModel + " --iters -3");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "--iters: expected a positive integer, got '-3'"));
+  r = ropevit("bench model no_such_model_xyz --batch 2");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "unknown model 'no_such_model_xyz'"));
+  r = ropevit("bench nonsense");
+  CHECK(r.code == 1);
+  CHECK(contains(r.err, "expected: ops or model"));
+}
+
+TEST_CASE("info MODEL: the block and --json on a tiny config") {
+  if (!have_model()) {
+    MESSAGE(std::string(kModel) << " is not registered in this build: the model runs are skipped");
+    return;
+  }
+  Run r = ropevit(std::string("info ") + kModel + " " + kTiny + " --batch 8");
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, kModel));
+  CHECK(contains(r.out, "params"));
+  CHECK(contains(r.out, "GMACs"));
+  CHECK(contains(r.out, "at batch 8"));
+  CHECK(contains(r.out, "extrapolated"));
+  CHECK(contains(r.err, "ropevit info: building"));
+
+  Run j = ropevit(std::string("info ") + kModel + " " + kTiny + " --batch 8 --json");
+  INFO("stderr: " << j.err);
+  REQUIRE(j.code == 0);
+  nlohmann::json v = nlohmann::json::parse(j.out);
+  CHECK(v["model"] == kModel);
+  CHECK(v["img_h"] == 32);
+  CHECK(v["img_w"] == 32);
+  CHECK(v["batch"] == 8);
+  // depth 1, C 384, 4 patches + CLS: patch embed + one block + head, by hand
+  const int64_t N = 5, C = 384, P = 4;
+  const int64_t macs = P * 768 * C + N * C * 3 * C + N * C * C + 2 * N * N * C + 2 * N * C * 4 * C + C * 1000;
+  CHECK(v["macs_per_image"].get<int64_t>() == macs);
+  CHECK(v["params"].get<int64_t>() > 3 * C * C + 8 * C * C);
+  CHECK(v["trainable_params"].get<int64_t>() <= v["params"].get<int64_t>());
+  auto mem = v["memory_bytes"];
+  CHECK(mem["params"].get<int64_t>() == 4 * v["params"].get<int64_t>());
+  CHECK(mem["total"].get<int64_t>() == mem["params"].get<int64_t>() + mem["grads"].get<int64_t>() +
+                                           mem["adamw_moments"].get<int64_t>() + mem["activations"].get<int64_t>());
+  CHECK(mem["activations"].get<int64_t>() > 8 * N * C * 4);
+}
+
+TEST_CASE("bench model: a tiny config prints the table, writes a JSON line with the torch ratio") {
+  if (!have_model()) {
+    MESSAGE(std::string(kModel) << " is not registered in this build: the model runs are skipped");
+    return;
+  }
+  const fs::path out = tmp().path / "models.jsonl", torch = tmp().path / "torch.json";
+  const std::string key = std::string("model/") + kModel + " b2 32x32 depth=1 drop_path_rate=0";
+  {
+    std::ofstream t(torch);
+    t << R"({"models": {")" << key << R"(": {"forward_ms": 5.0, "train_ms": 20.0}}, "torch": "x", "threads": 2})";
+  }
+  Run r = ropevit(std::string("bench model ") + kModel + " " + kTiny + " --batch 2 --iters 3 --out '" +
+                  out.string() + "' --torch '" + torch.string() + "'");
+  INFO("stdout: " << r.out);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "ms/step"));
+  CHECK(contains(r.out, "pt/us"));
+  CHECK(contains(r.err, "forward+backward  3/3"));  // progress on stderr
+  std::vector<std::string> jl = lines(read_file(out));
+  REQUIRE(jl.size() == 1);
+  nlohmann::json j = nlohmann::json::parse(jl[0]);
+  CHECK(j["case"] == key);
+  CHECK(j["kind"] == "model");
+  CHECK(j["batch"] == 2);
+  CHECK(j["forward_times_ms"].size() == 3);
+  CHECK(j["train_times_ms"].size() == 3);
+  CHECK(j["forward_ms"].get<double>() > 0);
+  CHECK(j["train_ms"].get<double>() >= j["forward_ms"].get<double>() * 0.5);
+  CHECK(j["torch_forward_ms"] == 5.0);
+  CHECK(j["torch_train_ms"] == 20.0);
+  CHECK(j["gmacs_per_image"].get<double>() > 0);
+}
