@@ -3,7 +3,7 @@
 
     python3 tools/make_model_fixtures.py          # writes tests/fixtures/data/vit_timm_keys.json
                                                   #        and tests/fixtures/data/model_vit.safetensors,
-                                                  #        swin_timm_keys.json, models_swin.safetensors
+                                                  #        swin_timm_keys.json, model_swin.safetensors
 
 Each family lives in its own module (tools/model_fixtures_<family>.py, imported here); a family
 adds its outputs to OUTPUTS. Rerunning reproduces every file bit for bit (weights and inputs
@@ -41,7 +41,7 @@ def write_safetensors(name, tensors_and_meta):
 def main():
     write_json("vit_timm_keys.json", model_fixtures_vit.vit_timm_keys())
     write_safetensors("model_vit.safetensors", model_fixtures_vit.vit_parity_fixtures())
-    model_fixtures_swin.main()  # swin_timm_keys.json and models_swin.safetensors (seeded torch RNG, 1 thread)
+    model_fixtures_swin.main()  # swin_timm_keys.json and model_swin.safetensors (seeded torch RNG, 1 thread)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Writes
   tests/fixtures/data/swin_timm_keys.json    per registered Swin: parameter count and the ordered
       state-dict keys with shapes (timm's create_model for the RPB models, tools/swin_rope_reference.py
       for the RoPE ones). Read by tests/unit/test_swin_registry.cpp.
-  tests/fixtures/data/models_swin.safetensors  for each variant V in rpb, rope_axial, rope_mixed, a
+  tests/fixtures/data/model_swin.safetensors  for each variant V in rpb, rope_axial, rope_mixed, a
       reduced Swin (embed 32, depths 2-2, heads 1-2 so d = 32 as in Swin-T/S/B, window 4, 10 classes):
         V.state.<key>           its state dict (random weights, fixed seed)
         V.<size>.input          (2, 3, H, W) images; V.<size>.target (2,) int64 classes
@@ -108,7 +108,7 @@ def parity():
         s = 2 * ws - 1
         tensors[f"resize.out{ws}"] = F.interpolate(img, size=(s, s), mode="bicubic",
                                                    align_corners=False).reshape(2, s * s).permute(1, 0).contiguous()
-    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(DATA, "models_swin.safetensors"))
+    save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(DATA, "model_swin.safetensors"))
 
 
 def main():
