@@ -2,7 +2,8 @@
 """Writes the whole-model fixtures: timm's key lists and timm parity data for ropevit's models.
 
     python3 tools/make_model_fixtures.py          # writes tests/fixtures/data/vit_timm_keys.json
-                                                  #        and tests/fixtures/data/model_vit.safetensors
+                                                  #        and tests/fixtures/data/model_vit.safetensors,
+                                                  #        swin_timm_keys.json, model_swin.safetensors
 
 Each family lives in its own module (tools/model_fixtures_<family>.py, imported here); a family
 adds its outputs to OUTPUTS. Rerunning reproduces every file bit for bit (weights and inputs
@@ -15,6 +16,7 @@ import sys
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import model_fixtures_swin  # noqa: E402
 import model_fixtures_vit  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,6 +41,7 @@ def write_safetensors(name, tensors_and_meta):
 def main():
     write_json("vit_timm_keys.json", model_fixtures_vit.vit_timm_keys())
     write_safetensors("model_vit.safetensors", model_fixtures_vit.vit_parity_fixtures())
+    model_fixtures_swin.main()  # swin_timm_keys.json and model_swin.safetensors (seeded torch RNG, 1 thread)
 
 
 if __name__ == "__main__":
