@@ -1,0 +1,73 @@
+// loader.h: data::Loader, batches from a Dataset on worker threads, in an order fixed by the seed.
+//
+//   Loader loader(dataset, {.batch_size = 256, .shuffle = true, .workers = 4, .seed = 0,
+//                           .rank = r, .world_size = n});
+//   loader.start_epoch(epoch);                 // or start_epoch(epoch, k) to resume at batch k
+//   while (auto batch = loader.next()) train_step(batch->images, batch->labels);
+//
+// Determinism contract (what resume and multi-rank runs rely on):
+//   - the epoch's permutation depends only on (seed, epoch) (Philox, engine/rng.h); the rank's
+//     share of it only on (rank, world_size): rank r takes positions r, r + n, r + 2n, ...;
+//   - sample i of epoch e is augmented with Generator(seed, stream = f(epoch, i)): the same
+//     sample gets the same pixels whatever the worker count, thread timing or rank;
+//   - start_epoch(e, k) yields exactly the batches k, k+1, ... of an uninterrupted epoch e.
+// Training (drop_last or pad) vs evaluation (exact): with pad_to_equal, ranks whose share is
+// short repeat samples from the start of the permutation so every rank runs the same number of
+// steps (training only; say so in logs); without it each rank gets exactly its own samples and
+// the union over ranks is the data set once, as exact evaluation needs.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace rv::data {
+
+struct LoaderOptions {
+  int64_t batch_size = 1;
+  bool shuffle = true;         // false: identity order (evaluation)
+  bool drop_last = false;      // drop a final short batch (training)
+  bool pad_to_equal = false;   // training across ranks: equal step counts (see above)
+  int repeated_augment = 1;    // DeiT's RA sampler: each sample k times per epoch (k > 1), on different ranks
+  int workers = 0;             // 0: samples are made on the calling thread
+  int prefetch_batches = 2;    // per worker: the bound of the queue
+  uint64_t seed = 0;
+  int rank = 0, world_size = 1;
+};
+
+struct Batch {
+  Tensor images;                 // (B, C, H, W) float32
+  Tensor labels;                 // (B,) int64
+  std::vector<int64_t> indices;  // data set index of each row
+  int64_t epoch = 0;
+  int64_t step = 0;              // batch number within the epoch on this rank, from 0
+};
+
+class Loader {
+ public:
+  Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options);
+  ~Loader();  // stops and joins the workers
+  Loader(const Loader&) = delete;
+  Loader& operator=(const Loader&) = delete;
+
+  // Begins epoch `epoch`, skipping its first `skip_batches` batches (resume); any batches of
+  // the previous epoch still queued are discarded.
+  void start_epoch(int64_t epoch, int64_t skip_batches = 0);
+  // The next batch of this rank, or nullopt at the end of the epoch. A sample that throws
+  // (e.g. a corrupt file) stops the epoch with that error, naming the data set index.
+  std::optional<Batch> next();
+  int64_t batches_per_epoch() const;  // on this rank
+  int64_t samples_per_epoch() const;  // on this rank, after drop_last / padding
+  const Dataset& dataset() const { return *dataset_; }
+  const LoaderOptions& options() const { return opt_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<const Dataset> dataset_;
+  LoaderOptions opt_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rv::data
