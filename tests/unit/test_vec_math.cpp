@@ -1,4 +1,4 @@
-// vm::exp, log, erf, erfc, tanh, sigmoid (engine/cpu/vec_math.h) against double-precision libm:
+// vm::exp, log, erf, erfc, tanh, sigmoid, normal_cdf_fast (engine/cpu/vec_math.h) against double-precision libm:
 // the maximum error in ulp over dense sweeps of float inputs, the special values (+-0, +-inf, NaN,
 // huge, tiny, subnormal), and the bounds the header documents.
 //
@@ -160,6 +160,31 @@ TEST_CASE("vm::erf: <= 2.5 ulp everywhere; vm::erfc: <= 6 ulp for normal results
   CHECK(std::isnan(vm::erfc(kNaN)));
 }
 
+TEST_CASE("vm::normal_cdf_fast: absolute error <= 2.5e-7 everywhere; exactly 0 / 1 far out; NaN") {
+  // Absolute, not ulp: the bound this approximation is built for (see vec_math.h). The sweeps are
+  // the same as for the ulp bounds: all binades of both signs, and a dense one over [-8, 8].
+  double worst = 0;
+  float worst_x = 0;
+  for (const auto& xs : {bit_sweep(false), bit_sweep(true), linear_sweep(-8.0f, 8.0f)}) {
+    const std::vector<float> y = map(xs, [](float x) { return vm::normal_cdf_fast(x); });
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (std::isnan(xs[i])) continue;
+      const double ref = 0.5 * std::erfc(-double(xs[i]) / std::sqrt(2.0));
+      const double e = std::fabs(double(y[i]) - ref);
+      if (!(e <= worst)) worst = e, worst_x = xs[i];  // NaN y counts as the worst
+    }
+  }
+  MESSAGE("normal_cdf_fast: max absolute error " << worst << " at x = " << worst_x << " (bound 2.5e-7)");
+  CHECK(worst <= 2.5e-7);
+  CHECK(vm::normal_cdf_fast(0.0f) == 0.5f);
+  CHECK(vm::normal_cdf_fast(-5.6f) == 0.0f);
+  CHECK(vm::normal_cdf_fast(5.6f) == 1.0f);
+  CHECK(vm::normal_cdf_fast(-kInf) == 0.0f);
+  CHECK(vm::normal_cdf_fast(kInf) == 1.0f);
+  CHECK(vm::normal_cdf_fast(kMax) == 1.0f);
+  CHECK(std::isnan(vm::normal_cdf_fast(kNaN)));
+}
+
 TEST_CASE("vm::tanh: <= 3 ulp everywhere; vm::sigmoid: <= 3 ulp for normal results; exact limits, no NaN") {
   check_sweeps(
       "tanh", [](float x) { return vm::tanh(x); }, [](double x) { return std::tanh(x); }, any, -10.0f, 10.0f, 3.0);
@@ -205,6 +230,7 @@ TEST_CASE("vec_math in a vectorised loop gives the same bits as one call at a ti
   same("erfc", [](float x) { return vm::erfc(x); });
   same("tanh", [](float x) { return vm::tanh(x); });
   same("sigmoid", [](float x) { return vm::sigmoid(x); });
+  same("normal_cdf_fast", [](float x) { return vm::normal_cdf_fast(x); });
 }
 
 TEST_CASE("vec_math double overloads are libm") {
