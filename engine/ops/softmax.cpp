@@ -17,6 +17,11 @@
 // Backward uses the saved output y only:
 //   softmax:      dx = y * (g - sum(g * y))
 //   log_softmax:  dx = g - exp(y) * sum(g)
+// 512-bit vectors where AVX-512 is on (GCC's tuning for this CPU family prefers 256): the row
+// loops are exp-bound, as in activation.cpp.
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #include "engine/ops/softmax.h"
 
 #include <algorithm>
@@ -26,6 +31,7 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/row_max.h"
 #include "engine/cpu/vec_math.h"
 
 namespace rv {
@@ -76,17 +82,12 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
   auto row = [&](int64_t base) {
     const T* xr = x + base;
     T* yr = y + base;
-    // Max and sum in kLanes independent partials: a single running max / sum is a serial
-    // dependency chain that the compiler may not reorder (it would change float results);
-    // fixed lanes combined in a fixed order vectorise and stay deterministic.
-    T ml[kLanes];
-    for (int l = 0; l < kLanes; ++l) ml[l] = xr[0];
+    // The max: vectorised lanes in a fixed order (cpu/row_max.h). The sum below likewise uses
+    // kLanes independent partials: a single running sum is a serial dependency chain that the
+    // compiler may not reorder (it would change float results); fixed lanes combined in a fixed
+    // order vectorise and stay deterministic.
+    const T mx = cpu::row_max(xr, len);
     int64_t j = 0;
-    for (; j + kLanes <= len; j += kLanes)
-      for (int l = 0; l < kLanes; ++l) ml[l] = xr[j + l] > ml[l] ? xr[j + l] : ml[l];
-    for (; j < len; ++j) ml[0] = xr[j] > ml[0] ? xr[j] : ml[0];
-    T mx = ml[0];
-    for (int l = 1; l < kLanes; ++l) mx = ml[l] > mx ? ml[l] : mx;
     // exp into y (for log_softmax y is scratch, overwritten below), then sum it in lanes. Two
     // loops rather than one: the plain exp loop vectorises cleanly, the lane loop is a few adds
     // per vector, and the row is still in L1 when it is read back.
