@@ -35,6 +35,7 @@
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/row_max.h"
 #include "engine/cpu/vec_math.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -420,14 +421,7 @@ void scatter_panel(const T* buf, const CeData<T>& p, const int64_t* off, int64_t
 constexpr int kRowLanes = 16;
 template <class T>
 T row_lse(const T* x, int64_t K) {
-  T ml[kRowLanes];
-  for (int l = 0; l < kRowLanes; ++l) ml[l] = x[0];
-  int64_t c = 0;
-  for (; c + kRowLanes <= K; c += kRowLanes)
-    for (int l = 0; l < kRowLanes; ++l) ml[l] = x[c + l] > ml[l] ? x[c + l] : ml[l];
-  for (; c < K; ++c) ml[0] = x[c] > ml[0] ? x[c] : ml[0];
-  T m = ml[0];
-  for (int l = 1; l < kRowLanes; ++l) m = ml[l] > m ? ml[l] : m;
+  const T m = cpu::row_max(x, K);  // vectorised lanes (GCC leaves a ?: max loop scalar)
   constexpr int64_t kChunk = 256;
   T e[kChunk], sl[kRowLanes] = {};
   for (int64_t c0 = 0; c0 < K; c0 += kChunk) {
