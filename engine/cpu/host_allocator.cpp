@@ -160,6 +160,22 @@ void* os_alloc(size_t bytes) {
   return p;
 }
 
+// RV_HOST_ALLOC_POISON=1: every block handed out, of any size, is first filled with 0xFF bytes
+// (NaN as f32 / f64, -1 as integers), so that a kernel that reads memory it never wrote shows up
+// as NaN in a test instead of passing on the zeros of fresh pages.
+bool poison_enabled() {
+  static const bool on = [] {
+    const char* v = std::getenv("RV_HOST_ALLOC_POISON");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  return on;
+}
+
+void* poisoned(void* p, size_t bytes) {
+  if (poison_enabled()) std::memset(p, 0xFF, bytes);
+  return p;
+}
+
 }  // namespace
 
 size_t host_alloc_size(size_t nbytes) { return size_class(nbytes); }
@@ -167,8 +183,8 @@ size_t host_alloc_size(size_t nbytes) { return size_class(nbytes); }
 void* host_alloc(size_t nbytes) {
   const size_t cls = size_class(nbytes);
   if (cls >= kMinCachedBytes)
-    if (void* p = cache().take(cls)) return p;
-  return os_alloc(cls);
+    if (void* p = cache().take(cls)) return poisoned(p, cls);
+  return poisoned(os_alloc(cls), cls);
 }
 
 void host_free(void* p, size_t nbytes) {

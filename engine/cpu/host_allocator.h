@@ -18,7 +18,9 @@
 // RV_HOST_CACHE=0 in the environment turns caching off (every block goes to the OS and back, as
 // before), e.g. to check a memory measurement or to hunt a use-after-free with a tool.
 // host_release_cached() hands every kept block back to the OS (also done automatically when an
-// allocation fails, before giving up).
+// allocation fails, before giving up). RV_HOST_ALLOC_POISON=1 fills every block handed out with
+// 0xFF bytes (NaN as floats): a test run with it catches a kernel that reads memory it never
+// wrote, which recycled blocks would otherwise hide behind stale values.
 #pragma once
 #include <cstddef>
 
