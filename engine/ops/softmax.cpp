@@ -10,7 +10,9 @@
 // kLanes fixed partial sums of the compute type (f32 for f32/bf16: rows are at most a few
 // thousand terms, each in [0, 1]) combined in a fixed order, so the loops vectorise and the result
 // does not depend on the thread count; the strided path sums each column serially and keeps f64.
-// exp is vm::exp (vec_math.h): vectorisable in f32, libm in f64.
+// exp is vm::exp_ftz (vec_math.h): vectorisable in f32 (its arguments, x - max and the log-
+// probabilities, are <= 0; a term below 1.2e-38 becomes 0 instead of a subnormal, which a row
+// sum >= 1 cannot see), libm in f64.
 // Non-finite inputs follow PyTorch: a slice of all -inf gives NaN (-inf - -inf), +inf or NaN
 // anywhere gives a NaN slice, and -inf next to finite values gives exactly 0 (log: -inf).
 //
@@ -91,7 +93,7 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
     // exp into y (for log_softmax y is scratch, overwritten below), then sum it in lanes. Two
     // loops rather than one: the plain exp loop vectorises cleanly, the lane loop is a few adds
     // per vector, and the row is still in L1 when it is read back.
-    for (j = 0; j < len; ++j) yr[j] = cpu::vm::exp(xr[j] - mx);
+    for (j = 0; j < len; ++j) yr[j] = cpu::vm::exp_ftz(xr[j] - mx);
     T sl[kLanes] = {};
     for (j = 0; j + kLanes <= len; j += kLanes)
       for (int l = 0; l < kLanes; ++l) sl[l] += yr[j + l];
@@ -119,7 +121,7 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
       for (int64_t i = 0; i < n; ++i) mx[i] = xb[j * st + i] > mx[i] ? xb[j * st + i] : mx[i];
     for (int64_t j = 0; j < len; ++j)
       for (int64_t i = 0; i < n; ++i) {
-        const T e = cpu::vm::exp(xb[j * st + i] - mx[i]);
+        const T e = cpu::vm::exp_ftz(xb[j * st + i] - mx[i]);
         if constexpr (!kLog) yb[j * st + i] = e;
         sum[i] += double(e);
       }
@@ -151,7 +153,7 @@ void backward_kernel(const T* g, const T* y, T* dx, const Layout& l) {
     for (int l = 0; l < kLanes; ++l) a += al[l];
     for (int64_t j = 0; j < len; ++j) {
       if constexpr (kLog)
-        dr[j] = gr[j] - cpu::vm::exp(yr[j]) * a;
+        dr[j] = gr[j] - cpu::vm::exp_ftz(yr[j]) * a;
       else
         dr[j] = yr[j] * (gr[j] - a);
     }
@@ -171,7 +173,7 @@ void backward_kernel(const T* g, const T* y, T* dx, const Layout& l) {
       for (int64_t i = 0; i < n; ++i) {
         const int64_t k = j * st + i;
         if constexpr (kLog)
-          db[k] = gb[k] - cpu::vm::exp(yb[k]) * a[i];
+          db[k] = gb[k] - cpu::vm::exp_ftz(yb[k]) * a[i];
         else
           db[k] = yb[k] * (gb[k] - a[i]);
       }

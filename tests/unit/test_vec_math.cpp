@@ -1,4 +1,4 @@
-// vm::exp, log, erf, erfc, tanh, sigmoid, normal_cdf_fast (engine/cpu/vec_math.h) against double-precision libm:
+// vm::exp, exp_ftz, log, erf, erfc, tanh, sigmoid, normal_cdf_fast (engine/cpu/vec_math.h) against double-precision libm:
 // the maximum error in ulp over dense sweeps of float inputs, the special values (+-0, +-inf, NaN,
 // huge, tiny, subnormal), and the bounds the header documents.
 //
@@ -124,6 +124,24 @@ TEST_CASE("vm::exp: <= 2 ulp for normal results, subnormals within one step, lim
   CHECK(std::isnan(vm::exp(kNaN)));
 }
 
+TEST_CASE("vm::exp_ftz: <= 2 ulp on [-87.33, 88]; exactly 0 below; -inf, NaN") {
+  // Its domain is x <= 88 (softmax passes x - max <= 0): the bit sweeps keep only those inputs.
+  auto in_domain = [](float x, double r) { return x <= 88.0f && x >= -87.33f && r >= double(kMin); };
+  check_sweeps(
+      "exp_ftz", [](float x) { return vm::exp_ftz(x); }, [](double x) { return std::exp(x); }, in_domain, -87.33f,
+      88.0f, 2.0);
+  for (float x : linear_sweep(-200.0f, -87.34f)) CHECK_MESSAGE(vm::exp_ftz(x) == 0.0f, "x = " << x);
+  CHECK(vm::exp_ftz(0.0f) == 1.0f);
+  CHECK(vm::exp_ftz(-0.0f) == 1.0f);
+  CHECK(vm::exp_ftz(-kInf) == 0.0f);
+  CHECK(vm::exp_ftz(-1e30f) == 0.0f);
+  CHECK(vm::exp_ftz(-87.3f) > 0.0f);
+  CHECK(std::isnan(vm::exp_ftz(kNaN)));
+  // Where both give a normal float they agree to within the 2-ulp bounds of each.
+  for (float x : {-87.0f, -50.5f, -10.25f, -1.0f, -1e-3f, 0.5f, 10.0f, 80.0f})
+    CHECK(std::fabs(double(vm::exp_ftz(x)) / double(vm::exp(x)) - 1) < 5e-7);
+}
+
 TEST_CASE("vm::log: <= 2 ulp over all positive floats including subnormals; log(0), log(<0), inf, NaN") {
   check_sweeps(
       "log", [](float x) { return vm::log(x); }, [](double x) { return std::log(x); }, any, 0.25f, 4.0f, 2.0);
@@ -225,6 +243,7 @@ TEST_CASE("vec_math in a vectorised loop gives the same bits as one call at a ti
     CHECK_MESSAGE(bad == 0, std::string(name) << ": " << bad << " lanes differ from the scalar call");
   };
   same("exp", [](float x) { return vm::exp(x); });
+  same("exp_ftz", [](float x) { return vm::exp_ftz(x < 88.0f ? x : 88.0f); });
   same("log", [](float x) { return vm::log(std::fabs(x)); });
   same("erf", [](float x) { return vm::erf(x); });
   same("erfc", [](float x) { return vm::erfc(x); });
