@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <list>
 #include <mutex>
 #include <new>
@@ -181,6 +182,8 @@ void* poisoned(void* p, size_t bytes) {
 size_t host_alloc_size(size_t nbytes) { return size_class(nbytes); }
 
 void* host_alloc(size_t nbytes) {
+  // Rounding up must not wrap around (no machine has 2^63 bytes anyway).
+  if (nbytes > (std::numeric_limits<size_t>::max() >> 1)) throw std::bad_alloc();
   const size_t cls = size_class(nbytes);
   if (cls >= kMinCachedBytes)
     if (void* p = cache().take(cls)) return poisoned(p, cls);

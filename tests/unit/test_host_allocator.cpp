@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <thread>
 #include <vector>
 
@@ -140,6 +141,11 @@ TEST_CASE("host cache: switched off, nothing is kept (what RV_HOST_CACHE=0 does)
   void* b = cpu::host_alloc(8 * MiB);
   cpu::host_free(b, 8 * MiB);
   CHECK(cpu::host_cache_stats().cached_blocks == 0);
+}
+
+TEST_CASE("host_alloc: an impossible size throws bad_alloc instead of wrapping around") {
+  CHECK_THROWS_AS(cpu::host_alloc(~size_t(0) - 10), std::bad_alloc);
+  CHECK_THROWS_AS(cpu::host_alloc(size_t(1) << 62), std::bad_alloc);  // rounds fine; the OS refuses
 }
 
 TEST_CASE("host cache: tensors recycle their storage") {
