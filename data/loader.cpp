@@ -283,6 +283,30 @@ std::optional<Batch> Loader::next() {
 int64_t Loader::batches_per_epoch() const { return impl_->sampler.batches_per_epoch(); }
 int64_t Loader::samples_per_epoch() const { return impl_->sampler.samples_per_epoch(); }
 
+std::string Loader::describe() const {
+  std::string s = dataset_->describe() + ": rank " + std::to_string(opt_.rank) + " of " +
+                  std::to_string(opt_.world_size) + ", " + std::to_string(samples_per_epoch()) + " samples in " +
+                  std::to_string(batches_per_epoch()) + " batches of " + std::to_string(opt_.batch_size) +
+                  " per epoch (" + (opt_.shuffle ? "shuffled" : "in order");
+  if (opt_.repeated_augment > 1)
+    s += "; repeated augmentation x" + std::to_string(opt_.repeated_augment) + ", padded: training only";
+  else if (opt_.pad_to_equal && opt_.world_size > 1)
+    s += "; padded to equal steps: training only";
+  else if (opt_.world_size > 1)
+    s += "; exact shards, no sample repeated";
+  if (opt_.drop_last) s += "; last short batch dropped";
+  s += "), ";
+  if (!opt_.resolutions.empty()) {
+    s += "sides";
+    for (size_t i = 0; i < opt_.resolutions.size(); ++i) {
+      s += i ? '/' : ' ';
+      s += std::to_string(opt_.resolutions[i]);
+    }
+    s += " per batch, ";
+  }
+  return s + (opt_.workers == 0 ? std::string("on the calling thread") : std::to_string(opt_.workers) + " workers");
+}
+
 int64_t Loader::epoch() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->plan ? impl_->plan->epoch : -1;

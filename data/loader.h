@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
@@ -78,6 +79,10 @@ class Loader {
   int64_t batches_per_epoch() const;  // on this rank
   int64_t samples_per_epoch() const;  // on this rank, after drop_last / padding
   int64_t epoch() const;              // the epoch started last (-1 before any)
+  // One line for the run's log: the data set, this rank's share, and whether it is padded
+  // (training only) or exact, e.g. "fashion-mnist train, ...: rank 0 of 2, 30000 samples in
+  // 118 batches of 256 per epoch (shuffled; padded to equal steps: training only), 4 workers".
+  std::string describe() const;
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
 

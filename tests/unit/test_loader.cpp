@@ -302,6 +302,17 @@ TEST_CASE("Loader: destruction mid-epoch joins the workers; the queue bound hold
   Loader fresh(quiet, {});
   CHECK_THROWS_WITH_AS(fresh.next(), "Loader::next: call start_epoch(epoch) first", std::logic_error);
   CHECK(fresh.epoch() == -1);
+  l.start_epoch(3);
+  CHECK(l.epoch() == 3);
+  CHECK(fresh.describe() ==
+        "toy(1000): rank 0 of 1, 1000 samples in 1000 batches of 1 per epoch (shuffled), on the calling thread");
+  Loader train(quiet, {.batch_size = 64, .drop_last = true, .pad_to_equal = true, .workers = 4, .rank = 1,
+                       .world_size = 3, .resolutions = {16, 24}});
+  CHECK(train.describe() == "toy(1000): rank 1 of 3, 320 samples in 5 batches of 64 per epoch (shuffled; padded to "
+                            "equal steps: training only; last short batch dropped), sides 16/24 per batch, 4 workers");
+  Loader eval(quiet, {.batch_size = 100, .shuffle = false, .rank = 2, .world_size = 3});
+  CHECK(eval.describe() == "toy(1000): rank 2 of 3, 333 samples in 4 batches of 100 per epoch (in order; exact "
+                           "shards, no sample repeated), on the calling thread");
   CHECK_THROWS_AS(Loader(quiet, {.workers = -1}), std::invalid_argument);
   CHECK_THROWS_AS(Loader(nullptr, {}), std::invalid_argument);
 }
