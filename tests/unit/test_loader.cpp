@@ -313,6 +313,13 @@ TEST_CASE("Loader: destruction mid-epoch joins the workers; the queue bound hold
   Loader eval(quiet, {.batch_size = 100, .shuffle = false, .rank = 2, .world_size = 3});
   CHECK(eval.describe() == "toy(1000): rank 2 of 3, 333 samples in 4 batches of 100 per epoch (in order; exact "
                            "shards, no sample repeated), on the calling thread");
+  // An empty data set: an epoch with no batches, for any worker count.
+  for (int workers : {0, 2}) {
+    Loader none(std::make_shared<ToyDataset>(0), {.batch_size = 4, .workers = workers});
+    none.start_epoch(0);
+    CHECK(none.batches_per_epoch() == 0);
+    CHECK_FALSE(none.next());
+  }
   CHECK_THROWS_AS(Loader(quiet, {.workers = -1}), std::invalid_argument);
   CHECK_THROWS_AS(Loader(nullptr, {}), std::invalid_argument);
 }
