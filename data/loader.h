@@ -16,13 +16,13 @@
 //   - start_epoch(e, k) yields exactly the batches k, k+1, ... of an uninterrupted epoch e.
 // Training (drop_last or pad) vs evaluation (exact): with pad_to_equal, ranks whose share is
 // short repeat samples from the start of the permutation so every rank runs the same number of
-// steps (training only; say so in logs); without it each rank gets exactly its own samples and
+// steps (training only; describe() says so, for the log); without it each rank gets exactly its own samples and
 // the union over ranks is the data set once, as exact evaluation needs. The order and the
 // shares are data::EpochSampler's (sampler.h), which spells out padding and RA.
 //
 // Threads: `workers` threads each build whole batches (batch b is built by one thread, which
-// allocates the (B, C, H, W) tensor and has the data set write each sample straight into its
-// row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
+// takes a (B, C, H, W) buffer, recycled once the consumer has dropped it, and has the data set
+// write each sample straight into its row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
 // next() hands them out in order. Workers run their OpenMP regions on one thread (the workers
 // are the parallelism). With workers = 0, next() builds the batch on the calling thread.
 #pragma once
