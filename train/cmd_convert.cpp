@@ -7,6 +7,7 @@
 //   IN .safetensors        read directly
 //   -> models::convert_state_dict against the model built by name + overrides (no weights drawn):
 //      renames, drops regenerated buffers, resizes pos_embed / RPB tables, checks every key
+//      (--drop-head: a head of another size is left out instead of being an error)
 //   -> OUT written atomically, with metadata (model, img_size, overrides, source, notes)
 // The notes of every rule applied are printed, one per line.
 #include <unistd.h>
@@ -96,6 +97,7 @@ int cmd_convert(int argc, char** argv) {
   }
 
   std::string in, out, key, python = "python3";
+  bool drop_head = false;
   std::vector<std::string> overrides;
   cli::Options opts("ropevit convert",
                     "Convert a checkpoint (timm's, or the official RoPE-ViT / Swin release) into a safetensors file "
@@ -107,6 +109,8 @@ int cmd_convert(int argc, char** argv) {
       .value("key", "KEY", "pickles only: take the state dict from this top-level key (default: model_ema, "
                            "model, module or state_dict, the first found)", &key)
       .value("python", "PATH", "the Python that unpickles .pth files", &python)
+      .flag("drop-head", "leave out a head of another size (fine-tuning with a new num_classes); the file then "
+                         "loads with model.pretrained_skip_head, the head keeping its initialisation", &drop_head)
       .epilog(
           "also:\n"
           "  --img-size H W          the input size, the same as img_size=HxW (APE / RPB tables are resized to it)\n"
@@ -143,7 +147,7 @@ int cmd_convert(int argc, char** argv) {
     source_path = raw.path;
   }
   const nn::StateDict source = models::read_checkpoint(source_path);
-  const models::ConvertResult result = models::convert_state_dict(source, *model);
+  const models::ConvertResult result = models::convert_state_dict(source, *model, models::ConvertOptions{.skip_mismatched_head = drop_head});
 
   std::string notes, overrides_text;
   for (const std::string& n : result.notes) notes += (notes.empty() ? "" : "\n") + n;

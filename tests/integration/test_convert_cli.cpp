@@ -2,8 +2,8 @@
 // shell): an NV-named safetensors checkpoint converted for a model (the notes printed, the file's
 // metadata, the file loading strictly and giving timm's logits, at the training size and resized
 // to another), the errors (a checkpoint for another model: every problem listed, no file left
-// behind; a bad command line: exit 2), and the Python step for a real .pth file, which is
-// skipped when python3 with torch is not installed.
+// behind; a bad command line: exit 2), --drop-head for a new num_classes, and the Python step for
+// a real .pth file, which is skipped when python3 with torch is not installed.
 #include <doctest/doctest.h>
 #include <unistd.h>
 
@@ -143,6 +143,29 @@ TEST_CASE("ropevit convert: errors list every problem, leave no file, and bad co
   CHECK(missing.code == 1);
   CHECK(contains(missing.err, "no such file: 'no_such.safetensors'"));
   CHECK(!fs::exists(out));
+}
+
+TEST_CASE("ropevit convert --drop-head: a new num_classes leaves the head out, and the file loads with skip") {
+  const std::string in = kDir + "/convert_nv_rope_mixed_ape_deit.safetensors";
+  const fs::path out = tmp().path / "seven.safetensors";
+  const std::string args = "--model vit_small_patch16_rope_mixed_ape_224 embed_dim=128 depth=2 heads=2 mlp_ratio=1 "
+                           "num_classes=7";
+  Run strict = ropevit("convert '" + in + "' '" + out.string() + "' " + args);
+  CHECK(strict.code == 1);
+  CHECK(contains(strict.err, "head.weight: checkpoint [10, 128], model [7, 128]"));
+  Run r = ropevit("convert '" + in + "' '" + out.string() + "' " + args + " --drop-head");
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "skipped 2 head tensor(s), the model keeps its own: head.weight (checkpoint [10, 128], "
+                        "model [7, 128])"));
+  CHECK(contains(r.out, ": 35 tensors for"));
+  auto model = build("vit_small_patch16_rope_mixed_ape_224", {{"embed_dim", "128"}, {"depth", "2"}, {"heads", "2"},
+                                                              {"mlp_ratio", "1"}, {"num_classes", "7"}});
+  CHECK_THROWS_WITH_AS(models::load_pretrained(*model, out.string()),
+                       doctest::Contains("missing keys (2): head.weight, head.bias"), std::runtime_error);
+  const auto notes = models::load_pretrained(*model, out.string(), {.skip_mismatched_head = true});
+  REQUIRE(notes.size() == 1);
+  CHECK(contains(notes[0], "head.weight (not in the checkpoint)"));
 }
 
 TEST_CASE("ropevit convert: a .pth checkpoint through tools/convert_checkpoint.py (skipped without torch)") {
