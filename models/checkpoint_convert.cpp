@@ -147,7 +147,8 @@ nn::StateDict map_checkpoint_keys(const nn::StateDict& source, const Model& mode
   return out;
 }
 
-nn::StateDict resize_position_tables(const nn::StateDict& mapped, const Model& model, std::vector<std::string>& notes) {
+nn::StateDict resize_position_tables(const nn::StateDict& mapped, const Model& model, const ConvertOptions& options,
+                                     std::vector<std::string>& notes) {
   const nn::StateDict target = model.state_dict();
   const ModelConfig& cfg = model.config();
   std::map<std::string, SwinWindow> windows;
@@ -167,13 +168,18 @@ nn::StateDict resize_position_tables(const nn::StateDict& mapped, const Model& m
     if (want && t.defined() && t.shape() != want->shape()) {
       if (name == "pos_embed" && cfg.arch == "vit" && t.dim() == 3 && want->dim() == 3 && t.size(0) == 1 &&
           t.size(2) == want->size(2)) {
-        // (1, P + G*G, C) -> (1, P + Gh*Gw, C); a checkpoint's grid is square (timm and NV train square).
+        // (1, P + Gs_h*Gs_w, C) -> (1, P + Gh*Gw, C). The source grid is the one the options give
+        // when its rows match, else square (timm and NV train square).
         const int64_t prefix = cfg.ape_on_cls ? 1 : 0;
-        const int64_t g = exact_sqrt(t.size(1) - prefix);
+        Grid src = options.source_grid;
+        if (src.tokens() <= 0 || src.tokens() != t.size(1) - prefix) {
+          const int64_t g = exact_sqrt(t.size(1) - prefix);
+          src = Grid{g, g};
+        }
         const Grid grid{cfg.img_h / cfg.patch_size, cfg.img_w / cfg.patch_size};
-        if (g > 0 && want->size(1) == prefix + grid.tokens()) {
-          t = resample_abs_pos_embed(t, Grid{g, g}, grid, prefix, cfg.ape_antialias);
-          notes.push_back("resized pos_embed " + std::to_string(g) + "x" + std::to_string(g) + " -> " +
+        if (src.h > 0 && want->size(1) == prefix + grid.tokens()) {
+          t = resample_abs_pos_embed(t, src, grid, prefix, cfg.ape_antialias);
+          notes.push_back("resized pos_embed " + std::to_string(src.h) + "x" + std::to_string(src.w) + " -> " +
                           std::to_string(grid.h) + "x" + std::to_string(grid.w) + " (bicubic, antialias " +
                           (cfg.ape_antialias ? "on" : "off") + (prefix ? ", CLS row kept" : "") + ")");
         }
@@ -247,7 +253,7 @@ ConvertResult check_against_model(const nn::StateDict& resized, const Model& mod
 ConvertResult convert_state_dict(const nn::StateDict& source, const Model& model, const ConvertOptions& options) {
   std::vector<std::string> notes;
   nn::StateDict mapped = map_checkpoint_keys(source, model, notes);
-  nn::StateDict resized = resize_position_tables(mapped, model, notes);
+  nn::StateDict resized = resize_position_tables(mapped, model, options, notes);
   return check_against_model(resized, model, options, std::move(notes));
 }
 

@@ -21,7 +21,8 @@
 // 2. Shapes (resize_position_tables):
 //    - `pos_embed` (1, P + G*G, C) whose grid differs from the model's Gh x Gw (P = 1 with
 //      ModelConfig::ape_on_cls): resample_abs_pos_embed (bicubic; antialias from
-//      ModelConfig::ape_antialias; the CLS row kept as is). The source grid must be square.
+//      ModelConfig::ape_antialias; the CLS row kept as is). The source grid is square unless
+//      ConvertOptions::source_grid says otherwise.
 //    - `*.relative_position_bias_table` ((2ws-1)^2, NH) whose window differs from the block's:
 //      resize_rel_pos_bias_table to the block's (2wh-1)(2ww-1) rows.
 //    Floating tensors of another dtype (bf16 / f16 / f64 checkpoints) become the model's dtype.
@@ -36,6 +37,7 @@
 #include <vector>
 
 #include "engine/nn/state_dict.h"
+#include "models/ape.h"
 #include "models/model.h"
 
 namespace rv::models {
@@ -46,6 +48,10 @@ struct ConvertOptions {
   // (num_classes = 0), is left out of the result, with a note, instead of being an error. The
   // model's head then keeps its own initialisation (load_pretrained fills it in).
   bool skip_mismatched_head = false;
+  // The patch grid the checkpoint's pos_embed was made for, when it is not square (a file that
+  // `ropevit convert` wrote for a non-square size says so in its metadata: see
+  // source_grid_from_metadata in models/pretrained.h). {0, 0}: infer a square grid from the rows.
+  Grid source_grid;
 };
 
 struct ConvertResult {
@@ -60,7 +66,8 @@ ConvertResult convert_state_dict(const nn::StateDict& source, const Model& model
 
 // The steps one by one (convert_state_dict runs them in this order), for tests and tools.
 nn::StateDict map_checkpoint_keys(const nn::StateDict& source, const Model& model, std::vector<std::string>& notes);
-nn::StateDict resize_position_tables(const nn::StateDict& mapped, const Model& model, std::vector<std::string>& notes);
+nn::StateDict resize_position_tables(const nn::StateDict& mapped, const Model& model, const ConvertOptions& options,
+                                     std::vector<std::string>& notes);
 // Throws listing every problem; returns the state in the model's key order.
 ConvertResult check_against_model(const nn::StateDict& resized, const Model& model, const ConvertOptions& options,
                                   std::vector<std::string> notes);

@@ -1,6 +1,7 @@
 // pretrained.cpp: read_checkpoint and load_pretrained (see pretrained.h).
 #include "models/pretrained.h"
 
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -15,7 +16,7 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 }  // namespace
 
-nn::StateDict read_checkpoint(const std::string& path) {
+nn::StateDict read_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata) {
   for (const char* ext : {".pth", ".pt", ".bin", ".pth.tar", ".ckpt"})
     if (ends_with(path, ext))
       throw std::runtime_error("load pretrained: '" + path +
@@ -24,14 +25,30 @@ nn::StateDict read_checkpoint(const std::string& path) {
   SafetensorsFile file = SafetensorsFile::open(path);
   nn::StateDict sd;
   for (const std::string& name : file.names()) sd.insert(name, file.tensor(name));
+  if (metadata) *metadata = file.metadata();
   return sd;
 }
 
+Grid source_grid_from_metadata(const std::map<std::string, std::string>& metadata, int64_t patch_size) {
+  auto it = metadata.find("img_size");
+  if (it == metadata.end() || patch_size <= 0) return {};
+  long long h = 0, w = 0;
+  char x = 0, extra = 0;
+  if (std::sscanf(it->second.c_str(), "%lld%c%lld%c", &h, &x, &w, &extra) != 3 || x != 'x' || h <= 0 || w <= 0 ||
+      h % patch_size || w % patch_size)
+    return {};
+  return Grid{h / patch_size, w / patch_size};
+}
+
 std::vector<std::string> load_pretrained(Model& model, const std::string& path, const PretrainedOptions& options) {
-  const nn::StateDict source = read_checkpoint(path);
+  std::map<std::string, std::string> metadata;
+  const nn::StateDict source = read_checkpoint(path, &metadata);
   ConvertResult converted;
   try {
-    converted = convert_state_dict(source, model, ConvertOptions{.skip_mismatched_head = options.skip_mismatched_head});
+    converted = convert_state_dict(
+        source, model,
+        ConvertOptions{.skip_mismatched_head = options.skip_mismatched_head,
+                       .source_grid = source_grid_from_metadata(metadata, model.config().patch_size)});
   } catch (const std::runtime_error& e) {
     throw std::runtime_error("load pretrained '" + path + "': " + e.what());
   }

@@ -9,8 +9,10 @@
 //
 // The file goes through convert_state_dict (models/checkpoint_convert.h), so the same renaming
 // and resizing applies as in `ropevit convert`, then load_state_dict with strict checking: any
-// missing, unexpected or mis-shaped key is an error listing all of them.
+// missing, unexpected or mis-shaped key is an error listing all of them. A file converted for a
+// non-square size carries its size in its metadata, which tells the pos_embed resize its grid.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,14 @@ struct PretrainedOptions {
   bool skip_mismatched_head = false;
 };
 
-// A safetensors file as a StateDict (names sorted; values share the file's memory). A pickled
-// PyTorch file (.pth / .pt / .bin) is an error that says how to convert it first.
-nn::StateDict read_checkpoint(const std::string& path);
+// A safetensors file as a StateDict (names sorted; values share the file's memory), and its
+// metadata into *metadata when given. A pickled PyTorch file (.pth / .pt / .bin) is an error
+// that says how to convert it first.
+nn::StateDict read_checkpoint(const std::string& path, std::map<std::string, std::string>* metadata = nullptr);
+
+// The patch grid of a file `ropevit convert` wrote (its "img_size" metadata, "HxW", divided by
+// `patch_size`); {0, 0} when the metadata has none, so that a square grid is assumed.
+Grid source_grid_from_metadata(const std::map<std::string, std::string>& metadata, int64_t patch_size);
 
 // Loads `path` into `model` (in place: the model's tensors keep their identity) and returns the
 // notes of every conversion rule applied. Throws std::runtime_error naming the file and listing

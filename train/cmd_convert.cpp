@@ -146,8 +146,12 @@ int cmd_convert(int argc, char** argv) {
     unpickle(python, in, raw.path, key);
     source_path = raw.path;
   }
-  const nn::StateDict source = models::read_checkpoint(source_path);
-  const models::ConvertResult result = models::convert_state_dict(source, *model, models::ConvertOptions{.skip_mismatched_head = drop_head});
+  std::map<std::string, std::string> source_metadata;
+  const nn::StateDict source = models::read_checkpoint(source_path, &source_metadata);
+  const models::ConvertResult result = models::convert_state_dict(
+      source, *model,
+      models::ConvertOptions{.skip_mismatched_head = drop_head,
+                             .source_grid = models::source_grid_from_metadata(source_metadata, cfg.patch_size)});
 
   std::string notes, overrides_text;
   for (const std::string& n : result.notes) notes += (notes.empty() ? "" : "\n") + n;

@@ -6,7 +6,8 @@
 //     MS Swin downsample / head layout
 //   - missing, unexpected and mis-shaped keys all listed in ONE error
 //   - skip_mismatched_head: a new num_classes, or no head
-//   - load_pretrained: from a safetensors file, at another resolution, and a .pth refused
+//   - load_pretrained: from a safetensors file, at another resolution (a non-square source grid
+//     from the file's metadata), and a .pth refused
 #include <unistd.h>
 
 #include <filesystem>
@@ -204,18 +205,18 @@ TEST_CASE("skip_mismatched_head: a new num_classes keeps the model's head; no he
   const nn::StateDict sd = src->state_dict();
   CHECK(contains(convert_error(sd, *ten), "head.weight: checkpoint [1000, 64], model [10, 64]"));
   CHECK(contains(convert_error(sd, *none), "unexpected keys (2): head.weight, head.bias"));
-  ConvertResult r = convert_state_dict(sd, *ten, ConvertOptions{.skip_mismatched_head = true});
+  ConvertResult r = convert_state_dict(sd, *ten, ConvertOptions{.skip_mismatched_head = true, .source_grid = {}});
   CHECK(r.skipped_head.size() == 2);
   CHECK(!r.state.contains("head.weight"));
   CHECK(contains(all_notes(r.notes), "skipped 2 head tensor(s), the model keeps its own: head.weight (checkpoint "
                                      "[1000, 64], model [10, 64])"));
-  ConvertResult r0 = convert_state_dict(sd, *none, ConvertOptions{.skip_mismatched_head = true});
+  ConvertResult r0 = convert_state_dict(sd, *none, ConvertOptions{.skip_mismatched_head = true, .source_grid = {}});
   CHECK(r0.state.size() == sd.size() - 2);
   CHECK(contains(all_notes(r0.notes), "head.bias (the model has no such key)"));
   // Anything else still fails.
   nn::StateDict bad = sd;
   bad.erase("norm.bias");
-  CHECK(contains(convert_error(bad, *ten, ConvertOptions{.skip_mismatched_head = true}), "missing keys (1): norm.bias"));
+  CHECK(contains(convert_error(bad, *ten, ConvertOptions{.skip_mismatched_head = true, .source_grid = {}}), "missing keys (1): norm.bias"));
 }
 
 TEST_CASE("pos_embed and RPB tables follow the model's resolution; other dtypes become the model's") {
@@ -274,6 +275,23 @@ TEST_CASE("load_pretrained: a file into a model at another resolution, strict, w
 
   CHECK_THROWS_WITH_AS(load_pretrained(*same, "model.pth"), doctest::Contains("ropevit convert 'model.pth'"),
                        std::runtime_error);
+
+  // A file made for a non-square size (6x10 grid): its "img_size" metadata gives the grid.
+  auto wide = small("deit3_small_patch16_224", {{"img_size", "96x160"}}, 4);
+  const nn::StateDict wsd = wide->state_dict();
+  const std::string wide_path = (dir / "wide.safetensors").string();
+  save_safetensors(wide_path, NamedTensors(wsd.items().begin(), wsd.items().end()), {{"img_size", "96x160"}});
+  CHECK(source_grid_from_metadata({{"img_size", "96x160"}}, 16) == Grid{6, 10});
+  CHECK(source_grid_from_metadata({{"img_size", "96x161"}}, 16) == Grid{});
+  CHECK(source_grid_from_metadata({{"img_size", "96"}}, 16) == Grid{});
+  CHECK(source_grid_from_metadata({}, 16) == Grid{});
+  auto square = small("deit3_small_patch16_224", {}, 5);
+  const auto wide_notes = load_pretrained(*square, wide_path);
+  CHECK(contains(all_notes(wide_notes), "resized pos_embed 6x10 -> 4x4 (bicubic, antialias on)"));
+  RV_EXPECT_CLOSE(square->state_dict().at("pos_embed"),
+                  resample_abs_pos_embed(wsd.at("pos_embed"), {6, 10}, {4, 4}, 0, true), 0, 0);
+  // Without the metadata the 60 rows are no square grid: a shape mismatch naming both shapes.
+  CHECK(contains(convert_error(wsd, *square), "pos_embed: checkpoint [1, 60, 64], model [1, 16, 64]"));
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
