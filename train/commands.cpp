@@ -8,6 +8,7 @@ const std::vector<Command>& commands() {
       {"info", "the build (compiler, threads, BLAS); a model's params, GMACs, memory", cmd_info},
       {"bench", "time ops or a whole model (against reference libraries and PyTorch), or the input pipeline", cmd_bench},
       {"config", "resolve a training config (includes, overrides, checks) and print it", cmd_config},
+      {"convert", "a timm / official RoPE-ViT checkpoint -> safetensors for a model (names, APE / RPB resize)", cmd_convert},
   };
   return table;
 }

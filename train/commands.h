@@ -18,5 +18,6 @@ int info_model(int argc, char** argv);   // ropevit info MODEL ...  (info_model.
 int info_models(int argc, char** argv);  // ropevit info --models
 int cmd_bench(int argc, char** argv);
 int cmd_config(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
 
 }  // namespace rv
