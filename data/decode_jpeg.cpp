@@ -32,6 +32,7 @@ bool have_jpeg_decoder() { return false; }
 }
 ImageInfo peek_jpeg(const uint8_t*, size_t, const std::string& label, bool) { no_turbojpeg(label); }
 Image decode_jpeg(const uint8_t*, size_t, const std::string& label, const DecodeOptions&) { no_turbojpeg(label); }
+std::string encode_jpeg(const Image&, int) { no_turbojpeg("encode_jpeg"); }
 
 #else
 
@@ -108,6 +109,24 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
   }
   if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
   return apply_orientation(std::move(im), o);
+}
+
+std::string encode_jpeg(const Image& im, int quality) {
+  if (im.empty() || (im.channels != 1 && im.channels != 3) || quality < 1 || quality > 100)
+    throw std::invalid_argument("encode_jpeg: expected a non-empty 1- or 3-channel image and quality 1..100");
+  tjhandle h = tjInitCompress();
+  if (!h) throw std::runtime_error("encode_jpeg: TurboJPEG could not create a compressor");
+  unsigned char* buf = nullptr;
+  unsigned long len = 0;
+  const int pf = im.channels == 3 ? TJPF_RGB : TJPF_GRAY, ss = im.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY;
+  const int rc = tjCompress2(h, im.pixels.data(), im.width, 0, im.height, pf, &buf, &len, ss, quality, 0);
+  std::string out;
+  const std::string err = rc != 0 ? tjGetErrorStr2(h) : "";
+  if (rc == 0) out.assign(reinterpret_cast<const char*>(buf), len);
+  tjFree(buf);
+  tjDestroy(h);
+  if (rc != 0) throw std::runtime_error("encode_jpeg: " + err);
+  return out;
 }
 
 #endif

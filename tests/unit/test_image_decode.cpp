@@ -228,3 +228,21 @@ TEST_CASE("the fuzzers' property holds on every fixture, every prefix and byte f
     }
   }
 }
+
+TEST_CASE("encode_jpeg round trip: the size and roughly the pixels come back") {
+  if (!have_decoders()) return;
+  Image im(37, 50, 3);
+  for (int y = 0; y < 37; ++y)
+    for (int x = 0; x < 50; ++x)
+      for (int c = 0; c < 3; ++c) im.at(y, x, c) = uint8_t(2 * x + 2 * y + 30 * c);  // smooth ramps, no wrap-around
+  const std::string j = encode_jpeg(im, 95);
+  const Image back = decode_image(reinterpret_cast<const uint8_t*>(j.data()), j.size(), "encoded");
+  REQUIRE(back.height == 37);
+  REQUIRE(back.width == 50);
+  double err = 0;
+  for (size_t i = 0; i < im.pixels.size(); ++i) err += std::abs(int(im.pixels[i]) - int(back.pixels[i]));
+  CHECK(err / im.pixels.size() < 3.0);
+  const std::string g = encode_jpeg(rgb_to_grey(im), 90);
+  CHECK(decode_image(reinterpret_cast<const uint8_t*>(g.data()), g.size(), "grey", {.channels = 1}).channels == 1);
+  CHECK_THROWS_AS(encode_jpeg(im, 0), std::invalid_argument);
+}
