@@ -183,3 +183,23 @@ TEST_CASE("bench: bad arguments exit non-zero with a message naming the argument
   CHECK(none.code > 0);
   CHECK(contains(none.out + none.err, "usage: ropevit bench ops"));
 }
+
+TEST_CASE("bench data: the image pipeline table on synthetic JPEGs and on a folder; bad options") {
+  Run r = ropevit("bench data --count 2 --size 32 --budget 0");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  if (contains(r.err, "without TurboJPEG")) {
+    MESSAGE("skipped: built without TurboJPEG");
+    return;
+  }
+  CHECK(r.code == 0);
+  for (const char* row : {"decode (full size)", "train: RRC + flip + 3-Augment", "RandAugment", "eval: resize"})
+    CHECK(contains(r.out, row));
+  Run d = ropevit(std::string("bench data --dir '") + RV_SOURCE_DIR + "/tests/fixtures/data/images' --count 3 --size 16 --budget 0");
+  CHECK(d.code == 0);
+  CHECK(contains(d.out, "3 images"));
+  for (const char* args : {"bench data --count 0", "bench data --size x", "bench data --budget", "bench data --frob"}) {
+    Run b = ropevit(args);
+    CHECK(b.code > 0);
+    CHECK(contains(b.err, std::string(args).substr(11, 6)));
+  }
+}
