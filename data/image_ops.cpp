@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 #include "data/image_color.h"
 
@@ -64,20 +65,28 @@ Image solarize(const Image& im, int threshold) {
 namespace {
 
 // PIL's blend of one byte: a + alpha * (b - a) in float, truncated toward zero, clipped outside
-// [0, 1] (inside it the value cannot leave 0..255).
+// [0, 1] (inside it the value cannot leave 0..255). Written branch-free so loops over it
+// vectorise (compare-selects and a truncating float -> int conversion).
 inline uint8_t blend1(int a, int b, float alpha) {
-  const float t = float(a) + alpha * float(b - a);
-  if (t <= 0.0f) return 0;
-  if (t >= 255.0f) return 255;
-  return uint8_t(t);
+  float t = float(a) + alpha * float(b - a);
+  t = t < 0.0f ? 0.0f : t;
+  t = t > 255.0f ? 255.0f : t;
+  return uint8_t(int(t));
 }
 
 // blend of a constant per-channel degenerate image with `im`.
 Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha) {
   Image out(im.height, im.width, im.channels);
   const int C = im.channels;
-  const size_t n = im.pixels.size();
-  for (size_t i = 0; i < n; ++i) out.pixels[i] = blend1(a[i % C], im.pixels[i], alpha);
+  const size_t n = size_t(im.height) * im.width;
+  const uint8_t* s = im.pixels.data();
+  uint8_t* d = out.pixels.data();
+  if (C == 1) {
+    for (size_t i = 0; i < n; ++i) d[i] = blend1(a[0], s[i], alpha);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend1(a[c], s[3 * i + c], alpha);
+  }
   return out;
 }
 
@@ -87,7 +96,9 @@ Image blend(const Image& a, const Image& b, float alpha) {
   if (a.height != b.height || a.width != b.width || a.channels != b.channels)
     throw std::invalid_argument("blend: images differ in size or channels");
   Image out(a.height, a.width, a.channels);
-  for (size_t i = 0; i < a.pixels.size(); ++i) out.pixels[i] = blend1(a.pixels[i], b.pixels[i], alpha);
+  const uint8_t *pa = a.pixels.data(), *pb = b.pixels.data();
+  uint8_t* d = out.pixels.data();
+  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend1(pa[i], pb[i], alpha);
   return out;
 }
 
@@ -185,14 +196,21 @@ float box_radius(float radius, int passes) {
 
 // One box blur of fractional radius r = ri + frac along a line of n samples at `stride`:
 // out[x] = (sum of in[x-ri .. x+ri]) * ww + (in[x-ri-1] + in[x+ri+1]) * fw, in 24-bit fixed
-// point, indices clamped to the line (edge pixels repeat), as PIL's ImagingLineBoxBlur.
-void box_blur_line(const uint8_t* in, uint8_t* out, int n, size_t stride, int ri, uint32_t ww, uint32_t fw) {
-  auto at = [&](int i) -> uint32_t { return in[size_t(std::clamp(i, 0, n - 1)) * stride]; };
+// point, indices clamped to the line (edge pixels repeat), as PIL's ImagingLineBoxBlur. The line
+// is first copied into `pad` with ri + 1 repeated edge samples on each side, so the sliding
+// window needs no bounds checks.
+void box_blur_line(const uint8_t* in, uint8_t* out, int n, size_t stride, int ri, uint32_t ww, uint32_t fw,
+                   std::vector<uint32_t>& pad) {
+  const int P = ri + 1;
+  pad.resize(size_t(n) + 2 * P);
+  for (int i = 0; i < P; ++i) pad[i] = in[0], pad[size_t(P) + n + i] = in[size_t(n - 1) * stride];
+  for (int i = 0; i < n; ++i) pad[size_t(P) + i] = in[size_t(i) * stride];
+  const uint32_t* p = pad.data() + P;  // p[i] = in[clamp(i)] for -P <= i < n + P
   uint32_t acc = 0;
-  for (int i = -ri - 1; i < ri; ++i) acc += at(i);  // window of x = -1
+  for (int i = -ri - 1; i < ri; ++i) acc += p[i];  // window of x = -1
   for (int x = 0; x < n; ++x) {
-    acc += at(x + ri) - at(x - ri - 1);
-    const uint32_t bulk = acc * ww + (at(x - ri - 1) + at(x + ri + 1)) * fw;
+    acc += p[x + ri] - p[x - ri - 1];
+    const uint32_t bulk = acc * ww + (p[x - ri - 1] + p[x + ri + 1]) * fw;
     out[size_t(x) * stride] = uint8_t((bulk + (1u << 23)) >> 24);
   }
 }
@@ -211,15 +229,17 @@ Image gaussian_blur(const Image& im, float radius) {
   Image a = im, b(H, W, C);
   // All horizontal passes, then all vertical ones (PIL blurs the transposed image), each
   // channel as its own line.
+  std::vector<uint32_t> pad;
   for (int p = 0; p < passes; ++p) {
     for (int y = 0; y < H; ++y)
-      for (int c = 0; c < C; ++c) box_blur_line(a.row(y) + c, b.row(y) + c, W, C, ri, ww, fw);
+      for (int c = 0; c < C; ++c) box_blur_line(a.row(y) + c, b.row(y) + c, W, C, ri, ww, fw, pad);
     std::swap(a, b);
   }
   for (int p = 0; p < passes; ++p) {
     for (int x = 0; x < W; ++x)
       for (int c = 0; c < C; ++c)
-        box_blur_line(a.pixels.data() + size_t(x) * C + c, b.pixels.data() + size_t(x) * C + c, H, size_t(W) * C, ri, ww, fw);
+        box_blur_line(a.pixels.data() + size_t(x) * C + c, b.pixels.data() + size_t(x) * C + c, H, size_t(W) * C, ri, ww, fw,
+                      pad);
     std::swap(a, b);
   }
   return a;
