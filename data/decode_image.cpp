@@ -50,9 +50,9 @@ namespace {
 
 }  // namespace
 
-ImageInfo peek_image(const uint8_t* data, size_t size, const std::string& label) {
+ImageInfo peek_image(const uint8_t* data, size_t size, const std::string& label, bool exif_orientation) {
   const ImageFormat f = sniff_image_format(data, size);
-  if (f == ImageFormat::jpeg) return peek_jpeg(data, size, label);
+  if (f == ImageFormat::jpeg) return peek_jpeg(data, size, label, exif_orientation);
   if (f == ImageFormat::unknown) unknown_format(data, size, label);
   return peek_stb(data, size, label);
 }

@@ -38,7 +38,7 @@ struct ImageInfo {
   int height = 0, width = 0;
   ImageFormat format = ImageFormat::unknown;
 };
-ImageInfo peek_image(const uint8_t* data, size_t size, const std::string& label);
+ImageInfo peek_image(const uint8_t* data, size_t size, const std::string& label, bool exif_orientation = true);
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt = {});
 Image read_image(const std::string& path, const DecodeOptions& opt = {});

@@ -35,9 +35,10 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
 
 Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
                        const RandAugment* ra, RandomDraws& rd) {
-  const ImageInfo info = peek_image(data, size, label);
+  const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
   DecodeOptions dopt;
+  dopt.exif_orientation = opt.exif_orientation;
   if (opt.scaled_decode && info.format == ImageFormat::jpeg) {
     // The smallest decode in which the crop still spans opt.size pixels each way.
     dopt.min_height = int(std::ceil(double(opt.size) * info.height / p.crop.height));
@@ -72,11 +73,12 @@ Tensor eval_transform(const Image& im, const EvalTransformOptions& opt) {
 
 Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt) {
   DecodeOptions dopt;
+  dopt.exif_orientation = opt.exif_orientation;
   if (opt.scaled_decode) {
     // The short side must stay >= the resize target; asking both sides for it is enough.
     const int scale = int(std::floor(opt.size / opt.crop_pct));
     dopt.min_height = dopt.min_width = scale;
-    const ImageInfo info = peek_image(data, size, label);
+    const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
     // Only the short side matters: relax the long one.
     if (info.height > info.width) dopt.min_height = 0;
     else dopt.min_width = 0;

@@ -15,6 +15,10 @@
 // That is a different (slightly softer) resampling chain than PIL's, so it is an option: on for
 // training by default (speed; augmentation noise dwarfs it), off for evaluation by default so
 // that reported accuracy uses exactly the reference preprocessing.
+//
+// EXIF orientation: applied by default (a phone photo shown upright). torchvision's / timm's
+// default loader (PIL Image.open + convert("RGB")) does NOT apply it; set exif_orientation = false
+// to reproduce their pixels exactly on such files (ImageNet has very few of them).
 #pragma once
 #include <array>
 #include <string>
@@ -41,6 +45,7 @@ struct TrainTransformOptions {
   RandomErasingOptions erasing = {.probability = 0.0};
   std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
   bool scaled_decode = true;
+  bool exif_orientation = true;
 };
 
 struct EvalTransformOptions {
@@ -49,6 +54,7 @@ struct EvalTransformOptions {
   Interp interp = Interp::bicubic;
   std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
   bool scaled_decode = false;
+  bool exif_orientation = true;
 };
 
 // The random part of one training sample, drawn before decoding (only the header is read).

@@ -203,3 +203,21 @@ TEST_CASE("eval pipeline: the reference chain on the decoded image; crop_pct; er
   CHECK(error_of([&] { eval_transform(Image(4, 4, 3), {.size = 2, .crop_pct = 0.0}); }).find("crop_pct must be in (0, 1]") !=
         std::string::npos);
 }
+
+TEST_CASE("EXIF orientation in the pipelines: applied by default, off reproduces PIL's default loader") {
+  if (!have_decoders()) return;
+  const std::string b = read_file_bytes((kImages / "exif6.jpg").string());  // stored 13 x 21, shown 21 x 13
+  const auto* d = reinterpret_cast<const uint8_t*>(b.data());
+  EvalTransformOptions on{.size = 13, .crop_pct = 1.0}, off = on;
+  off.exif_orientation = false;
+  CHECK(test::compare(eval_transform(d, b.size(), "x", on), eval_transform(read_image((kImages / "exif6.jpg").string()), on), {0, 0}) == "");
+  CHECK(test::compare(eval_transform(d, b.size(), "x", off),
+                      eval_transform(read_image((kImages / "exif6.jpg").string(), {.exif_orientation = false}), off), {0, 0}) == "");
+  CHECK(test::compare(eval_transform(d, b.size(), "x", on), eval_transform(d, b.size(), "x", off), {0, 0}) != "");
+  TrainTransformOptions t;
+  t.size = 8;
+  t.exif_orientation = false;
+  Generator g(1);
+  RandomDraws rd(g);
+  CHECK(train_transform(d, b.size(), "x", t, nullptr, rd).shape() == Shape{3, 8, 8});
+}
