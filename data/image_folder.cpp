@@ -52,19 +52,24 @@ std::vector<std::string> read_class_map(const std::string& path) {
   return names;
 }
 
-// All image files under dir, as os.walk visits them: the files of a folder sorted, then its
-// sub-folders in sorted order.
+// All image files under dir in torchvision's order: its make_dataset walks
+// sorted(os.walk(class_dir)), i.e. every folder ordered by its path string (so "a-b" comes before
+// "a/x": '-' < '/'), and the files of each folder sorted.
 void walk(const fs::path& dir, const std::string& rel, std::vector<std::string>& out) {
-  std::vector<std::string> files, dirs;
-  for (const auto& e : fs::directory_iterator(dir, fs::directory_options::follow_directory_symlink)) {
-    const std::string name = e.path().filename().string();
-    if (e.is_directory()) dirs.push_back(name);
-    else if (e.is_regular_file() && is_image_name(name)) files.push_back(name);
-  }
-  std::sort(files.begin(), files.end());
+  std::vector<std::pair<std::string, fs::path>> dirs = {{rel, dir}};
+  for (size_t i = 0; i < dirs.size(); ++i)  // breadth-first collection of every sub-folder
+    for (const auto& e : fs::directory_iterator(dirs[i].second, fs::directory_options::follow_directory_symlink))
+      if (e.is_directory()) dirs.push_back({dirs[i].first + "/" + e.path().filename().string(), e.path()});
   std::sort(dirs.begin(), dirs.end());
-  for (const auto& f : files) out.push_back(rel + "/" + f);
-  for (const auto& d : dirs) walk(dir / d, rel + "/" + d, out);
+  for (const auto& [name, path] : dirs) {
+    std::vector<std::string> files;
+    for (const auto& e : fs::directory_iterator(path, fs::directory_options::follow_directory_symlink)) {
+      const std::string f = e.path().filename().string();
+      if (e.is_regular_file() && is_image_name(f)) files.push_back(f);
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) out.push_back(name + "/" + f);
+  }
 }
 
 // ---- cache encoding --------------------------------------------------------------------------

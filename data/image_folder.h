@@ -5,8 +5,9 @@
 // Classes are the sub-folders of root in sorted (byte / code point) order, as torchvision's
 // ImageFolder and every timm checkpoint assume (n01440764 = 0); a class-map file (one name per
 // line, line number = index, timm's --class-map) fixes another order or a subset. Files are those
-// with an image extension (.jpg .jpeg .png .bmp .gif .ppm .pgm, any case), found recursively,
-// sorted per folder as torchvision's os.walk order; the format is sniffed from the bytes.
+// with an image extension (.jpg .jpeg .png .bmp .gif .ppm .pgm, any case), found recursively in
+// torchvision's order (folders by path string, files sorted in each); the format is sniffed from
+// the bytes. A symlink loop among the folders is the caller's problem, as in os.walk(followlinks).
 //
 // File index cache: listing 1.28M files costs minutes on a network disk, so the list is stored in
 // <cache_dir>/imagefolder-<hash of the root path>.idx (binary, see image_folder.cpp) together with
