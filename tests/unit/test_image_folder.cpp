@@ -7,6 +7,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 #include <unistd.h>
 
 #include "data/decode_jpeg.h"
@@ -224,4 +225,32 @@ TEST_CASE("EXIF orientation in the pipelines: applied by default, off reproduces
   Generator g(1);
   RandomDraws rd(g);
   CHECK(train_transform(d, b.size(), "x", t, nullptr, rd).shape() == Shape{3, 8, 8});
+}
+
+TEST_CASE("get() from several threads at once gives the samples of a sequential run (the Dataset contract)") {
+  if (!have_decoders()) return;
+  TempFolder t;
+  ImageFolderOptions o;
+  o.root = t.root.string();
+  o.cache_dir = t.cache.string();
+  o.train_tf.size = 12;
+  o.train_tf.augment = TrainAugment::rand_augment;
+  o.train_tf.erasing.probability = 0.5;
+  const ImageFolder ds(o);
+  const int64_t n = ds.size(), reps = 3;
+  std::vector<Tensor> seq(size_t(n * reps)), par(size_t(n * reps));
+  for (int64_t k = 0; k < n * reps; ++k) {
+    Generator g(9, uint64_t(k));
+    seq[size_t(k)] = ds.get(k % n, g).image;
+  }
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 4; ++w)
+    workers.emplace_back([&, w] {
+      for (int64_t k = w; k < n * reps; k += 4) {
+        Generator g(9, uint64_t(k));
+        par[size_t(k)] = ds.get(k % n, g).image;
+      }
+    });
+  for (auto& th : workers) th.join();
+  for (int64_t k = 0; k < n * reps; ++k) CHECK(test::compare(par[size_t(k)], seq[size_t(k)], {0, 0}) == "");
 }
