@@ -30,6 +30,9 @@ struct DecodeOptions {
   int min_height = 0, min_width = 0;
   bool exif_orientation = true;  // apply the EXIF Orientation tag (JPEG), as ImageOps.exif_transpose
   int channels = 3;              // 3: RGB, 1: grey (ITU-R 601-2 luma, as PIL's convert("L"))
+  // Larger images are refused before any pixel memory is allocated: a few hostile header bytes
+  // can claim gigabytes. The fuzzers use a small limit so that every input stays cheap.
+  int64_t max_pixels = kMaxImagePixels;
 };
 
 // The size an image will decode to at full scale (after EXIF orientation), read from the header
@@ -46,7 +49,7 @@ Image read_image(const std::string& path, const DecodeOptions& opt = {});
 // A PNG's raw sample values, 1 channel: palette images give the palette INDEX (VOC / ADE-style
 // label maps), grey images their value. Bit depths 1, 2, 4, 8; interlaced files are accepted.
 // Colour (RGB) and 16-bit PNGs are refused: they are not label maps.
-Image decode_png_indices(const uint8_t* data, size_t size, const std::string& label);
+Image decode_png_indices(const uint8_t* data, size_t size, const std::string& label, int64_t max_pixels = kMaxImagePixels);
 Image read_png_indices(const std::string& path);
 
 // Whole file into memory; errors name the path.

@@ -48,15 +48,16 @@ struct TjHandle {
 };
 
 // tjDecompressHeader3 for `data`; throws naming the file when the header cannot be read.
-void read_header(TjHandle& tj, const uint8_t* data, size_t size, const std::string& label, int& w, int& h, int& cs) {
+void read_header(TjHandle& tj, const uint8_t* data, size_t size, const std::string& label, int& w, int& h, int& cs,
+                 int64_t max_pixels = kMaxImagePixels) {
   if (!tj.h) throw std::runtime_error(label + ": TurboJPEG could not create a decompressor");
   if (size > 0xFFFFFFFFu) throw std::runtime_error(label + ": JPEG file larger than 4 GiB");
   int subsamp = 0;
   if (tjDecompressHeader3(tj.h, data, (unsigned long)size, &w, &h, &subsamp, &cs) != 0)
     throw std::runtime_error(label + ": not a readable JPEG (" + tjGetErrorStr2(tj.h) + ")");
-  if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxImagePixels)
+  if (w <= 0 || h <= 0 || int64_t(w) * h > max_pixels)
     throw std::runtime_error(label + ": JPEG size " + std::to_string(w) + "x" + std::to_string(h) +
-                             " is empty or larger than the " + std::to_string(kMaxImagePixels) + "-pixel limit");
+                             " is empty or larger than the " + std::to_string(max_pixels) + "-pixel limit");
 }
 
 }  // namespace
@@ -75,7 +76,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
     throw std::invalid_argument(label + ": decode_jpeg: channels must be 1 or 3, got " + std::to_string(opt.channels));
   TjHandle tj;
   int w = 0, h = 0, cs = 0;
-  read_header(tj, data, size, label, w, h, cs);
+  read_header(tj, data, size, label, w, h, cs, opt.max_pixels);
   const int o = opt.exif_orientation ? jpeg_exif_orientation(data, size) : 1;
   // The minimum size is asked for upright; compare it against the stored (unrotated) axes.
   const int min_h = orientation_swaps_axes(o) ? opt.min_width : opt.min_height;

@@ -69,7 +69,7 @@ Image decode_stb(const uint8_t* data, size_t size, const std::string& label, con
   int w = 0, h = 0, file_c = 0;
   if (!stbi_info_from_memory(data, len, &w, &h, &file_c))
     throw std::runtime_error(label + ": not a readable image (" + stbi_failure_reason() + ")");
-  if (w <= 0 || h <= 0 || int64_t(w) * h > kMaxImagePixels)
+  if (w <= 0 || h <= 0 || int64_t(w) * h > opt.max_pixels)
     throw std::runtime_error(label + ": image size " + std::to_string(w) + "x" + std::to_string(h) +
                              " is empty or larger than the pixel limit");
   // Grey sources decode as grey (no conversion); colour ones as RGB, then PIL's luma if grey is

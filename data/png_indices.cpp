@@ -49,7 +49,7 @@ void unfilter(const uint8_t* src, uint8_t* dst, size_t rows, size_t row_bytes, c
 
 }  // namespace
 
-Image decode_png_indices(const uint8_t* d, size_t n, const std::string& label) {
+Image decode_png_indices(const uint8_t* d, size_t n, const std::string& label, int64_t max_pixels) {
   static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', 0x0D, 0x0A, 0x1A, 0x0A};
   if (n < 8 || std::memcmp(d, sig, 8) != 0) throw std::runtime_error(label + ": not a PNG file (bad signature)");
   uint32_t W = 0, H = 0;
@@ -66,7 +66,7 @@ Image decode_png_indices(const uint8_t* d, size_t n, const std::string& label) {
       if (len != 13 || have_ihdr) throw std::runtime_error(label + ": corrupt PNG: bad IHDR chunk");
       W = be32(body), H = be32(body + 4), depth = body[8], ctype = body[9], interlace = body[12];
       have_ihdr = true;
-      if (W == 0 || H == 0 || uint64_t(W) * H > uint64_t(kMaxImagePixels))
+      if (W == 0 || H == 0 || uint64_t(W) * H > uint64_t(max_pixels))
         throw std::runtime_error(label + ": PNG size " + std::to_string(W) + "x" + std::to_string(H) +
                                  " is empty or larger than the pixel limit");
       if (ctype != 0 && ctype != 3)

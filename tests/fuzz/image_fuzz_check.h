@@ -20,6 +20,11 @@
 
 namespace rv::fuzz {
 
+// Images above 4M pixels are refused in fuzzing (DecodeOptions::max_pixels): a 100-byte input
+// may claim a 16k x 16k GIF, and allocating that is a cost, not a bug, that would only slow the
+// fuzzer down (or trip its memory limit).
+inline constexpr int64_t kFuzzMaxPixels = int64_t(1) << 22;
+
 inline std::string image_check_image(const data::Image& im, int channels, const char* what) {
   if (im.empty()) return std::string(what) + " returned an empty image";
   if (im.channels != channels) return std::string(what) + " returned " + std::to_string(im.channels) + " channels";
@@ -42,7 +47,7 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
   } catch (const std::runtime_error&) {
   }
   try {
-    data::Image im = data::decode_image(data, size, "<fuzz>");
+    data::Image im = data::decode_image(data, size, "<fuzz>", {.max_pixels = kFuzzMaxPixels});
     if (auto p = image_check_image(im, 3, "decode_image"); !p.empty()) return p;
     if (peeked && (im.height != info.height || im.width != info.width))
       return "decode_image gave " + std::to_string(im.height) + "x" + std::to_string(im.width) + ", peek_image said " +
@@ -50,7 +55,7 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
   } catch (const std::runtime_error&) {
   }
   try {
-    data::Image im = data::decode_image(data, size, "<fuzz>", {.min_height = 8, .min_width = 8, .channels = 1});
+    data::Image im = data::decode_image(data, size, "<fuzz>", {.min_height = 8, .min_width = 8, .channels = 1, .max_pixels = kFuzzMaxPixels});
     if (auto p = image_check_image(im, 1, "decode_image(scaled, grey)"); !p.empty()) return p;
   } catch (const std::runtime_error&) {
   }
@@ -61,7 +66,7 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
 inline std::string image_check_png(const uint8_t* data, size_t size) {
   if (auto p = image_check_decode(data, size); !p.empty()) return p;
   try {
-    data::Image im = data::decode_png_indices(data, size, "<fuzz>");
+    data::Image im = data::decode_png_indices(data, size, "<fuzz>", kFuzzMaxPixels);
     if (auto p = image_check_image(im, 1, "decode_png_indices"); !p.empty()) return p;
   } catch (const std::runtime_error&) {
   }

@@ -207,6 +207,13 @@ TEST_CASE("broken files: a clear error naming the file, never a crash") {
   }
   CHECK(error_of([] { read_png_indices(path_of("truncated.png")); }).find("truncated") != std::string::npos);
   CHECK(error_of([] { read_image(path_of("no_such_file.jpg")); }).find("cannot open") != std::string::npos);
+  // The pixel limit is checked from the header, before decoding.
+  for (const char* name : {"rgb.jpg", "rgb.png", "rgb.gif"})
+    CHECK(error_of([&] { read_image(path_of(name), {.max_pixels = 100}); }).find("larger than") != std::string::npos);
+  CHECK(error_of([] {
+          const std::string b = read_file_bytes(path_of("palette.png"));
+          decode_png_indices(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "p", 100);
+        }).find("larger than the pixel limit") != std::string::npos);
   // The format comes from the bytes: a PNG named .JPEG (as one ImageNet file is) decodes.
   const std::string b = read_file_bytes(path_of("rgb.png"));
   CHECK(decode_image(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "x.JPEG").width == 37);
