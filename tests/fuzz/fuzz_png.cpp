@@ -3,8 +3,8 @@
 //
 //   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DROPEVIT_FUZZ=ON -DROPEVIT_TESTS=OFF
 //   cmake --build build-fuzz --target fuzz_png
-//   build-fuzz/tests/fuzz/fuzz_png -max_len=8192 -max_total_time=300 /tmp/png-corpus tests/fixtures/data/images
-// (the first corpus folder receives new inputs; the committed fixture images are the seeds).
+//   build-fuzz/tests/fuzz/fuzz_png -max_len=8192 -max_total_time=300 /tmp/png-corpus tests/fixtures/data/images tests/fuzz/corpus_image
+// (the first corpus folder receives new inputs; the fixture images and past findings are the seeds).
 #include <cstdio>
 #include <cstdlib>
 

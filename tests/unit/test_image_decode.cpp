@@ -206,6 +206,8 @@ TEST_CASE("broken files: a clear error naming the file, never a crash") {
     CHECK_MESSAGE(e.find(c.says) != std::string::npos, e);
   }
   CHECK(error_of([] { read_png_indices(path_of("truncated.png")); }).find("truncated") != std::string::npos);
+  const fs::path huge = fs::path(RV_SOURCE_DIR) / "tests" / "fuzz" / "corpus_image" / "png_huge_chunk";
+  CHECK(error_of([&] { read_image(huge.string()); }).find("a chunk runs past the end of the file") != std::string::npos);
   CHECK(error_of([] { read_image(path_of("no_such_file.jpg")); }).find("cannot open") != std::string::npos);
   // The pixel limit is checked from the header, before decoding.
   for (const char* name : {"rgb.jpg", "rgb.png", "rgb.gif"})
@@ -219,12 +221,18 @@ TEST_CASE("broken files: a clear error naming the file, never a crash") {
   CHECK(decode_image(reinterpret_cast<const uint8_t*>(b.data()), b.size(), "x.JPEG").width == 37);
 }
 
-TEST_CASE("the fuzzers' property holds on every fixture, every prefix and byte flips of them") {
+TEST_CASE("the fuzzers' property holds on every fixture and fuzz finding, every prefix and byte flips of them") {
   if (!have_decoders()) return;
-  for (const auto& entry : fs::directory_iterator(kImages)) {
-    const std::string b = read_file_bytes(entry.path().string());
+  // tests/fuzz/corpus_image: inputs the fuzzers once found costly or undefined (a GIF claiming a
+  // huge screen, a PNG chunk claiming 2 GB, an empty PNG data chunk), kept as regression seeds.
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(kImages)) files.push_back(e.path());
+  for (const auto& e : fs::directory_iterator(fs::path(RV_SOURCE_DIR) / "tests" / "fuzz" / "corpus_image")) files.push_back(e.path());
+  CHECK(files.size() >= 35);
+  for (const fs::path& entry : files) {
+    const std::string b = read_file_bytes(entry.string());
     const auto* d = reinterpret_cast<const uint8_t*>(b.data());
-    INFO("file " << entry.path().filename().string());
+    INFO("file " << entry.filename().string());
     CHECK(fuzz::image_check_png(d, b.size()) == "");
     // Prefixes (truncations at every 7th byte) and single-byte corruptions at every 13th byte.
     for (size_t len = 0; len < b.size(); len += 7) CHECK(fuzz::image_check_png(d, len) == "");
