@@ -242,3 +242,23 @@ TEST_CASE("bench data: images per second through the loader, and its argument er
     CHECK_FALSE(contains(e.out, "images/s"));
   }
 }
+
+TEST_CASE("bench decode: the image pipeline table on synthetic JPEGs and on a folder; bad options") {
+  Run r = ropevit("bench decode --count 2 --size 32 --budget 0");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  if (contains(r.err, "without TurboJPEG")) {
+    MESSAGE("skipped: built without TurboJPEG");
+    return;
+  }
+  CHECK(r.code == 0);
+  for (const char* row : {"decode (full size)", "train: RRC + flip + 3-Augment", "RandAugment", "eval: resize"})
+    CHECK(contains(r.out, row));
+  Run d = ropevit(std::string("bench decode --dir '") + RV_SOURCE_DIR + "/tests/fixtures/data/images' --count 3 --size 16 --budget 0");
+  CHECK(d.code == 0);
+  CHECK(contains(d.out, "3 images"));
+  for (const char* args : {"bench decode --count 0", "bench decode --size x", "bench decode --budget", "bench decode --frob"}) {
+    Run b = ropevit(args);
+    CHECK(b.code > 0);
+    CHECK(contains(b.err, std::string(args).substr(13, 6)));
+  }
+}
