@@ -1,9 +1,14 @@
 // The COCO instances reader (data/coco.h) on small hand-made JSON: the fields it keeps, the
 // category map, mmdet's training filters and filter_empty_gt, what coco_evaluate_bbox gets, and
-// one error per malformed field (each naming the file, the item and the key).
+// one error per malformed field (each naming the file, the item and the key); the fuzz corpus
+// (tests/fuzz/corpus_coco) and byte mutations of it through the fuzzer's property check.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "data/coco.h"
+#include "tests/fuzz/coco_fuzz_check.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -180,4 +185,27 @@ TEST_CASE("every malformed field: an error naming the file, the item and the key
 TEST_CASE("read: a missing file is named") {
   CHECK_THROWS_WITH_AS(CocoInstances::read("/nonexistent/instances_val2017.json"),
                        "/nonexistent/instances_val2017.json: cannot open the COCO annotation file", std::runtime_error);
+}
+
+TEST_CASE("fuzz corpus and its byte mutations: refused cleanly or accepted with every invariant") {
+  const std::filesystem::path corpus = std::filesystem::path(RV_SOURCE_DIR) / "tests" / "fuzz" / "corpus_coco";
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(corpus)) {
+    std::ifstream f(entry.path(), std::ios::binary);
+    std::ostringstream ss;
+    ss << f.rdbuf();
+    const std::string bytes = ss.str();
+    INFO("corpus file " << entry.path().filename().string());
+    CHECK(rv::fuzz::coco_check_one(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) == "");
+    // Every byte replaced by a few others, and every prefix, as the fuzzer would try first.
+    for (size_t i = 0; i < bytes.size(); ++i)
+      for (char c : {'0', '-', '"', ']', '}', '9', 'e'}) {
+        std::string m = bytes;
+        m[i] = c;
+        const std::string problem = rv::fuzz::coco_check_one(reinterpret_cast<const uint8_t*>(m.data()), m.size());
+        if (!problem.empty()) FAIL_CHECK("byte " << i << " -> '" << c << "': " << problem);
+      }
+    ++files;
+  }
+  CHECK(files >= 5);
 }
