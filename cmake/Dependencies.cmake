@@ -98,6 +98,18 @@ else()
 endif()
 rv_report("nlohmann-json" RV_HAVE_JSON "${NLOHMANN_JSON_INCLUDE_DIR}")
 
+# stb_image_write (header-only, Debian libstb-dev): JPEG and PNG writing for `ropevit
+# make-scenes`. Optional: without it scenes' JPEGs go through TurboJPEG when that was found, and
+# label PNGs through our own small writer (data/image_encode.cpp).
+find_path(STB_IMAGE_WRITE_INCLUDE_DIR stb_image_write.h PATHS ${RV_VENDOR_INCLUDE} /usr/include PATH_SUFFIXES stb)
+if(STB_IMAGE_WRITE_INCLUDE_DIR)
+  set(RV_HAVE_STB_IMAGE_WRITE ON)
+  rv_report("stb_image_write" RV_HAVE_STB_IMAGE_WRITE "${STB_IMAGE_WRITE_INCLUDE_DIR} (JPEG / PNG writing for make-scenes)")
+else()
+  set(RV_HAVE_STB_IMAGE_WRITE OFF)
+  rv_report("stb_image_write" RV_HAVE_STB_IMAGE_WRITE "not found: make-scenes writes JPEGs only with TurboJPEG (install libstb-dev)")
+endif()
+
 
 function(rv_print_summary)
   message(STATUS "ropevit configuration (${CMAKE_BUILD_TYPE}):\n${RV_SUMMARY}")

@@ -9,6 +9,8 @@ const std::vector<Command>& commands() {
       {"bench", "time ops or a whole model (against reference libraries and PyTorch), or the input pipeline", cmd_bench},
       {"config", "resolve a training config (includes, overrides, checks) and print it", cmd_config},
       {"convert", "a timm / official RoPE-ViT checkpoint -> safetensors for a model (names, APE / RPB resize)", cmd_convert},
+      {"make-scenes", "write a synthetic COCO detection set and ADE20k segmentation set (Fashion-MNIST scenes)",
+       cmd_make_scenes},
   };
   return table;
 }

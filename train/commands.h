@@ -19,5 +19,6 @@ int info_models(int argc, char** argv);  // ropevit info --models
 int cmd_bench(int argc, char** argv);
 int cmd_config(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
+int cmd_make_scenes(int argc, char** argv);
 
 }  // namespace rv
