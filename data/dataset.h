@@ -7,6 +7,13 @@
 // never from a shared or thread-local RNG. That is what makes a batch independent of the number
 // of worker threads and of timing, and lets a resumed run see exactly the batches it would have.
 // get() is called from several worker threads at once, so it must not mutate shared state.
+//
+// The loader does not call get() itself when it can avoid it: it allocates the batch tensor
+// once and calls get_into(), which writes the sample straight into its row of the batch, so a
+// sample's pixels are written exactly once (no per-sample tensor, no copy into the batch). A
+// data set that only implements get() still works: the default get_into() copies get()'s image.
+// SampleRequest carries what the loader decides per batch rather than per sample: the output
+// size for multi-resolution training (equal within a batch, see LoaderOptions::resolutions).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,6 +29,12 @@ struct Sample {
   int64_t label = 0;  // class index in [0, num_classes)
 };
 
+// The loader's per-batch request. height = width = 0: the data set's own output size.
+struct SampleRequest {
+  int64_t height = 0, width = 0;
+  bool has_size() const { return height > 0 || width > 0; }
+};
+
 class Dataset {
  public:
   virtual ~Dataset() = default;
@@ -31,6 +44,16 @@ class Dataset {
   virtual Sample get(int64_t index, Generator& gen) const = 0;
   // A short description for logs ("fashion-mnist train, 60000 images, 28x28 -> 32x32").
   virtual std::string describe() const = 0;
+
+  // The (C, H, W) shape every sample has under `req`, or {} when it is only known once a
+  // sample is made (the loader then makes the batch's first sample with get()). The default
+  // is {}.
+  virtual Shape sample_shape(const SampleRequest& req) const;
+  // Writes sample `index` (the same pixels as get(index, gen) at the requested size) into
+  // `out`, a contiguous f32 (C, H, W) view of one batch row of shape sample_shape(req), and
+  // returns its label. The default calls get() and copies; it refuses a request with a size,
+  // because get() has no way to honour it.
+  virtual int64_t get_into(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out) const;
 };
 
 }  // namespace rv::data

@@ -8,13 +8,23 @@
 // Determinism contract (what resume and multi-rank runs rely on):
 //   - the epoch's permutation depends only on (seed, epoch) (Philox, engine/rng.h); the rank's
 //     share of it only on (rank, world_size): rank r takes positions r, r + n, r + 2n, ...;
-//   - sample i of epoch e is augmented with Generator(seed, stream = f(epoch, i)): the same
-//     sample gets the same pixels whatever the worker count, thread timing or rank;
+//   - sample i of epoch e is augmented with Generator(seed, stream = f(epoch, i, copy))
+//     (data::sample_stream, sampler.h; `copy` tells repeated-augmentation and padding copies
+//     apart): the same sample gets the same pixels whatever the worker count, timing or rank;
+//   - with `resolutions`, batch b of epoch e is made at the size drawn for (seed, epoch, b),
+//     the same on every rank;
 //   - start_epoch(e, k) yields exactly the batches k, k+1, ... of an uninterrupted epoch e.
 // Training (drop_last or pad) vs evaluation (exact): with pad_to_equal, ranks whose share is
 // short repeat samples from the start of the permutation so every rank runs the same number of
 // steps (training only; say so in logs); without it each rank gets exactly its own samples and
-// the union over ranks is the data set once, as exact evaluation needs.
+// the union over ranks is the data set once, as exact evaluation needs. The order and the
+// shares are data::EpochSampler's (sampler.h), which spells out padding and RA.
+//
+// Threads: `workers` threads each build whole batches (batch b is built by one thread, which
+// allocates the (B, C, H, W) tensor and has the data set write each sample straight into its
+// row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
+// next() hands them out in order. Workers run their OpenMP regions on one thread (the workers
+// are the parallelism). With workers = 0, next() builds the batch on the calling thread.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -26,7 +36,7 @@
 namespace rv::data {
 
 struct LoaderOptions {
-  int64_t batch_size = 1;
+  int64_t batch_size = 1;  // on each rank
   bool shuffle = true;         // false: identity order (evaluation)
   bool drop_last = false;      // drop a final short batch (training)
   bool pad_to_equal = false;   // training across ranks: equal step counts (see above)
@@ -35,6 +45,9 @@ struct LoaderOptions {
   int prefetch_batches = 2;    // per worker: the bound of the queue
   uint64_t seed = 0;
   int rank = 0, world_size = 1;
+  // Multi-resolution training: each batch's images are made at a square side drawn uniformly
+  // from this list, per (seed, epoch, batch number); empty: the data set's own size.
+  std::vector<int64_t> resolutions = {};
 };
 
 struct Batch {
@@ -44,6 +57,9 @@ struct Batch {
   int64_t epoch = 0;
   int64_t step = 0;              // batch number within the epoch on this rank, from 0
 };
+
+// The side drawn for batch `step` of `epoch` from `resolutions` (non-empty), as the loader does.
+int64_t batch_resolution(const std::vector<int64_t>& resolutions, uint64_t seed, int64_t epoch, int64_t step);
 
 class Loader {
  public:
@@ -56,10 +72,12 @@ class Loader {
   // the previous epoch still queued are discarded.
   void start_epoch(int64_t epoch, int64_t skip_batches = 0);
   // The next batch of this rank, or nullopt at the end of the epoch. A sample that throws
-  // (e.g. a corrupt file) stops the epoch with that error, naming the data set index.
+  // (e.g. a corrupt file) stops the epoch with that error, naming the data set index; next()
+  // throws it once, then returns nullopt until the next start_epoch.
   std::optional<Batch> next();
   int64_t batches_per_epoch() const;  // on this rank
   int64_t samples_per_epoch() const;  // on this rank, after drop_last / padding
+  int64_t epoch() const;              // the epoch started last (-1 before any)
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
 

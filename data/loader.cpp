@@ -1,0 +1,263 @@
+// loader.cpp: data::Loader, worker threads that build whole batches ahead of the consumer,
+// in the order EpochSampler fixes (see loader.h for the contract).
+//
+// State machine, all under one mutex:
+//   start_epoch  -> a new Plan (this rank's samples of the epoch), generation += 1,
+//                   next_claim = next_out = skip, finished batches of the old epoch dropped;
+//   a worker     -> claims batch next_claim while next_claim < next_out + capacity, builds it
+//                   unlocked, then files it under its step (or drops it if the generation moved);
+//   next()       -> waits for the batch numbered next_out, takes it, next_out += 1.
+// Batches in flight plus batches waiting never exceed capacity = workers * prefetch_batches,
+// which bounds memory. Which worker builds which batch varies run to run; what a batch holds
+// does not, since it depends only on the plan and the step.
+#include "data/loader.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "data/random_draws.h"
+#include "data/sampler.h"
+
+namespace rv::data {
+
+int64_t batch_resolution(const std::vector<int64_t>& resolutions, uint64_t seed, int64_t epoch, int64_t step) {
+  if (resolutions.empty()) throw std::invalid_argument("batch_resolution: the list of resolutions is empty");
+  if (step < 0) throw std::invalid_argument("batch_resolution: step must be >= 0, got " + std::to_string(step));
+  // Each step has its own block of the epoch's resolution stream: a pure function of the step,
+  // so a resumed run and every rank draw the same side without replaying earlier steps.
+  Generator gen(seed, resolution_stream(epoch));
+  gen.set_offset(uint64_t(step) * 4096);  // room for draw_int's rare redraws
+  return resolutions[size_t(draw_int(gen, 0, int64_t(resolutions.size()) - 1))];
+}
+
+namespace {
+
+// This rank's samples of one epoch, shared by the consumer and the workers building it.
+struct Plan {
+  int64_t epoch = 0;
+  int64_t batches = 0;
+  std::vector<SampleRef> samples;
+};
+
+// A built batch, or the error that stopped it.
+struct Slot {
+  Batch batch;
+  std::exception_ptr error;
+};
+
+}  // namespace
+
+struct Loader::Impl {
+  const Dataset& dataset;
+  const LoaderOptions opt;
+  const EpochSampler sampler;
+  const int64_t capacity;
+
+  std::mutex mu;
+  std::condition_variable work_cv;   // workers wait here for a batch to claim
+  std::condition_variable ready_cv;  // next() waits here for its batch
+  std::shared_ptr<const Plan> plan;  // null before the first start_epoch
+  std::atomic<uint64_t> generation{0};
+  int64_t next_claim = 0, next_out = 0;
+  bool stopped = false;   // the epoch ended early with an error
+  bool shutdown = false;  // the destructor runs
+  std::map<int64_t, Slot> ready;
+  std::vector<std::thread> threads;
+
+  Impl(const Dataset& ds, const LoaderOptions& o)
+      : dataset(ds),
+        opt(o),
+        sampler(SamplerOptions{.dataset_size = ds.size(),
+                               .batch_size = o.batch_size,
+                               .shuffle = o.shuffle,
+                               .drop_last = o.drop_last,
+                               .pad_to_equal = o.pad_to_equal,
+                               .repeated_augment = o.repeated_augment,
+                               .seed = o.seed,
+                               .rank = o.rank,
+                               .world_size = o.world_size}),
+        capacity(int64_t(o.workers) * o.prefetch_batches) {}
+
+  // Builds batch `step` of `p`. Throws the first sample error, naming the index; returns
+  // early (an undefined batch) when the generation moves on, so start_epoch and the
+  // destructor do not wait for a whole stale batch.
+  Batch build(const Plan& p, int64_t step, uint64_t gen_at_claim) const {
+    const int64_t begin = step * opt.batch_size;
+    const int64_t rows = std::min<int64_t>(opt.batch_size, int64_t(p.samples.size()) - begin);
+    SampleRequest req;
+    if (!opt.resolutions.empty()) req.height = req.width = batch_resolution(opt.resolutions, opt.seed, p.epoch, step);
+    Batch b;
+    b.epoch = p.epoch;
+    b.step = step;
+    b.indices.resize(size_t(rows));
+    b.labels = empty({rows}, DType::i64);
+    int64_t* labels = b.labels.data<int64_t>();
+    const Shape shape = dataset.sample_shape(req);
+    if (!shape.empty()) {
+      Shape full = {rows};
+      full.insert(full.end(), shape.begin(), shape.end());
+      b.images = empty(full, DType::f32);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
+      const SampleRef s = p.samples[size_t(begin + r)];
+      b.indices[size_t(r)] = s.index;
+      try {
+        Generator g(opt.seed, sample_stream(p.epoch, s.index, s.occurrence));
+        if (!b.images.defined()) {  // shape known only from the first sample
+          Sample first = dataset.get(s.index, g);
+          if (!first.image.defined() || first.image.dtype() != DType::f32)
+            throw std::runtime_error("the sample's image is not a defined float32 tensor");
+          Shape full = {rows};
+          full.insert(full.end(), first.image.shape().begin(), first.image.shape().end());
+          b.images = empty(full, DType::f32);
+          b.images.select(0, 0).copy_(first.image);
+          labels[r] = first.label;
+        } else {
+          labels[r] = dataset.get_into(s.index, g, req, b.images.select(0, r));
+        }
+        if (labels[r] < 0 || labels[r] >= dataset.num_classes())
+          throw std::runtime_error("label " + std::to_string(labels[r]) + " is outside 0 .. " +
+                                   std::to_string(dataset.num_classes() - 1));
+      } catch (const std::exception& e) {
+        throw std::runtime_error("Loader: sample " + std::to_string(s.index) + " of " + dataset.describe() +
+                                 " (epoch " + std::to_string(p.epoch) + ", batch " + std::to_string(step) +
+                                 ") failed: " + e.what());
+      } catch (...) {
+        throw std::runtime_error("Loader: sample " + std::to_string(s.index) + " of " + dataset.describe() +
+                                 " (epoch " + std::to_string(p.epoch) + ", batch " + std::to_string(step) +
+                                 ") failed with an exception that is not a std::exception");
+      }
+    }
+    return b;
+  }
+
+  void worker_loop() {
+#ifdef _OPENMP
+    // The workers are the parallelism: a worker's ops (interpolate, ...) run single-threaded
+    // rather than each opening a full OpenMP team. omp_set_num_threads affects this thread only.
+    omp_set_num_threads(1);
+#endif
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      work_cv.wait(lock, [&] {
+        return shutdown || (plan && !stopped && next_claim < plan->batches && next_claim < next_out + capacity);
+      });
+      if (shutdown) return;
+      const int64_t step = next_claim++;
+      const uint64_t gen = generation.load();
+      std::shared_ptr<const Plan> p = plan;
+      lock.unlock();
+      Slot slot;
+      try {
+        slot.batch = build(*p, step, gen);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      lock.lock();
+      if (generation.load() != gen) continue;  // start_epoch came meanwhile: a stale batch
+      ready.emplace(step, std::move(slot));
+      ready_cv.notify_all();
+    }
+  }
+};
+
+Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
+    : dataset_(std::move(dataset)), opt_(std::move(options)) {
+  if (!dataset_) throw std::invalid_argument("Loader: the dataset is null");
+  if (opt_.workers < 0) throw std::invalid_argument("Loader: workers must be >= 0, got " + std::to_string(opt_.workers));
+  if (opt_.prefetch_batches < 1)
+    throw std::invalid_argument("Loader: prefetch_batches must be >= 1, got " + std::to_string(opt_.prefetch_batches));
+  for (int64_t r : opt_.resolutions) {
+    if (r < 1) throw std::invalid_argument("Loader: resolutions must be >= 1, got " + std::to_string(r));
+    if (dataset_->sample_shape({r, r}).empty())
+      throw std::invalid_argument("Loader: " + dataset_->describe() +
+                                  " cannot make samples at a requested size (LoaderOptions::resolutions needs a data "
+                                  "set whose sample_shape() and get_into() take the size); leave resolutions empty");
+  }
+  impl_ = std::make_unique<Impl>(*dataset_, opt_);  // the sampler checks the rest
+  for (int w = 0; w < opt_.workers; ++w) impl_->threads.emplace_back([this] { impl_->worker_loop(); });
+}
+
+Loader::~Loader() {
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->shutdown = true;
+    impl_->generation.fetch_add(1);  // lets a worker abandon the batch it is building
+  }
+  impl_->work_cv.notify_all();
+  for (std::thread& t : impl_->threads) t.join();
+}
+
+void Loader::start_epoch(int64_t epoch, int64_t skip_batches) {
+  auto p = std::make_shared<Plan>();
+  p->epoch = epoch;
+  p->samples = impl_->sampler.epoch_samples(epoch);  // checks the epoch
+  p->batches = impl_->sampler.batches_per_epoch();
+  if (skip_batches < 0 || skip_batches > p->batches)
+    throw std::out_of_range("Loader::start_epoch: skip_batches must be in 0 .. " + std::to_string(p->batches) +
+                            " (the batches per epoch on this rank), got " + std::to_string(skip_batches));
+  {
+    std::lock_guard<std::mutex> lock(impl_->mu);
+    impl_->generation.fetch_add(1);
+    impl_->plan = std::move(p);
+    impl_->next_claim = impl_->next_out = skip_batches;
+    impl_->stopped = false;
+    impl_->ready.clear();
+  }
+  impl_->work_cv.notify_all();
+}
+
+std::optional<Batch> Loader::next() {
+  Impl& im = *impl_;
+  std::unique_lock<std::mutex> lock(im.mu);
+  if (!im.plan) throw std::logic_error("Loader::next: call start_epoch(epoch) first");
+  if (im.stopped || im.next_out >= im.plan->batches) return std::nullopt;
+  Slot slot;
+  if (opt_.workers == 0) {
+    const int64_t step = im.next_out++;
+    std::shared_ptr<const Plan> p = im.plan;
+    const uint64_t gen = im.generation.load();
+    lock.unlock();  // nothing else runs; unlocked only so that the build never holds the mutex
+    try {
+      slot.batch = im.build(*p, step, gen);
+    } catch (...) {
+      slot.error = std::current_exception();
+    }
+    lock.lock();
+  } else {
+    im.ready_cv.wait(lock, [&] { return im.ready.count(im.next_out) > 0; });
+    auto it = im.ready.find(im.next_out);
+    slot = std::move(it->second);
+    im.ready.erase(it);
+    ++im.next_out;
+    im.work_cv.notify_all();  // a place in the queue opened
+  }
+  if (slot.error) {
+    im.stopped = true;  // workers stop claiming; what they finish is dropped at start_epoch
+    im.ready.clear();
+    std::rethrow_exception(slot.error);
+  }
+  return std::move(slot.batch);
+}
+
+int64_t Loader::batches_per_epoch() const { return impl_->sampler.batches_per_epoch(); }
+int64_t Loader::samples_per_epoch() const { return impl_->sampler.samples_per_epoch(); }
+
+int64_t Loader::epoch() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->plan ? impl_->plan->epoch : -1;
+}
+
+}  // namespace rv::data
