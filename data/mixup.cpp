@@ -6,40 +6,28 @@
 #include <stdexcept>
 #include <vector>
 
+#include "data/random_draws.h"
+
 namespace rv::data {
-
-double uniform_double(Generator& gen) {
-  const uint64_t off = gen.reserve(2);
-  const uint64_t hi = philox_word(gen.seed(), gen.stream(), off) >> 5;      // 27 bits
-  const uint64_t lo = philox_word(gen.seed(), gen.stream(), off + 1) >> 6;  // 26 bits
-  return double((hi << 26) | lo) * (1.0 / 9007199254740992.0);             // / 2^53
-}
-
-int64_t uniform_int(int64_t lo, int64_t hi, Generator& gen) {
-  if (hi <= lo) throw std::invalid_argument("uniform_int: empty range [" + std::to_string(lo) + ", " +
-                                            std::to_string(hi) + ")");
-  const int64_t v = lo + int64_t(uniform_double(gen) * double(hi - lo));
-  return v < hi ? v : hi - 1;
-}
 
 double sample_gamma(double shape, Generator& gen) {
   if (!(shape > 0.0)) throw std::invalid_argument("sample_gamma: shape must be > 0, got " + std::to_string(shape));
   // shape < 1: Gamma(a) = Gamma(a + 1) * U^(1/a) (Marsaglia & Tsang's boost).
   if (shape < 1.0) {
     const double g = sample_gamma(shape + 1.0, gen);
-    const double u = 1.0 - uniform_double(gen);  // (0, 1]
+    const double u = 1.0 - draw_uniform01(gen);  // (0, 1]
     return g * std::pow(u, 1.0 / shape);
   }
   const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
   for (;;) {
     // A standard normal by Box-Muller (one of the pair; the other is not kept, to keep the
     // number of draws per loop fixed and the code plain).
-    const double u1 = 1.0 - uniform_double(gen), u2 = uniform_double(gen);
+    const double u1 = 1.0 - draw_uniform01(gen), u2 = draw_uniform01(gen);
     const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
     double v = 1.0 + c * z;
     if (v <= 0.0) continue;
     v = v * v * v;
-    const double u = 1.0 - uniform_double(gen);
+    const double u = 1.0 - draw_uniform01(gen);
     if (std::log(u) < 0.5 * z * z + d - d * v + d * std::log(v)) return d * v;
   }
 }
@@ -52,7 +40,7 @@ double sample_beta(double a, double b, Generator& gen) {
 CutmixBox rand_bbox(int64_t H, int64_t W, double lam, Generator& gen) {
   const double ratio = std::sqrt(1.0 - lam);
   const int64_t cut_h = int64_t(double(H) * ratio), cut_w = int64_t(double(W) * ratio);
-  const int64_t cy = uniform_int(0, H, gen), cx = uniform_int(0, W, gen);
+  const int64_t cy = draw_int(gen, 0, H - 1), cx = draw_int(gen, 0, W - 1);  // np.random.randint(0, H)
   auto clip = [](int64_t v, int64_t hi) { return v < 0 ? 0 : (v > hi ? hi : v); };
   return {clip(cy - cut_h / 2, H), clip(cy + cut_h / 2, H), clip(cx - cut_w / 2, W), clip(cx + cut_w / 2, W)};
 }
@@ -103,11 +91,11 @@ MixedBatch Mixup::apply(const Tensor& images, const Tensor& labels, Generator& g
   MixedBatch out;
   out.images = images.clone();
   bool mix = false;
-  if (enabled() && uniform_double(gen) < opt_.prob) {
+  if (enabled() && draw_uniform01(gen) < opt_.prob) {
     mix = true;
     double alpha = opt_.mixup_alpha;
     if (opt_.mixup_alpha > 0.0 && opt_.cutmix_alpha > 0.0) {
-      out.cutmix = uniform_double(gen) < opt_.switch_prob;
+      out.cutmix = draw_uniform01(gen) < opt_.switch_prob;
       alpha = out.cutmix ? opt_.cutmix_alpha : opt_.mixup_alpha;
     } else if (opt_.cutmix_alpha > 0.0) {
       out.cutmix = true;

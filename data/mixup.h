@@ -67,9 +67,7 @@ Tensor mixup_target(const Tensor& labels, int64_t num_classes, double lam, doubl
 // the box clipped to the image. Draws two integers from `gen`.
 CutmixBox rand_bbox(int64_t H, int64_t W, double lam, Generator& gen);
 
-// Random draws from a Generator, consuming its offsets (each draw reserves one Philox block).
-double uniform_double(Generator& gen);                   // [0, 1), 53 bits
-int64_t uniform_int(int64_t lo, int64_t hi, Generator& gen);  // [lo, hi), hi > lo
+// Beta and Gamma draws from a Generator (uniforms from data/random_draws.h).
 double sample_gamma(double shape, Generator& gen);       // Gamma(shape, 1), Marsaglia-Tsang
 double sample_beta(double a, double b, Generator& gen);  // X / (X + Y), X ~ Gamma(a), Y ~ Gamma(b)
 
