@@ -80,7 +80,7 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 // The tiny run: ViT width 32, depth 2, on 384 training images in batches of 32 with 2 micro-batches
 // per step (6 steps per epoch, 12 in all), evaluated on 200 test images at 28 px and swept at 20
-// and 28. `extra` is merged over it.
+// and 28; checkpoints every epoch (the newest kept) and every 4 steps. `extra` is merged over it.
 fs::path write_config(const std::string& name, const json& extra = json::object()) {
   json c = {{"include", std::string(RV_SOURCE_DIR) + "/configs/fmnist_base.json"},
             {"model",
@@ -98,7 +98,7 @@ fs::path write_config(const std::string& name, const json& extra = json::object(
               {"out_dir", tmp().path.string()}, {"run_name", name}}},
             {"eval", {{"img_sizes", {20, 28}}, {"batch_size", 64}}},
             {"log", {{"interval", 1}, {"progress", "plain"}}},
-            {"ckpt", {{"recovery_steps", 4}}}};
+            {"ckpt", {{"recovery_steps", 4}, {"every_epochs", 1}, {"keep", 1}}}};
   c.merge_patch(extra);
   const fs::path p = tmp().path / (name + ".json");
   std::ofstream(p) << c.dump(2);
@@ -144,6 +144,8 @@ TEST_CASE("train: a run killed mid-epoch and resumed logs the same losses bit fo
                         "checkpoints/recovery.safetensors"})
     CHECK_MESSAGE(fs::exists(full_dir / f), f);
   CHECK(!fs::is_empty(full_dir / "tb"));
+  CHECK(fs::exists(full_dir / "checkpoints/epoch_0002.safetensors"));
+  CHECK(!fs::exists(full_dir / "checkpoints/epoch_0001.safetensors"));  // ckpt.keep = 1
 
   // Killed right after step 10: the newest checkpoint is the recovery one of step 8 (epoch 1,
   // step 2 of 6), past the end-of-epoch checkpoint of step 6.
