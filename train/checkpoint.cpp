@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <stdexcept>
@@ -23,6 +24,11 @@ std::string shape_text(const Shape& s) {
   return t + "]";
 }
 
+// JSON has no NaN / Inf: a non-finite number (e.g. the eval loss of a diverged run as the best
+// metric) is stored as null and read back as NaN, rather than making the file unreadable.
+json finite_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+double number_or_nan(const json& v) { return v.is_null() ? std::nan("") : v.get<double>(); }
+
 }  // namespace
 
 json meta_to_json(const CheckpointMeta& m) {
@@ -34,10 +40,10 @@ json meta_to_json(const CheckpointMeta& m) {
               {"step", m.step},
               {"seed", m.seed},
               {"dropout_offset", m.dropout_offset},
-              {"best_metric", m.best_metric},
+              {"best_metric", finite_or_null(m.best_metric)},
               {"best_epoch", m.best_epoch},
               {"nan_skipped", m.nan_skipped},
-              {"epoch_loss_sum", m.epoch_loss_sum},
+              {"epoch_loss_sum", finite_or_null(m.epoch_loss_sum)},
               {"epoch_loss_steps", m.epoch_loss_steps},
               {"config", m.config}};
 }
@@ -60,10 +66,10 @@ CheckpointMeta meta_from_json(const json& j, const std::string& where) {
     m.step = field("step").get<int64_t>();
     m.seed = field("seed").get<uint64_t>();
     m.dropout_offset = field("dropout_offset").get<uint64_t>();
-    m.best_metric = field("best_metric").get<double>();
+    m.best_metric = number_or_nan(field("best_metric"));
     m.best_epoch = field("best_epoch").get<int64_t>();
     m.nan_skipped = field("nan_skipped").get<int64_t>();
-    m.epoch_loss_sum = field("epoch_loss_sum").get<double>();
+    m.epoch_loss_sum = number_or_nan(field("epoch_loss_sum"));
     m.epoch_loss_steps = field("epoch_loss_steps").get<int64_t>();
     m.config = field("config");
     return m;

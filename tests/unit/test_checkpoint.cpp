@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -178,6 +179,11 @@ TEST_CASE("checkpoint: load errors say why") {
     nlohmann::json j = train::meta_to_json(some_meta());
     j["version"] = 99;
     CHECK_THROWS_WITH_AS(train::meta_from_json(j, "x"), doctest::Contains("version 99"), std::runtime_error);
+    train::CheckpointMeta nan_best = some_meta();
+    nan_best.best_metric = std::nan("");  // a diverged run's eval loss
+    j = train::meta_to_json(nan_best);
+    CHECK(j["best_metric"].is_null());
+    CHECK(std::isnan(train::meta_from_json(nlohmann::json::parse(j.dump()), "x").best_metric));
     j = train::meta_to_json(some_meta());
     j.erase("step");
     CHECK_THROWS_WITH_AS(train::meta_from_json(j, "x"), doctest::Contains("\"step\""), std::runtime_error);
