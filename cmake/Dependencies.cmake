@@ -53,6 +53,28 @@ else()
   rv_report("zlib" RV_HAVE_ZLIB "not found: gzip-compressed IDX files cannot be read, PNG plots are stored uncompressed (install zlib1g-dev)")
 endif()
 
+# TurboJPEG (libjpeg-turbo's simple API: scaled DCT decode): optional, the GPU image lacks it.
+# Without it a JPEG is refused at run time with an error that names the Debian package.
+find_path(TURBOJPEG_INCLUDE_DIR turbojpeg.h)
+find_library(TURBOJPEG_LIBRARY NAMES turbojpeg)
+if(TURBOJPEG_INCLUDE_DIR AND TURBOJPEG_LIBRARY)
+  set(RV_HAVE_TURBOJPEG ON)
+  rv_report("turbojpeg" RV_HAVE_TURBOJPEG "${TURBOJPEG_LIBRARY} (JPEG decoding)")
+else()
+  set(RV_HAVE_TURBOJPEG OFF)
+  rv_report("turbojpeg" RV_HAVE_TURBOJPEG "not found: JPEG images cannot be decoded (install libturbojpeg0-dev)")
+endif()
+
+# stb_image (header-only): PNG, BMP, GIF, ... Optional like TurboJPEG.
+find_path(STB_IMAGE_INCLUDE_DIR stb_image.h PATHS ${RV_VENDOR_INCLUDE} /usr/include PATH_SUFFIXES stb)
+if(STB_IMAGE_INCLUDE_DIR)
+  set(RV_HAVE_STB_IMAGE ON)
+  rv_report("stb_image" RV_HAVE_STB_IMAGE "${STB_IMAGE_INCLUDE_DIR} (PNG and other image decoding)")
+else()
+  set(RV_HAVE_STB_IMAGE OFF)
+  rv_report("stb_image" RV_HAVE_STB_IMAGE "not found: PNG images cannot be decoded (install libstb-dev)")
+endif()
+
 # doctest (tests only)
 find_path(DOCTEST_INCLUDE_DIR doctest/doctest.h PATHS ${RV_VENDOR_INCLUDE} /usr/include)
 if(DOCTEST_INCLUDE_DIR)

@@ -10,6 +10,12 @@
 // Batches in flight plus batches waiting never exceed capacity = workers * prefetch_batches,
 // which bounds memory. Which worker builds which batch varies run to run; what a batch holds
 // does not, since it depends only on the plan and the step.
+//
+// Batch buffers are recycled: the loader keeps the image tensors it handed out (a few more
+// than the queue holds) and reuses one once nobody else holds it or a view of it (its
+// TensorImpl and its Storage both have use_count 1; the autograd graph's saved copies count
+// too). A 256-image ImageNet batch is 154 MB: allocating it fresh each step means an mmap and
+// 37,000 page faults, and pinned host memory (CUDA) is far dearer to allocate than to reuse.
 #include "data/loader.h"
 
 #include <algorithm>
@@ -73,6 +79,7 @@ struct Loader::Impl {
   bool stopped = false;   // the epoch ended early with an error
   bool shutdown = false;  // the destructor runs
   std::map<int64_t, Slot> ready;
+  std::vector<Tensor> buffers;  // image tensors handed out, for reuse (see above)
   std::vector<std::thread> threads;
 
   Impl(const Dataset& ds, const LoaderOptions& o)
@@ -89,10 +96,31 @@ struct Loader::Impl {
                                .world_size = o.world_size}),
         capacity(int64_t(o.workers) * o.prefetch_batches) {}
 
+  // An f32 tensor of `shape` for a batch's images: a pooled one nobody else holds, or a new
+  // one, pooled while the pool is under its size.
+  Tensor acquire_images(const Shape& shape) {
+    std::lock_guard<std::mutex> lock(mu);
+    const size_t max_pool = size_t(std::max<int64_t>(capacity, 1)) + 3;  // the queue, the consumer's batch, slack
+    int64_t spare = -1;  // a free buffer of another shape, to replace when the pool is full
+    for (size_t i = 0; i < buffers.size(); ++i) {
+      const Tensor& t = buffers[i];
+      if (t.impl_ptr().use_count() != 1 || t.storage().use_count() != 1) continue;
+      // Pairs with the release in the consumer's last shared_ptr decrement: its reads and
+      // writes of the buffer happen before ours.
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if (t.shape() == shape) return t;
+      spare = int64_t(i);
+    }
+    Tensor t = empty(shape, DType::f32);
+    if (buffers.size() < max_pool) buffers.push_back(t);
+    else if (spare >= 0) buffers[size_t(spare)] = t;
+    return t;
+  }
+
   // Builds batch `step` of `p`. Throws the first sample error, naming the index; returns
   // early (an undefined batch) when the generation moves on, so start_epoch and the
   // destructor do not wait for a whole stale batch.
-  Batch build(const Plan& p, int64_t step, uint64_t gen_at_claim) const {
+  Batch build(const Plan& p, int64_t step, uint64_t gen_at_claim) {
     const int64_t begin = step * opt.batch_size;
     const int64_t rows = std::min<int64_t>(opt.batch_size, int64_t(p.samples.size()) - begin);
     SampleRequest req;
@@ -107,7 +135,7 @@ struct Loader::Impl {
     if (!shape.empty()) {
       Shape full = {rows};
       full.insert(full.end(), shape.begin(), shape.end());
-      b.images = empty(full, DType::f32);
+      b.images = acquire_images(full);
     }
     for (int64_t r = 0; r < rows; ++r) {
       if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
@@ -254,6 +282,30 @@ std::optional<Batch> Loader::next() {
 
 int64_t Loader::batches_per_epoch() const { return impl_->sampler.batches_per_epoch(); }
 int64_t Loader::samples_per_epoch() const { return impl_->sampler.samples_per_epoch(); }
+
+std::string Loader::describe() const {
+  std::string s = dataset_->describe() + ": rank " + std::to_string(opt_.rank) + " of " +
+                  std::to_string(opt_.world_size) + ", " + std::to_string(samples_per_epoch()) + " samples in " +
+                  std::to_string(batches_per_epoch()) + " batches of " + std::to_string(opt_.batch_size) +
+                  " per epoch (" + (opt_.shuffle ? "shuffled" : "in order");
+  if (opt_.repeated_augment > 1)
+    s += "; repeated augmentation x" + std::to_string(opt_.repeated_augment) + ", padded: training only";
+  else if (opt_.pad_to_equal && opt_.world_size > 1)
+    s += "; padded to equal steps: training only";
+  else if (opt_.world_size > 1)
+    s += "; exact shards, no sample repeated";
+  if (opt_.drop_last) s += "; last short batch dropped";
+  s += "), ";
+  if (!opt_.resolutions.empty()) {
+    s += "sides";
+    for (size_t i = 0; i < opt_.resolutions.size(); ++i) {
+      s += i ? '/' : ' ';
+      s += std::to_string(opt_.resolutions[i]);
+    }
+    s += " per batch, ";
+  }
+  return s + (opt_.workers == 0 ? std::string("on the calling thread") : std::to_string(opt_.workers) + " workers");
+}
 
 int64_t Loader::epoch() const {
   std::lock_guard<std::mutex> lock(impl_->mu);

@@ -16,19 +16,20 @@
 //   - start_epoch(e, k) yields exactly the batches k, k+1, ... of an uninterrupted epoch e.
 // Training (drop_last or pad) vs evaluation (exact): with pad_to_equal, ranks whose share is
 // short repeat samples from the start of the permutation so every rank runs the same number of
-// steps (training only; say so in logs); without it each rank gets exactly its own samples and
+// steps (training only; describe() says so, for the log); without it each rank gets exactly its own samples and
 // the union over ranks is the data set once, as exact evaluation needs. The order and the
 // shares are data::EpochSampler's (sampler.h), which spells out padding and RA.
 //
 // Threads: `workers` threads each build whole batches (batch b is built by one thread, which
-// allocates the (B, C, H, W) tensor and has the data set write each sample straight into its
-// row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
+// takes a (B, C, H, W) buffer, recycled once the consumer has dropped it, and has the data set
+// write each sample straight into its row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
 // next() hands them out in order. Workers run their OpenMP regions on one thread (the workers
 // are the parallelism). With workers = 0, next() builds the batch on the calling thread.
 #pragma once
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "data/dataset.h"
@@ -78,6 +79,10 @@ class Loader {
   int64_t batches_per_epoch() const;  // on this rank
   int64_t samples_per_epoch() const;  // on this rank, after drop_last / padding
   int64_t epoch() const;              // the epoch started last (-1 before any)
+  // One line for the run's log: the data set, this rank's share, and whether it is padded
+  // (training only) or exact, e.g. "fashion-mnist train, ...: rank 0 of 2, 30000 samples in
+  // 118 batches of 256 per epoch (shuffled; padded to equal steps: training only), 4 workers".
+  std::string describe() const;
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
 

@@ -1,4 +1,5 @@
-// storage.cpp: aligned host allocation for tensors, counted in profile::memory_stats.
+// storage.cpp: host allocation for tensors (through the caching host allocator), counted in
+// profile::memory_stats (bytes held by live tensors, not bytes kept in the cache).
 #include "engine/storage.h"
 
 #include <cstdlib>
@@ -6,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/cpu/host_allocator.h"
 #include "engine/profile/memory_stats.h"
 
 namespace rv {
@@ -15,14 +17,11 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
     throw std::runtime_error("Storage::allocate: device " + device.str() +
                              " is not available in this build (CPU only)");
   auto s = std::shared_ptr<Storage>(new Storage());
-  // 64-byte alignment: one cache line, and enough for any AVX-512 load.
-  size_t rounded = (nbytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
-  s->data_ = std::aligned_alloc(64, rounded);
-  if (!s->data_) throw std::bad_alloc();
+  // 64-byte aligned; large blocks are recycled by the host cache (cpu/host_allocator.h).
+  s->data_ = cpu::host_alloc(nbytes);
   s->nbytes_ = nbytes;
   s->device_ = device;
-  s->release_ = [](void* p) { std::free(p); };
+  s->release_ = [nbytes](void* p) { cpu::host_free(p, nbytes); };
   s->counted_ = true;
   profile::note_storage_alloc(int64_t(nbytes));
   return s;

@@ -11,6 +11,7 @@ const std::vector<Command>& commands() {
       {"train", "train a model from a config into a run folder (logs, checkpoints, plots); --resume", cmd_train},
       {"eval", "top-1/top-5 of a run or checkpoint at one or more image sizes, table + CSV/JSON + plot", cmd_eval},
       {"export", "the weights of a training checkpoint alone, as safetensors with timm names", cmd_export},
+      {"convert", "a timm / official RoPE-ViT checkpoint -> safetensors for a model (names, APE / RPB resize)", cmd_convert},
   };
   return table;
 }

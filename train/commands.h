@@ -21,5 +21,6 @@ int cmd_config(int argc, char** argv);
 int cmd_train(int argc, char** argv);   // cmd_train.cpp
 int cmd_eval(int argc, char** argv);    // cmd_eval.cpp
 int cmd_export(int argc, char** argv);  // cmd_export.cpp
+int cmd_convert(int argc, char** argv);
 
 }  // namespace rv

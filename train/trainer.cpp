@@ -21,6 +21,7 @@
 #include "engine/optim/clip.h"
 #include "engine/optim/lamb.h"
 #include "engine/optim/sgd.h"
+#include "models/pretrained.h"
 #include "models/registry.h"
 #include "train/checkpoint.h"
 #include "train/criterion.h"
@@ -168,6 +169,27 @@ void Trainer::State::setup() {
                                 "x" + std::to_string(mc.img_w));
   model = models::create_model(mc);
   model->train();
+  // Starting weights (not when resuming: the checkpoint has them): model.pretrained (timm or
+  // official names, models/pretrained.h), then ckpt.init_from (a ropevit checkpoint's model
+  // weights, or any weights file load_pretrained takes).
+  std::vector<std::string> notes;
+  if (!plan.resume) {
+    const models::PretrainedOptions po{.skip_mismatched_head = cfg.model.pretrained_skip_head};
+    if (!cfg.model.pretrained.empty())
+      for (auto& n : models::load_pretrained(*model, cfg.model.pretrained, po)) notes.push_back("pretrained: " + n);
+    if (!cfg.ckpt.init_from.empty()) {
+      if (SafetensorsFile::open(cfg.ckpt.init_from).metadata().count(kCheckpointMetaKey)) {
+        const LoadedCheckpoint c = read_checkpoint(cfg.ckpt.init_from);
+        if (std::string why = state_mismatch(c.model, *model); !why.empty())
+          throw std::runtime_error("ckpt.init_from '" + cfg.ckpt.init_from + "' does not fit model " +
+                                   cfg.model.name + ":" + why);
+        model->load_state_dict(c.model);
+        notes.push_back("weights from " + cfg.ckpt.init_from + " (step " + std::to_string(c.meta.step) + ")");
+      } else {
+        for (auto& n : models::load_pretrained(*model, cfg.ckpt.init_from, po)) notes.push_back("init_from: " + n);
+      }
+    }
+  }
   dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kDropoutStream);
   nn::set_generator(*model, dropout_gen);
   if (cfg.train.ema_decay > 0) ema = std::make_unique<ModelEma>(models::create_model(mc), *model, cfg.train.ema_decay);
@@ -216,6 +238,7 @@ void Trainer::State::setup() {
   }
   open_logs(plan.resume.has_value());
   message("run folder: " + plan.dir);
+  for (const auto& n : notes) message(n);
   message("model: " + cfg.model.name + ", " + std::to_string(model->num_parameters(true)) + " trainable parameters");
   message("data: " + train_ds->describe() + "; " + std::to_string(steps_per_epoch) + " steps per epoch");
 }

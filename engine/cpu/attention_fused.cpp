@@ -149,7 +149,10 @@ Dims dims_of(const AttentionArgs<T>& a) {
 template <class T>
 void attention_fused_forward(const AttentionArgs<T>& a, T* out, T* lse) {
   const int64_t NH = a.NH, Nq = a.Nq, Nk = a.Nk, HD = a.HD, HDv = a.HDv;
-  const auto [HDp, HDvp, Nkp] = dims_of(a);
+  // Plain variables, not a structured binding: the lambdas below capture them, which clang < 16
+  // (Debian 12 has clang 14, used by the fuzz build) refuses for bindings.
+  const Dims dims = dims_of(a);
+  const int64_t HDp = dims.HDp, HDvp = dims.HDvp, Nkp = dims.Nkp;
   const int64_t nqb = (Nq + BQ - 1) / BQ;
   // Tasks of tiny problems run on one thread: waking the team costs more than ~32k multiply-adds.
   const int64_t task_work = std::min(BQ, Nq) * std::max<int64_t>(Nkp, 1) * std::max<int64_t>(HD + HDv, 1);
@@ -199,7 +202,10 @@ void attention_fused_backward(const AttentionArgs<T>& a, const T* out, const T* 
                               const AttentionGrads<T>& g) {
   if (!g.dq && !g.dk && !g.dv && !g.dbias) return;
   const int64_t B = a.B, NH = a.NH, Nq = a.Nq, Nk = a.Nk, HD = a.HD, HDv = a.HDv;
-  const auto [HDp, HDvp, Nkp] = dims_of(a);
+  // Plain variables, not a structured binding: the lambdas below capture them, which clang < 16
+  // (Debian 12 has clang 14, used by the fuzz build) refuses for bindings.
+  const Dims dims = dims_of(a);
+  const int64_t HDp = dims.HDp, HDvp = dims.HDvp, Nkp = dims.Nkp;
 
   // Who sums the bias gradient. Heads that share bias entries (a bias broadcast over batch or
   // heads) form one "owner"; its heads are cut into G groups of consecutive heads, each summing

@@ -15,7 +15,8 @@
 // so every pass over the classes reads contiguous memory for (B, K, H, W). For (B, K) logits
 // (S = 1) each row is already contiguous: its log-sum-exp is taken in place (row_lse), and the
 // backward of class-index targets writes each gradient row directly (ce_backward_rows). exp and
-// log are vm:: (vec_math.h): vectorisable in f32, libm in f64.
+// log are vm:: (vec_math.h): vectorisable in f32, libm in f64; the log-sum-exp's exps of
+// x - max <= 0 use exp_ftz (subnormal terms become 0: invisible next to the max's term, 1).
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
@@ -35,6 +36,7 @@
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/row_max.h"
 #include "engine/cpu/vec_math.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
@@ -420,19 +422,12 @@ void scatter_panel(const T* buf, const CeData<T>& p, const int64_t* off, int64_t
 constexpr int kRowLanes = 16;
 template <class T>
 T row_lse(const T* x, int64_t K) {
-  T ml[kRowLanes];
-  for (int l = 0; l < kRowLanes; ++l) ml[l] = x[0];
-  int64_t c = 0;
-  for (; c + kRowLanes <= K; c += kRowLanes)
-    for (int l = 0; l < kRowLanes; ++l) ml[l] = x[c + l] > ml[l] ? x[c + l] : ml[l];
-  for (; c < K; ++c) ml[0] = x[c] > ml[0] ? x[c] : ml[0];
-  T m = ml[0];
-  for (int l = 1; l < kRowLanes; ++l) m = ml[l] > m ? ml[l] : m;
+  const T m = cpu::row_max(x, K);  // vectorised lanes (GCC leaves a ?: max loop scalar)
   constexpr int64_t kChunk = 256;
   T e[kChunk], sl[kRowLanes] = {};
   for (int64_t c0 = 0; c0 < K; c0 += kChunk) {
     const int64_t n = std::min(kChunk, K - c0);
-    for (int64_t i = 0; i < n; ++i) e[i] = cpu::vm::exp(x[c0 + i] - m);
+    for (int64_t i = 0; i < n; ++i) e[i] = cpu::vm::exp_ftz(x[c0 + i] - m);
     int64_t i = 0;
     for (; i + kRowLanes <= n; i += kRowLanes)
       for (int l = 0; l < kRowLanes; ++l) sl[l] += e[i + l];
@@ -466,7 +461,7 @@ void ce_forward(const CeData<T>& p, T* lse, double* loss, double* wsum) {
       for (int64_t c = 0; c < K; ++c)
         for (int64_t j = 0; j < n; ++j) m[j] = std::max(m[j], xb[c * L + j]);
       for (int64_t c = 0; c < K; ++c)
-        for (int64_t j = 0; j < n; ++j) acc[j] += double(cpu::vm::exp(xb[c * L + j] - m[j]));
+        for (int64_t j = 0; j < n; ++j) acc[j] += double(cpu::vm::exp_ftz(xb[c * L + j] - m[j]));
       for (int64_t j = 0; j < n; ++j) l[j] = m[j] + T(std::log(acc[j]));
     }
     for (int64_t j = 0; j < n; ++j) {

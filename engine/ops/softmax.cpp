@@ -10,13 +10,20 @@
 // kLanes fixed partial sums of the compute type (f32 for f32/bf16: rows are at most a few
 // thousand terms, each in [0, 1]) combined in a fixed order, so the loops vectorise and the result
 // does not depend on the thread count; the strided path sums each column serially and keeps f64.
-// exp is vm::exp (vec_math.h): vectorisable in f32, libm in f64.
+// exp is vm::exp_ftz (vec_math.h): vectorisable in f32 (its arguments, x - max and the log-
+// probabilities, are <= 0; a term below 1.2e-38 becomes 0 instead of a subnormal, which a row
+// sum >= 1 cannot see), libm in f64.
 // Non-finite inputs follow PyTorch: a slice of all -inf gives NaN (-inf - -inf), +inf or NaN
 // anywhere gives a NaN slice, and -inf next to finite values gives exactly 0 (log: -inf).
 //
 // Backward uses the saved output y only:
 //   softmax:      dx = y * (g - sum(g * y))
 //   log_softmax:  dx = g - exp(y) * sum(g)
+// 512-bit vectors where AVX-512 is on (GCC's tuning for this CPU family prefers 256): the row
+// loops are exp-bound, as in activation.cpp.
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#pragma GCC target("prefer-vector-width=512")
+#endif
 #include "engine/ops/softmax.h"
 
 #include <algorithm>
@@ -26,6 +33,7 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
+#include "engine/cpu/row_max.h"
 #include "engine/cpu/vec_math.h"
 
 namespace rv {
@@ -76,21 +84,16 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
   auto row = [&](int64_t base) {
     const T* xr = x + base;
     T* yr = y + base;
-    // Max and sum in kLanes independent partials: a single running max / sum is a serial
-    // dependency chain that the compiler may not reorder (it would change float results);
-    // fixed lanes combined in a fixed order vectorise and stay deterministic.
-    T ml[kLanes];
-    for (int l = 0; l < kLanes; ++l) ml[l] = xr[0];
+    // The max: vectorised lanes in a fixed order (cpu/row_max.h). The sum below likewise uses
+    // kLanes independent partials: a single running sum is a serial dependency chain that the
+    // compiler may not reorder (it would change float results); fixed lanes combined in a fixed
+    // order vectorise and stay deterministic.
+    const T mx = cpu::row_max(xr, len);
     int64_t j = 0;
-    for (; j + kLanes <= len; j += kLanes)
-      for (int l = 0; l < kLanes; ++l) ml[l] = xr[j + l] > ml[l] ? xr[j + l] : ml[l];
-    for (; j < len; ++j) ml[0] = xr[j] > ml[0] ? xr[j] : ml[0];
-    T mx = ml[0];
-    for (int l = 1; l < kLanes; ++l) mx = ml[l] > mx ? ml[l] : mx;
     // exp into y (for log_softmax y is scratch, overwritten below), then sum it in lanes. Two
     // loops rather than one: the plain exp loop vectorises cleanly, the lane loop is a few adds
     // per vector, and the row is still in L1 when it is read back.
-    for (j = 0; j < len; ++j) yr[j] = cpu::vm::exp(xr[j] - mx);
+    for (j = 0; j < len; ++j) yr[j] = cpu::vm::exp_ftz(xr[j] - mx);
     T sl[kLanes] = {};
     for (j = 0; j + kLanes <= len; j += kLanes)
       for (int l = 0; l < kLanes; ++l) sl[l] += yr[j + l];
@@ -118,7 +121,7 @@ void forward_kernel(const T* x, T* y, const Layout& l) {
       for (int64_t i = 0; i < n; ++i) mx[i] = xb[j * st + i] > mx[i] ? xb[j * st + i] : mx[i];
     for (int64_t j = 0; j < len; ++j)
       for (int64_t i = 0; i < n; ++i) {
-        const T e = cpu::vm::exp(xb[j * st + i] - mx[i]);
+        const T e = cpu::vm::exp_ftz(xb[j * st + i] - mx[i]);
         if constexpr (!kLog) yb[j * st + i] = e;
         sum[i] += double(e);
       }
@@ -150,7 +153,7 @@ void backward_kernel(const T* g, const T* y, T* dx, const Layout& l) {
     for (int l = 0; l < kLanes; ++l) a += al[l];
     for (int64_t j = 0; j < len; ++j) {
       if constexpr (kLog)
-        dr[j] = gr[j] - cpu::vm::exp(yr[j]) * a;
+        dr[j] = gr[j] - cpu::vm::exp_ftz(yr[j]) * a;
       else
         dr[j] = yr[j] * (gr[j] - a);
     }
@@ -170,7 +173,7 @@ void backward_kernel(const T* g, const T* y, T* dx, const Layout& l) {
       for (int64_t i = 0; i < n; ++i) {
         const int64_t k = j * st + i;
         if constexpr (kLog)
-          db[k] = gb[k] - cpu::vm::exp(yb[k]) * a[i];
+          db[k] = gb[k] - cpu::vm::exp_ftz(yb[k]) * a[i];
         else
           db[k] = yb[k] * (gb[k] - a[i]);
       }

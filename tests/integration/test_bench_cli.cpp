@@ -3,7 +3,8 @@
 // case keys of --list, the printed table's header, the JSON lines of --out (and the torch
 // ratio read from --torch), and that bad arguments fail with a message naming the argument.
 // One filtered run with a tiny budget keeps it to a couple of seconds; --list must be quick
-// because it builds no input (cases are lazy, train/bench/bench_harness.h).
+// because it builds no input (cases are lazy, train/bench/bench_harness.h). `bench data` runs
+// on a small Fashion-MNIST split written here as plain IDX files.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -182,4 +183,82 @@ TEST_CASE("bench: bad arguments exit non-zero with a message naming the argument
   Run none = ropevit("bench");  // no bench named: the usage, and a failure
   CHECK(none.code > 0);
   CHECK(contains(none.out + none.err, "usage: ropevit bench ops"));
+}
+
+namespace {
+
+// A Fashion-MNIST "train" split of n images in plain (uncompressed) IDX files under `dir`.
+void write_fashion_split(const fs::path& dir, uint32_t n) {
+  fs::create_directories(dir);
+  auto be32 = [](std::string& s, uint32_t v) {
+    for (int i = 3; i >= 0; --i) s.push_back(char((v >> (8 * i)) & 0xff));
+  };
+  std::string images = {'\0', '\0', '\x08', '\x03'}, labels = {'\0', '\0', '\x08', '\x01'};
+  be32(images, n), be32(images, 28), be32(images, 28), be32(labels, n);
+  for (uint32_t i = 0; i < n * 28 * 28; ++i) images.push_back(char((i * 7) & 0xff));
+  for (uint32_t i = 0; i < n; ++i) labels.push_back(char(i % 10));
+  std::ofstream(dir / "train-images-idx3-ubyte", std::ios::binary) << images;
+  std::ofstream(dir / "train-labels-idx1-ubyte", std::ios::binary) << labels;
+}
+
+}  // namespace
+
+TEST_CASE("bench data: images per second through the loader, and its argument errors") {
+  const fs::path dir = tmp().path / "fashion";
+  write_fashion_split(dir, 64);
+  Run r = ropevit("bench data --dataset fashion-mnist --data-dir '" + dir.string() +
+                  "' --workers 2 --batch 16 --img-size 24 --seconds 0.2");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "fashion-mnist train, 64 images, 28x28 -> 24x24 (augmented)"));
+  CHECK(contains(r.out, "batch 16, 2 workers"));
+  CHECK(contains(r.out, " images/s, "));
+  Run eval = ropevit("bench data --dataset fashion-mnist --data-dir '" + dir.string() +
+                     "' --workers 0 --batch 64 --eval --seconds 0");
+  CHECK(eval.code == 0);
+  CHECK(contains(eval.out, "28x28 -> 32x32\n"));
+
+  const std::string d = " --data-dir '" + dir.string() + "'";
+  struct Bad {
+    std::string args;
+    std::vector<std::string> message;
+  };
+  const Bad bad[] = {
+      {"bench data --workers 2", {"expected --dataset fashion-mnist"}},
+      {"bench data --dataset imagenet", {"unknown data set 'imagenet'"}},
+      {"bench data --dataset fashion-mnist --workers -1" + d, {"--workers", "-1"}},
+      {"bench data --dataset fashion-mnist --batch 0" + d, {"--batch", "'0'"}},
+      {"bench data --dataset fashion-mnist --reprob 2" + d, {"--reprob", "'2'"}},
+      {"bench data --dataset fashion-mnist --split val" + d, {"--split", "'val'"}},
+      {"bench data --dataset fashion-mnist --batch 65" + d, {"--batch 65 is larger than the data set"}},
+      {"bench data --dataset fashion-mnist --split test" + d, {"t10k-images-idx3-ubyte"}},
+      {"bench data --dataset fashion-mnist --frobnicate", {"--frobnicate"}},
+  };
+  for (const Bad& b : bad) {
+    Run e = ropevit(b.args);
+    INFO("ropevit " << b.args << "\nstdout: " << e.out << "\nstderr: " << e.err);
+    CHECK(e.code > 0);
+    for (const std::string& part : b.message) CHECK(contains(e.err, part));
+    CHECK_FALSE(contains(e.out, "images/s"));
+  }
+}
+
+TEST_CASE("bench decode: the image pipeline table on synthetic JPEGs and on a folder; bad options") {
+  Run r = ropevit("bench decode --count 2 --size 32 --budget 0");
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  if (contains(r.err, "without TurboJPEG")) {
+    MESSAGE("skipped: built without TurboJPEG");
+    return;
+  }
+  CHECK(r.code == 0);
+  for (const char* row : {"decode (full size)", "train: RRC + flip + 3-Augment", "RandAugment", "eval: resize"})
+    CHECK(contains(r.out, row));
+  Run d = ropevit(std::string("bench decode --dir '") + RV_SOURCE_DIR + "/tests/fixtures/data/images' --count 3 --size 16 --budget 0");
+  CHECK(d.code == 0);
+  CHECK(contains(d.out, "3 images"));
+  for (const char* args : {"bench decode --count 0", "bench decode --size x", "bench decode --budget", "bench decode --frob"}) {
+    Run b = ropevit(args);
+    CHECK(b.code > 0);
+    CHECK(contains(b.err, std::string(args).substr(13, 6)));
+  }
 }

@@ -4,7 +4,7 @@
 //     and resumed with --resume auto logs the same losses, bit for bit, as an uninterrupted run
 //     (with drop path, Mixup/CutMix, EMA and gradient accumulation all on, so each of their
 //     states must be restored);
-//   - the loss falls and the model learns;
+//   - the loss falls and the model learns; ckpt.init_from starts a run from trained weights;
 //   - a NaN loss stops the run naming the step and the last checkpoint, or is skipped and counted;
 //   - evaluation counts every sample once whatever the batch size;
 //   - errors: a checkpoint of another model, a truncated checkpoint, bf16 on the CPU, a data set
@@ -246,6 +246,19 @@ TEST_CASE("train: the loss falls and the model learns") {
   REQUIRE(ev.size() == 3);
   CHECK(ev.back()["loss"].get<double>() < ev.front()["loss"].get<double>() - 0.3);
   CHECK(ev.back()["top1"].get<double>() > 35.0);  // chance is 10%
+
+  // ckpt.init_from: a new run starts from those weights (its first losses are the trained ones)
+  const fs::path init = write_config("init", {{"model", {{"drop_path_rate", 0.0}}},
+                                              {"aug", {{"mixup", 0.0}, {"cutmix", 0.0}}},
+                                              {"train", {{"epochs", 1}, {"grad_accum", 1}, {"ema_decay", 0.0}}},
+                                              {"eval", {{"img_sizes", json::array()}}},
+                                              {"ckpt", {{"recovery_steps", 0},
+                                                        {"init_from", (tmp().path / "learn/checkpoints/last.safetensors").string()}}}});
+  Run i = ropevit("train '" + init.string() + "'");
+  INFO(i.err);
+  REQUIRE(i.code == 0);
+  CHECK(contains(i.err, "weights from"));
+  CHECK(records(tmp().path / "init", "train").front()["loss"].get<double>() < 0.9 * first);
 }
 
 TEST_CASE("train: a NaN loss stops the run naming the step and the last checkpoint, or is skipped") {

@@ -115,6 +115,26 @@ TEST_CASE("FashionMnistDataset: a loader request sets the output size; errors na
                   std::invalid_argument);
 }
 
+TEST_CASE("FashionMnistDataset: augmented batches are bit for bit the same for 0 and 3 workers, and on resume") {
+  auto ds = synthetic(50, {.resolution = 24, .train = true, .erase = {.probability = 0.5}});
+  auto epoch = [&](int workers, int64_t skip) {
+    Loader l(ds, {.batch_size = 8, .shuffle = true, .workers = workers, .seed = 12, .resolutions = {16, 24, 32}});
+    l.start_epoch(4, skip);
+    std::vector<Batch> out;
+    while (auto b = l.next()) out.push_back(std::move(*b));
+    return out;
+  };
+  std::vector<Batch> ref = epoch(0, 0), threaded = epoch(3, 0), resumed = epoch(3, 2);
+  REQUIRE(ref.size() == 7);
+  REQUIRE(threaded.size() == 7);
+  REQUIRE(resumed.size() == 5);
+  for (size_t i = 0; i < ref.size(); ++i) {
+    CHECK(same_bits(threaded[i].images, ref[i].images));
+    CHECK(threaded[i].indices == ref[i].indices);
+    if (i >= 2) CHECK(same_bits(resumed[i - 2].images, ref[i].images));
+  }
+}
+
 TEST_CASE("FashionMnistDataset: Debian's files, when installed (constants, an epoch through the loader)") {
   const std::string dir = FashionMnist::kDebianDir;
   if (FashionMnist::find_file(dir, "t10k-labels-idx1-ubyte").empty()) {

@@ -302,6 +302,60 @@ TEST_CASE("Loader: destruction mid-epoch joins the workers; the queue bound hold
   Loader fresh(quiet, {});
   CHECK_THROWS_WITH_AS(fresh.next(), "Loader::next: call start_epoch(epoch) first", std::logic_error);
   CHECK(fresh.epoch() == -1);
+  l.start_epoch(3);
+  CHECK(l.epoch() == 3);
+  CHECK(fresh.describe() ==
+        "toy(1000): rank 0 of 1, 1000 samples in 1000 batches of 1 per epoch (shuffled), on the calling thread");
+  Loader train(quiet, {.batch_size = 64, .drop_last = true, .pad_to_equal = true, .workers = 4, .rank = 1,
+                       .world_size = 3, .resolutions = {16, 24}});
+  CHECK(train.describe() == "toy(1000): rank 1 of 3, 320 samples in 5 batches of 64 per epoch (shuffled; padded to "
+                            "equal steps: training only; last short batch dropped), sides 16/24 per batch, 4 workers");
+  Loader eval(quiet, {.batch_size = 100, .shuffle = false, .rank = 2, .world_size = 3});
+  CHECK(eval.describe() == "toy(1000): rank 2 of 3, 333 samples in 4 batches of 100 per epoch (in order; exact "
+                           "shards, no sample repeated), on the calling thread");
+  // An empty data set: an epoch with no batches, for any worker count.
+  for (int workers : {0, 2}) {
+    Loader none(std::make_shared<ToyDataset>(0), {.batch_size = 4, .workers = workers});
+    none.start_epoch(0);
+    CHECK(none.batches_per_epoch() == 0);
+    CHECK_FALSE(none.next());
+  }
   CHECK_THROWS_AS(Loader(quiet, {.workers = -1}), std::invalid_argument);
   CHECK_THROWS_AS(Loader(nullptr, {}), std::invalid_argument);
+}
+
+TEST_CASE("Loader: batch buffers are reused once dropped, never while anything still holds them") {
+  auto ds = std::make_shared<ToyDataset>(200);
+  for (int workers : {0, 2}) {
+    CAPTURE(workers);
+    Loader l(ds, {.batch_size = 5, .shuffle = true, .workers = workers, .prefetch_batches = 2, .seed = 4});
+    // Dropping each batch: the epoch's 40 batches cycle through a few buffers.
+    std::set<const void*> seen;
+    l.start_epoch(0);
+    while (auto b = l.next()) seen.insert(b->images.raw_data());
+    CHECK(seen.size() <= size_t(2 * workers + 4));
+    // Holding a view of a batch (as an autograd graph holds its saved input) keeps the buffer.
+    l.start_epoch(1);
+    Tensor kept = l.next()->images.narrow(0, 1, 2);
+    Tensor copy = kept.clone();
+    while (auto b = l.next()) {
+      CHECK(b->images.raw_data() != kept.raw_data());
+      CHECK(b->images.storage() != kept.storage());
+    }
+    CHECK(std::memcmp(kept.raw_data(), copy.raw_data(), size_t(copy.numel()) * 4) == 0);
+  }
+  // Reuse changes no value: an epoch read while dropping batches equals one read while keeping
+  // them all (every batch compared right when it arrives).
+  Loader keep(ds, {.batch_size = 5, .workers = 2, .seed = 4});
+  std::vector<Batch> all = run_epoch(keep, 2);
+  Loader drop(ds, {.batch_size = 5, .workers = 2, .seed = 4});
+  drop.start_epoch(2);
+  size_t i = 0;
+  while (auto b = drop.next()) {
+    REQUIRE(i < all.size());
+    CHECK(same_bits(b->images, all[i].images));
+    CHECK(b->indices == all[i].indices);
+    ++i;
+  }
+  CHECK(i == all.size());
 }

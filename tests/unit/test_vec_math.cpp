@@ -1,4 +1,4 @@
-// vm::exp, log, erf, erfc, tanh, sigmoid (engine/cpu/vec_math.h) against double-precision libm:
+// vm::exp, exp_ftz, log, erf, erfc, tanh, sigmoid, normal_cdf_fast (engine/cpu/vec_math.h) against double-precision libm:
 // the maximum error in ulp over dense sweeps of float inputs, the special values (+-0, +-inf, NaN,
 // huge, tiny, subnormal), and the bounds the header documents.
 //
@@ -124,6 +124,24 @@ TEST_CASE("vm::exp: <= 2 ulp for normal results, subnormals within one step, lim
   CHECK(std::isnan(vm::exp(kNaN)));
 }
 
+TEST_CASE("vm::exp_ftz: <= 2 ulp on [-87.33, 88]; exactly 0 below; -inf, NaN") {
+  // Its domain is x <= 88 (softmax passes x - max <= 0): the bit sweeps keep only those inputs.
+  auto in_domain = [](float x, double r) { return x <= 88.0f && x >= -87.33f && r >= double(kMin); };
+  check_sweeps(
+      "exp_ftz", [](float x) { return vm::exp_ftz(x); }, [](double x) { return std::exp(x); }, in_domain, -87.33f,
+      88.0f, 2.0);
+  for (float x : linear_sweep(-200.0f, -87.34f)) CHECK_MESSAGE(vm::exp_ftz(x) == 0.0f, "x = " << x);
+  CHECK(vm::exp_ftz(0.0f) == 1.0f);
+  CHECK(vm::exp_ftz(-0.0f) == 1.0f);
+  CHECK(vm::exp_ftz(-kInf) == 0.0f);
+  CHECK(vm::exp_ftz(-1e30f) == 0.0f);
+  CHECK(vm::exp_ftz(-87.3f) > 0.0f);
+  CHECK(std::isnan(vm::exp_ftz(kNaN)));
+  // Where both give a normal float they agree to within the 2-ulp bounds of each.
+  for (float x : {-87.0f, -50.5f, -10.25f, -1.0f, -1e-3f, 0.5f, 10.0f, 80.0f})
+    CHECK(std::fabs(double(vm::exp_ftz(x)) / double(vm::exp(x)) - 1) < 5e-7);
+}
+
 TEST_CASE("vm::log: <= 2 ulp over all positive floats including subnormals; log(0), log(<0), inf, NaN") {
   check_sweeps(
       "log", [](float x) { return vm::log(x); }, [](double x) { return std::log(x); }, any, 0.25f, 4.0f, 2.0);
@@ -158,6 +176,31 @@ TEST_CASE("vm::erf: <= 2.5 ulp everywhere; vm::erfc: <= 6 ulp for normal results
   CHECK(vm::erfc(11.0f) == 0.0f);
   CHECK(vm::erfc(-1e30f) == 2.0f);
   CHECK(std::isnan(vm::erfc(kNaN)));
+}
+
+TEST_CASE("vm::normal_cdf_fast: absolute error <= 2.5e-7 everywhere; exactly 0 / 1 far out; NaN") {
+  // Absolute, not ulp: the bound this approximation is built for (see vec_math.h). The sweeps are
+  // the same as for the ulp bounds: all binades of both signs, and a dense one over [-8, 8].
+  double worst = 0;
+  float worst_x = 0;
+  for (const auto& xs : {bit_sweep(false), bit_sweep(true), linear_sweep(-8.0f, 8.0f)}) {
+    const std::vector<float> y = map(xs, [](float x) { return vm::normal_cdf_fast(x); });
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (std::isnan(xs[i])) continue;
+      const double ref = 0.5 * std::erfc(-double(xs[i]) / std::sqrt(2.0));
+      const double e = std::fabs(double(y[i]) - ref);
+      if (!(e <= worst)) worst = e, worst_x = xs[i];  // NaN y counts as the worst
+    }
+  }
+  MESSAGE("normal_cdf_fast: max absolute error " << worst << " at x = " << worst_x << " (bound 2.5e-7)");
+  CHECK(worst <= 2.5e-7);
+  CHECK(vm::normal_cdf_fast(0.0f) == 0.5f);
+  CHECK(vm::normal_cdf_fast(-5.6f) == 0.0f);
+  CHECK(vm::normal_cdf_fast(5.6f) == 1.0f);
+  CHECK(vm::normal_cdf_fast(-kInf) == 0.0f);
+  CHECK(vm::normal_cdf_fast(kInf) == 1.0f);
+  CHECK(vm::normal_cdf_fast(kMax) == 1.0f);
+  CHECK(std::isnan(vm::normal_cdf_fast(kNaN)));
 }
 
 TEST_CASE("vm::tanh: <= 3 ulp everywhere; vm::sigmoid: <= 3 ulp for normal results; exact limits, no NaN") {
@@ -200,11 +243,13 @@ TEST_CASE("vec_math in a vectorised loop gives the same bits as one call at a ti
     CHECK_MESSAGE(bad == 0, std::string(name) << ": " << bad << " lanes differ from the scalar call");
   };
   same("exp", [](float x) { return vm::exp(x); });
+  same("exp_ftz", [](float x) { return vm::exp_ftz(x < 88.0f ? x : 88.0f); });
   same("log", [](float x) { return vm::log(std::fabs(x)); });
   same("erf", [](float x) { return vm::erf(x); });
   same("erfc", [](float x) { return vm::erfc(x); });
   same("tanh", [](float x) { return vm::tanh(x); });
   same("sigmoid", [](float x) { return vm::sigmoid(x); });
+  same("normal_cdf_fast", [](float x) { return vm::normal_cdf_fast(x); });
 }
 
 TEST_CASE("vec_math double overloads are libm") {

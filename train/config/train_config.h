@@ -28,6 +28,10 @@ struct ModelSection {
   std::optional<double> rope_theta, rope_mixed_theta;
   std::optional<std::string> pos_embed;
   std::optional<bool> qkv_bias, ape_on_cls, ape_antialias;
+  // Pretrained weights (models/pretrained.h: timm or official names, resized to the model's
+  // resolution): a .safetensors path, "" = train from the initialisation.
+  std::string pretrained;
+  bool pretrained_skip_head = true;  // a head of another num_classes keeps its init (timm's behaviour)
 };
 
 struct DataSection {

@@ -63,6 +63,10 @@ std::vector<Field> fields() {
           .one_of({"ape", "rope_axial", "rope_mixed", "rope_axial_ape", "rope_mixed_ape", "rpb"}),
       RV_FIELD(model.ape_on_cls, "APE also covers the CLS token (original ViT; ViT only)"),
       RV_FIELD(model.ape_antialias, "antialias when resampling APE to a smaller grid (ViT only)"),
+      RV_FIELD(model.pretrained, "pretrained weights: a .safetensors file (timm or official names; "
+                                 "`ropevit convert` makes one from a .pth); \"\" = none"),
+      RV_FIELD(model.pretrained_skip_head, "with model.pretrained: a head of another num_classes keeps its "
+                                           "initialisation (as timm) instead of failing"),
 
       // ---- data
       RV_FIELD(data.dataset, "data set kind").one_of({"imagefolder", "fashion_mnist", "scenes"}),

@@ -1,0 +1,135 @@
+// decode_jpeg.cpp: TurboJPEG decoding, or a clear error when ropevit was built without it.
+#include "data/decode_jpeg.h"
+
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+
+#include "data/exif.h"
+#include "data/image_color.h"
+
+#if RV_HAVE_TURBOJPEG
+#include <turbojpeg.h>
+#endif
+
+namespace rv::data {
+
+int jpeg_scale_denominator(int height, int width, int min_height, int min_width) {
+  for (int d : {8, 4, 2}) {
+    // libjpeg's scaled size is ceil(size / d) (TJSCALED with 1/d).
+    if ((height + d - 1) / d >= min_height && (width + d - 1) / d >= min_width) return d;
+  }
+  return 1;
+}
+
+#if !RV_HAVE_TURBOJPEG
+
+bool have_jpeg_decoder() { return false; }
+
+[[noreturn]] static void no_turbojpeg(const std::string& label) {
+  throw std::runtime_error(label + ": cannot decode a JPEG: ropevit was built without TurboJPEG "
+                           "(install Debian's libturbojpeg0-dev, e.g. with scripts/setup, and re-run cmake)");
+}
+ImageInfo peek_jpeg(const uint8_t*, size_t, const std::string& label, bool) { no_turbojpeg(label); }
+Image decode_jpeg(const uint8_t*, size_t, const std::string& label, const DecodeOptions&) { no_turbojpeg(label); }
+std::string encode_jpeg(const Image&, int) { no_turbojpeg("encode_jpeg"); }
+
+#else
+
+bool have_jpeg_decoder() { return true; }
+
+namespace {
+
+struct TjHandle {
+  tjhandle h = tjInitDecompress();
+  ~TjHandle() {
+    if (h) tjDestroy(h);
+  }
+};
+
+// tjDecompressHeader3 for `data`; throws naming the file when the header cannot be read.
+void read_header(TjHandle& tj, const uint8_t* data, size_t size, const std::string& label, int& w, int& h, int& cs,
+                 int64_t max_pixels = kMaxImagePixels) {
+  if (!tj.h) throw std::runtime_error(label + ": TurboJPEG could not create a decompressor");
+  if (size > 0xFFFFFFFFu) throw std::runtime_error(label + ": JPEG file larger than 4 GiB");
+  int subsamp = 0;
+  if (tjDecompressHeader3(tj.h, data, (unsigned long)size, &w, &h, &subsamp, &cs) != 0)
+    throw std::runtime_error(label + ": not a readable JPEG (" + tjGetErrorStr2(tj.h) + ")");
+  if (w <= 0 || h <= 0 || int64_t(w) * h > max_pixels)
+    throw std::runtime_error(label + ": JPEG size " + std::to_string(w) + "x" + std::to_string(h) +
+                             " is empty or larger than the " + std::to_string(max_pixels) + "-pixel limit");
+}
+
+}  // namespace
+
+ImageInfo peek_jpeg(const uint8_t* data, size_t size, const std::string& label, bool exif_orientation) {
+  TjHandle tj;
+  int w = 0, h = 0, cs = 0;
+  read_header(tj, data, size, label, w, h, cs);
+  const int o = exif_orientation ? jpeg_exif_orientation(data, size) : 1;
+  if (orientation_swaps_axes(o)) std::swap(w, h);
+  return {h, w, ImageFormat::jpeg};
+}
+
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt) {
+  if (opt.channels != 1 && opt.channels != 3)
+    throw std::invalid_argument(label + ": decode_jpeg: channels must be 1 or 3, got " + std::to_string(opt.channels));
+  TjHandle tj;
+  int w = 0, h = 0, cs = 0;
+  read_header(tj, data, size, label, w, h, cs, opt.max_pixels);
+  const int o = opt.exif_orientation ? jpeg_exif_orientation(data, size) : 1;
+  // The minimum size is asked for upright; compare it against the stored (unrotated) axes.
+  const int min_h = orientation_swaps_axes(o) ? opt.min_width : opt.min_height;
+  const int min_w = orientation_swaps_axes(o) ? opt.min_height : opt.min_width;
+  // No minimum asked for (0 x 0): full size.
+  const int d = (min_h > 0 || min_w > 0) ? jpeg_scale_denominator(h, w, min_h, min_w) : 1;
+  const int sh = (h + d - 1) / d, sw = (w + d - 1) / d;
+
+  const bool cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
+  const bool grey_src = cs == TJCS_GRAY;
+  int pf = TJPF_RGB, src_c = 3;
+  if (cmyk) pf = TJPF_CMYK, src_c = 4;
+  else if (grey_src && opt.channels == 1) pf = TJPF_GRAY, src_c = 1;
+  std::vector<uint8_t> buf(size_t(sh) * sw * src_c);
+  // ISLOW DCT and fancy upsampling are TurboJPEG's defaults and PIL's (same pixels); LIMITSCANS
+  // refuses progressive files with absurd scan counts (a known denial-of-service input).
+  const int flags = TJFLAG_LIMITSCANS;
+  if (tjDecompress2(tj.h, data, (unsigned long)size, buf.data(), sw, 0, sh, pf, flags) != 0) {
+    const std::string msg = tjGetErrorStr2(tj.h);
+    // Warnings leave a complete image; PIL accepts those too, except a truncated file.
+    const bool warning = tjGetErrorCode(tj.h) == TJERR_WARNING;
+    if (!warning || msg.find("Premature end") != std::string::npos)
+      throw std::runtime_error(label + ": corrupt or truncated JPEG (" + msg + ")");
+  }
+
+  Image im;
+  if (cmyk) im = cmyk_to_rgb(buf.data(), sh, sw, /*inverted=*/true);
+  else {
+    im = Image(sh, sw, src_c);
+    std::memcpy(im.pixels.data(), buf.data(), buf.size());
+  }
+  if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
+  return apply_orientation(std::move(im), o);
+}
+
+std::string encode_jpeg(const Image& im, int quality) {
+  if (im.empty() || (im.channels != 1 && im.channels != 3) || quality < 1 || quality > 100)
+    throw std::invalid_argument("encode_jpeg: expected a non-empty 1- or 3-channel image and quality 1..100");
+  tjhandle h = tjInitCompress();
+  if (!h) throw std::runtime_error("encode_jpeg: TurboJPEG could not create a compressor");
+  unsigned char* buf = nullptr;
+  unsigned long len = 0;
+  const int pf = im.channels == 3 ? TJPF_RGB : TJPF_GRAY, ss = im.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY;
+  const int rc = tjCompress2(h, im.pixels.data(), im.width, 0, im.height, pf, &buf, &len, ss, quality, 0);
+  std::string out;
+  const std::string err = rc != 0 ? tjGetErrorStr2(h) : "";
+  if (rc == 0) out.assign(reinterpret_cast<const char*>(buf), len);
+  tjFree(buf);
+  tjDestroy(h);
+  if (rc != 0) throw std::runtime_error("encode_jpeg: " + err);
+  return out;
+}
+
+#endif
+
+}  // namespace rv::data

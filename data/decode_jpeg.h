@@ -1,0 +1,38 @@
+// decode_jpeg.h: JPEG -> RGB (or grey) through libjpeg-turbo's TurboJPEG API, with scaled decode.
+//
+// Scaled decode: the JPEG's 8x8 DCT blocks can be inverse-transformed at 4x4, 2x2 or 1x1, giving
+// the image at 1/2, 1/4 or 1/8 size for a fraction of the work (no full-size pixels are ever
+// made). A pipeline that will shrink a 500x375 ImageNet photo to 224 px can decode at 1/2 when
+// the kept region is still at least the output size. decode_jpeg picks the scale from
+// DecodeOptions::min_height / min_width; jpeg_scale_denominator says which it will be.
+//
+// Colour: grey JPEGs are replicated to RGB, CMYK / YCCK (Adobe, inverted) are converted as
+// PIL's CMYK -> RGB does; the EXIF orientation is applied after decoding.
+// Corrupt data: TurboJPEG errors become std::runtime_error naming the file. Warnings that PIL
+// also lets through (extraneous bytes, a bad restart marker) are accepted, as PIL accepts them;
+// a truncated file ("Premature end of JPEG file") is an error, as in PIL.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "data/decode_image.h"
+
+namespace rv::data {
+
+bool have_jpeg_decoder();  // false when built without TurboJPEG
+
+// Header only: full-size height / width after EXIF orientation (when opt.exif_orientation).
+ImageInfo peek_jpeg(const uint8_t* data, size_t size, const std::string& label, bool exif_orientation = true);
+
+// 1, 2, 4 or 8: the largest DCT reduction that keeps a (height x width) image at least
+// min_height x min_width (both after scaling, rounding up as libjpeg does).
+int jpeg_scale_denominator(int height, int width, int min_height, int min_width);
+
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt = {});
+
+// The other direction, for synthetic data sets and benchmarks: baseline JPEG, 4:2:0 chroma for
+// RGB (as PIL's default), `quality` 1..100. Throws without TurboJPEG.
+std::string encode_jpeg(const Image& im, int quality = 90);
+
+}  // namespace rv::data

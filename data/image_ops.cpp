@@ -1,0 +1,262 @@
+// image_ops.cpp: PIL-exact uint8 image operations (see image_ops.h for the reference of each).
+#include "data/image_ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "data/image_color.h"
+
+namespace rv::data {
+
+Image crop(const Image& im, int top, int left, int height, int width) {
+  const ImageView v = crop_view(im, top, left, height, width);
+  Image out(height, width, im.channels);
+  for (int y = 0; y < height; ++y) std::memcpy(out.row(y), v.row(y), size_t(width) * im.channels);
+  return out;
+}
+
+Image center_crop(const Image& im, int height, int width) {
+  if (height > im.height || width > im.width)
+    throw std::invalid_argument("center_crop: crop " + std::to_string(height) + "x" + std::to_string(width) +
+                                " is larger than the " + std::to_string(im.height) + "x" + std::to_string(im.width) + " image");
+  // torchvision: int(round((H - h) / 2.0)); Python rounds half to even, as nearbyint does.
+  const int top = int(std::nearbyint((im.height - height) / 2.0));
+  const int left = int(std::nearbyint((im.width - width) / 2.0));
+  return crop(im, top, left, height, width);
+}
+
+Image hflip(const Image& im) {
+  Image out(im.height, im.width, im.channels);
+  const int C = im.channels, W = im.width;
+  for (int y = 0; y < im.height; ++y) {
+    const uint8_t* s = im.row(y);
+    uint8_t* d = out.row(y);
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < C; ++c) d[x * C + c] = s[(W - 1 - x) * C + c];
+  }
+  return out;
+}
+
+Image resize_short_side(const Image& im, int size, Interp interp) {
+  if (size < 1) throw std::invalid_argument("resize_short_side: size must be >= 1, got " + std::to_string(size));
+  const bool wide = im.width >= im.height;
+  const int s = wide ? im.height : im.width, l = wide ? im.width : im.height;
+  const int new_long = int(int64_t(size) * l / s);  // torchvision: int(size * long / short)
+  const int oh = wide ? size : new_long, ow = wide ? new_long : size;
+  if (oh == im.height && ow == im.width) return im;
+  return resize(im, oh, ow, interp);
+}
+
+Image grayscale3(const Image& im) {
+  if (im.channels == 1) return grey_to_rgb(im);
+  return grey_to_rgb(rgb_to_grey(im));
+}
+
+Image solarize(const Image& im, int threshold) {
+  Image out = im;
+  for (uint8_t& v : out.pixels)
+    if (v >= threshold) v = uint8_t(255 - v);
+  return out;
+}
+
+namespace {
+
+// PIL's blend of one byte: a + alpha * (b - a) in float, truncated toward zero, clipped outside
+// [0, 1] (inside it the value cannot leave 0..255). Written branch-free so loops over it
+// vectorise (compare-selects and a truncating float -> int conversion).
+inline uint8_t blend1(int a, int b, float alpha) {
+  float t = float(a) + alpha * float(b - a);
+  t = t < 0.0f ? 0.0f : t;
+  t = t > 255.0f ? 255.0f : t;
+  return uint8_t(int(t));
+}
+
+// blend of a constant per-channel degenerate image with `im`.
+Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha) {
+  Image out(im.height, im.width, im.channels);
+  const int C = im.channels;
+  const size_t n = size_t(im.height) * im.width;
+  const uint8_t* s = im.pixels.data();
+  uint8_t* d = out.pixels.data();
+  if (C == 1) {
+    for (size_t i = 0; i < n; ++i) d[i] = blend1(a[0], s[i], alpha);
+  } else {
+    for (size_t i = 0; i < n; ++i)
+      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend1(a[c], s[3 * i + c], alpha);
+  }
+  return out;
+}
+
+}  // namespace
+
+Image blend(const Image& a, const Image& b, float alpha) {
+  if (a.height != b.height || a.width != b.width || a.channels != b.channels)
+    throw std::invalid_argument("blend: images differ in size or channels");
+  Image out(a.height, a.width, a.channels);
+  const uint8_t *pa = a.pixels.data(), *pb = b.pixels.data();
+  uint8_t* d = out.pixels.data();
+  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend1(pa[i], pb[i], alpha);
+  return out;
+}
+
+Image adjust_brightness(const Image& im, float factor) { return blend_const({0, 0, 0}, im, factor); }
+
+Image adjust_contrast(const Image& im, float factor) {
+  // The degenerate image is the mean of the grey image, rounded: int(mean + 0.5).
+  const Image grey = im.channels == 3 ? rgb_to_grey(im) : im;
+  uint64_t sum = 0;
+  for (uint8_t v : grey.pixels) sum += v;
+  const double mean = grey.pixels.empty() ? 0.0 : double(sum) / double(grey.pixels.size());
+  const uint8_t m = uint8_t(int(mean + 0.5));
+  return blend_const({m, m, m}, im, factor);
+}
+
+Image adjust_saturation(const Image& im, float factor) {
+  if (im.channels == 1) return blend(im, im, factor);
+  return blend(grayscale3(im), im, factor);
+}
+
+namespace {
+
+// PIL's RGB -> HSV of one pixel (Convert.c's colorsys-style float code, with its float /
+// double mix kept: the bytes depend on it).
+inline void rgb_to_hsv(const uint8_t* in, uint8_t* out) {
+  const uint8_t r = in[0], g = in[1], b = in[2];
+  const uint8_t maxc = std::max(r, std::max(g, b)), minc = std::min(r, std::min(g, b));
+  uint8_t uh = 0, us = 0;
+  if (minc != maxc) {
+    const float cr = float(maxc - minc);
+    const float s = cr / float(maxc);
+    const float rc = float(maxc - r) / cr, gc = float(maxc - g) / cr, bc = float(maxc - b) / cr;
+    float h;
+    if (r == maxc) h = bc - gc;
+    else if (g == maxc) h = float(2.0 + rc - bc);
+    else h = float(4.0 + gc - rc);
+    h = float(std::fmod(h / 6.0 + 1.0, 1.0));
+    uh = uint8_t(std::clamp(int(h * 255.0), 0, 255));
+    us = uint8_t(std::clamp(int(s * 255.0), 0, 255));
+  }
+  out[0] = uh, out[1] = us, out[2] = maxc;
+}
+
+inline void hsv_to_rgb(uint8_t h, uint8_t s, uint8_t v, uint8_t* out) {
+  if (s == 0) {
+    out[0] = out[1] = out[2] = v;
+    return;
+  }
+  const int i = int(std::floor(float(h) * 6.0 / 255.0));
+  const float f = float(float(h) * 6.0 / 255.0 - float(i));
+  const float fs = float(float(s) / 255.0);
+  auto clip = [](double x) { return uint8_t(std::clamp(int(std::round(x)), 0, 255)); };
+  const uint8_t p = clip(float(v) * (1.0 - fs)), q = clip(float(v) * (1.0 - fs * f)), t = clip(float(v) * (1.0 - fs * (1.0 - f)));
+  switch (i % 6) {
+    case 0: out[0] = v, out[1] = t, out[2] = p; break;
+    case 1: out[0] = q, out[1] = v, out[2] = p; break;
+    case 2: out[0] = p, out[1] = v, out[2] = t; break;
+    case 3: out[0] = p, out[1] = q, out[2] = v; break;
+    case 4: out[0] = t, out[1] = p, out[2] = v; break;
+    default: out[0] = v, out[1] = p, out[2] = q; break;
+  }
+}
+
+}  // namespace
+
+Image adjust_hue(const Image& im, float hue_factor) {
+  if (!(hue_factor >= -0.5f && hue_factor <= 0.5f))
+    throw std::invalid_argument("adjust_hue: hue_factor must be in [-0.5, 0.5], got " + std::to_string(hue_factor));
+  if (im.channels == 1) return im;  // torchvision returns grey images unchanged
+  // torchvision: np.int32(hue_factor * 255) (toward zero), added to the uint8 hue with wrap-around.
+  const uint8_t shift = uint8_t(int32_t(double(hue_factor) * 255));
+  Image out(im.height, im.width, 3);
+  const size_t n = size_t(im.height) * im.width;
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t hsv[3];
+    rgb_to_hsv(&im.pixels[3 * i], hsv);
+    hsv_to_rgb(uint8_t(hsv[0] + shift), hsv[1], hsv[2], &out.pixels[3 * i]);
+  }
+  return out;
+}
+
+namespace {
+
+// PIL's box radius for one of `passes` box blurs that together approximate a Gaussian of the
+// given radius (Gwosdek et al., "Theoretical foundations of Gaussian convolution by extended
+// box filtering"): an integer part l and a fractional extension a, in float as PIL computes.
+float box_radius(float radius, int passes) {
+  const float sigma2 = radius * radius / float(passes);
+  const float L = float(std::sqrt(12.0 * sigma2 + 1.0));
+  const float l = float(std::floor((L - 1.0) / 2.0));
+  float a = (2 * l + 1) * (l * (l + 1) - 3 * sigma2);
+  a /= 6 * (sigma2 - (l + 1) * (l + 1));
+  return l + a;
+}
+
+// One box blur of fractional radius r = ri + frac along a line of n samples at `stride`:
+// out[x] = (sum of in[x-ri .. x+ri]) * ww + (in[x-ri-1] + in[x+ri+1]) * fw, in 24-bit fixed
+// point, indices clamped to the line (edge pixels repeat), as PIL's ImagingLineBoxBlur. The line
+// is first copied into `pad` with ri + 1 repeated edge samples on each side, so the sliding
+// window needs no bounds checks.
+void box_blur_line(const uint8_t* in, uint8_t* out, int n, size_t stride, int ri, uint32_t ww, uint32_t fw,
+                   std::vector<uint32_t>& pad) {
+  const int P = ri + 1;
+  pad.resize(size_t(n) + 2 * P);
+  for (int i = 0; i < P; ++i) pad[i] = in[0], pad[size_t(P) + n + i] = in[size_t(n - 1) * stride];
+  for (int i = 0; i < n; ++i) pad[size_t(P) + i] = in[size_t(i) * stride];
+  const uint32_t* p = pad.data() + P;  // p[i] = in[clamp(i)] for -P <= i < n + P
+  uint32_t acc = 0;
+  for (int i = -ri - 1; i < ri; ++i) acc += p[i];  // window of x = -1
+  for (int x = 0; x < n; ++x) {
+    acc += p[x + ri] - p[x - ri - 1];
+    const uint32_t bulk = acc * ww + (p[x - ri - 1] + p[x + ri + 1]) * fw;
+    out[size_t(x) * stride] = uint8_t((bulk + (1u << 23)) >> 24);
+  }
+}
+
+}  // namespace
+
+Image gaussian_blur(const Image& im, float radius) {
+  if (!(radius >= 0.0f)) throw std::invalid_argument("gaussian_blur: radius must be >= 0, got " + std::to_string(radius));
+  constexpr int passes = 3;
+  const float r = box_radius(radius, passes);
+  if (r == 0.0f || im.empty()) return im;
+  const int ri = int(r);
+  const uint32_t ww = uint32_t(float(1 << 24) / (r * 2 + 1));
+  const uint32_t fw = ((1u << 24) - uint32_t(ri * 2 + 1) * ww) / 2;
+  const int H = im.height, W = im.width, C = im.channels;
+  Image a = im, b(H, W, C);
+  // All horizontal passes, then all vertical ones (PIL blurs the transposed image), each
+  // channel as its own line.
+  std::vector<uint32_t> pad;
+  for (int p = 0; p < passes; ++p) {
+    for (int y = 0; y < H; ++y)
+      for (int c = 0; c < C; ++c) box_blur_line(a.row(y) + c, b.row(y) + c, W, C, ri, ww, fw, pad);
+    std::swap(a, b);
+  }
+  for (int p = 0; p < passes; ++p) {
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < C; ++c)
+        box_blur_line(a.pixels.data() + size_t(x) * C + c, b.pixels.data() + size_t(x) * C + c, H, size_t(W) * C, ri, ww, fw,
+                      pad);
+    std::swap(a, b);
+  }
+  return a;
+}
+
+Tensor to_tensor_normalized(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
+  const int C = im.channels, H = im.height, W = im.width;
+  Tensor t = empty({C, H, W}, DType::f32);
+  float* d = t.data<float>();
+  for (int c = 0; c < C; ++c) {
+    // ToTensor divides by 255 in f32, Normalize subtracts and divides in f32: the same two roundings.
+    const float m = mean[c], s = stdev[c];
+    float* dc = d + size_t(c) * H * W;
+    const uint8_t* src = im.pixels.data() + c;
+    for (size_t i = 0, n = size_t(H) * W; i < n; ++i) dc[i] = (float(src[i * C]) / 255.0f - m) / s;
+  }
+  return t;
+}
+
+}  // namespace rv::data

@@ -1,0 +1,89 @@
+// image_pipeline.cpp: the timm / DeiT train and eval preprocessing chains (see image_pipeline.h).
+#include "data/image_pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace rv::data {
+
+TrainAugment train_augment_from_name(const std::string& name) {
+  if (name.empty() || name == "none") return TrainAugment::none;
+  if (name == "3a") return TrainAugment::three_augment;
+  if (name.rfind("rand", 0) == 0) return TrainAugment::rand_augment;
+  throw std::invalid_argument("augmentation: expected \"none\", \"3a\" or a RandAugment config like \"rand-m9-mstd0.5-inc1\", got \"" +
+                              name + "\"");
+}
+
+TrainParams train_params(int height, int width, const TrainTransformOptions& opt, const RandAugment* ra, RandomDraws& rd) {
+  TrainParams p;
+  p.crop = random_resized_crop_params(height, width, opt.rrc, rd);
+  p.flip = opt.hflip > 0 && rd.uniform() < opt.hflip;
+  switch (opt.augment) {
+    case TrainAugment::none:
+      if (opt.color_jitter > 0) p.jitter = color_jitter_params({opt.color_jitter, opt.color_jitter, opt.color_jitter, 0}, rd);
+      break;
+    case TrainAugment::three_augment: p.three = three_augment_params(opt.color_jitter, rd); break;
+    case TrainAugment::rand_augment:
+      if (!ra) throw std::invalid_argument("train_params: augment is rand_augment but no RandAugment was given");
+      p.rand_augment = ra->params(rd);
+      break;
+  }
+  if (opt.erasing.probability > 0) p.erase = random_erasing_params(opt.size, opt.size, opt.erasing, rd);
+  return p;
+}
+
+Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
+                       const RandAugment* ra, RandomDraws& rd) {
+  const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
+  const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
+  DecodeOptions dopt;
+  dopt.exif_orientation = opt.exif_orientation;
+  if (opt.scaled_decode && info.format == ImageFormat::jpeg) {
+    // The smallest decode in which the crop still spans opt.size pixels each way.
+    dopt.min_height = int(std::ceil(double(opt.size) * info.height / p.crop.height));
+    dopt.min_width = int(std::ceil(double(opt.size) * info.width / p.crop.width));
+  }
+  const Image im = decode_image(data, size, label, dopt);
+  CropBox box = p.crop;
+  if (im.height != info.height || im.width != info.width) {
+    // Map the box onto the scaled image (it keeps >= opt.size pixels by the choice of scale).
+    const double sy = double(im.height) / info.height, sx = double(im.width) / info.width;
+    box.top = std::min(int(box.top * sy), im.height - 1);
+    box.left = std::min(int(box.left * sx), im.width - 1);
+    box.height = std::clamp(int(std::lround(p.crop.height * sy)), 1, im.height - box.top);
+    box.width = std::clamp(int(std::lround(p.crop.width * sx)), 1, im.width - box.left);
+  }
+  Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
+  if (p.flip) x = hflip(x);
+  if (p.jitter) x = color_jitter_apply(x, *p.jitter);
+  if (p.three) x = three_augment_apply(x, *p.three);
+  if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
+  Tensor t = to_tensor_normalized(x, opt.mean, opt.std);
+  if (!p.erase.empty()) random_erasing_apply(t, p.erase, opt.erasing.mode, rd);
+  return t;
+}
+
+Tensor eval_transform(const Image& im, const EvalTransformOptions& opt) {
+  if (!(opt.crop_pct > 0 && opt.crop_pct <= 1))
+    throw std::invalid_argument("eval_transform: crop_pct must be in (0, 1], got " + std::to_string(opt.crop_pct));
+  const int scale = int(std::floor(opt.size / opt.crop_pct));  // timm: math.floor(img_size / crop_pct)
+  return to_tensor_normalized(center_crop(resize_short_side(im, scale, opt.interp), opt.size, opt.size), opt.mean, opt.std);
+}
+
+Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt) {
+  DecodeOptions dopt;
+  dopt.exif_orientation = opt.exif_orientation;
+  if (opt.scaled_decode) {
+    // The short side must stay >= the resize target; asking both sides for it is enough.
+    const int scale = int(std::floor(opt.size / opt.crop_pct));
+    dopt.min_height = dopt.min_width = scale;
+    const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
+    // Only the short side matters: relax the long one.
+    if (info.height > info.width) dopt.min_height = 0;
+    else dopt.min_width = 0;
+  }
+  return eval_transform(decode_image(data, size, label, dopt), opt);
+}
+
+}  // namespace rv::data

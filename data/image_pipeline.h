@@ -1,0 +1,80 @@
+// image_pipeline.h: the whole per-image preprocessing of the timm / DeiT recipes, file bytes in,
+// normalised (3, S, S) float tensor out.
+//
+//   train:  decode -> RandomResizedCrop(S) -> hflip(p) -> one of
+//             none:           ColorJitter(cj, cj, cj)              (timm without --aa)
+//             three_augment:  grayscale | solarize | blur, then ColorJitter(cj)  (DeiT III --aa 3a)
+//             rand_augment:   RandAugment("rand-m9-mstd0.5-inc1")   (timm --aa; no jitter, as timm)
+//           -> ToTensor + Normalize -> RandomErasing (reprob; 0 = off)
+//   eval:   decode -> Resize(floor(S / crop_pct)) of the short side -> CenterCrop(S) -> normalise
+//           (the spec: ViT crop_pct 1.0, Swin 0.875, timm's pretrained configs 0.9)
+//
+// Scaled JPEG decode: train samples the crop on the header's full size first, then decodes at
+// the smallest 1/2, 1/4, 1/8 scale at which the crop still has at least S x S pixels (so the
+// resize that follows still shrinks, antialiased); the crop box is mapped to the scaled image.
+// That is a different (slightly softer) resampling chain than PIL's, so it is an option: on for
+// training by default (speed; augmentation noise dwarfs it), off for evaluation by default so
+// that reported accuracy uses exactly the reference preprocessing.
+//
+// EXIF orientation: applied by default (a phone photo shown upright). torchvision's / timm's
+// default loader (PIL Image.open + convert("RGB")) does NOT apply it; set exif_orientation = false
+// to reproduce their pixels exactly on such files (ImageNet has very few of them).
+#pragma once
+#include <array>
+#include <string>
+
+#include "data/augment.h"
+#include "data/decode_image.h"
+#include "data/image_ops.h"
+#include "data/rand_augment.h"
+#include "data/random_erasing.h"
+
+namespace rv::data {
+
+enum class TrainAugment { none, three_augment, rand_augment };
+TrainAugment train_augment_from_name(const std::string& name);  // "none" | "3a" | "rand-..." (a RandAugment spec)
+
+struct TrainTransformOptions {
+  int size = 224;
+  RandomResizedCropOptions rrc;
+  Interp interp = Interp::bicubic;
+  double hflip = 0.5;
+  TrainAugment augment = TrainAugment::none;
+  float color_jitter = 0.4f;                      // 0: off (none / three_augment only)
+  std::string rand_augment = "rand-m9-mstd0.5-inc1";
+  RandomErasingOptions erasing = {.probability = 0.0};
+  std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
+  bool scaled_decode = true;
+  bool exif_orientation = true;
+};
+
+struct EvalTransformOptions {
+  int size = 224;
+  double crop_pct = 1.0;
+  Interp interp = Interp::bicubic;
+  std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
+  bool scaled_decode = false;
+  bool exif_orientation = true;
+};
+
+// The random part of one training sample, drawn before decoding (only the header is read).
+struct TrainParams {
+  CropBox crop;                // on the full-size image
+  bool flip = false;
+  std::optional<ColorJitterParams> jitter;
+  std::optional<ThreeAugmentParams> three;
+  std::optional<RandAugmentParams> rand_augment;
+  std::vector<CropBox> erase;  // on the S x S output
+};
+TrainParams train_params(int height, int width, const TrainTransformOptions& opt, const RandAugment* ra, RandomDraws& rd);
+
+// Bytes of one image file -> (3, S, S) f32. `label` names the file in errors. `ra` is the parsed
+// RandAugment of opt.rand_augment (parse it once: RandAugment::parse), used when augment is
+// rand_augment.
+Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
+                       const RandAugment* ra, RandomDraws& rd);
+Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt);
+// The eval transform from a decoded image (the exact reference chain).
+Tensor eval_transform(const Image& im, const EvalTransformOptions& opt);
+
+}  // namespace rv::data

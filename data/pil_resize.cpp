@@ -1,0 +1,160 @@
+// pil_resize.cpp: Pillow-compatible separable resampling (see pil_resize.h for the maths).
+#include "data/pil_resize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "engine/cpu/parallel.h"
+
+namespace rv::data {
+
+const char* interp_name(Interp i) { return i == Interp::bilinear ? "bilinear" : "bicubic"; }
+Interp interp_from_name(const std::string& name) {
+  if (name == "bilinear") return Interp::bilinear;
+  if (name == "bicubic") return Interp::bicubic;
+  throw std::invalid_argument("interpolation: expected \"bilinear\" or \"bicubic\", got \"" + name + "\"");
+}
+
+ImageView view_of(const Image& im) {
+  return {im.pixels.data(), im.height, im.width, im.channels, size_t(im.width) * im.channels};
+}
+
+ImageView crop_view(const Image& im, int top, int left, int height, int width) {
+  if (top < 0 || left < 0 || height < 0 || width < 0 || top + height > im.height || left + width > im.width)
+    throw std::out_of_range("crop: rectangle (top " + std::to_string(top) + ", left " + std::to_string(left) + ", " +
+                            std::to_string(height) + "x" + std::to_string(width) + ") is not inside the " +
+                            std::to_string(im.height) + "x" + std::to_string(im.width) + " image");
+  return {im.pixels.data() + (size_t(top) * im.width + left) * im.channels, height, width, im.channels,
+          size_t(im.width) * im.channels};
+}
+
+namespace {
+
+constexpr int kPrecisionBits = 32 - 8 - 2;  // 22: 8 bits of value, 2 of headroom for negative lobes
+
+double bilinear_kernel(double x) {
+  x = std::fabs(x);
+  return x < 1.0 ? 1.0 - x : 0.0;
+}
+double bicubic_kernel(double x) {
+  constexpr double a = -0.5;
+  x = std::fabs(x);
+  if (x < 1.0) return ((a + 2.0) * x - (a + 3.0)) * x * x + 1;
+  if (x < 2.0) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0.0;
+}
+
+// The taps of one axis: output i reads inputs first[i] .. first[i] + count[i] - 1 with
+// fixed-point weights w[i * taps + k].
+struct Taps {
+  int taps = 0;
+  std::vector<int> first, count;
+  std::vector<int32_t> w;
+};
+
+Taps make_taps(int in_size, int out_size, Interp interp) {
+  const double support0 = interp == Interp::bilinear ? 1.0 : 2.0;
+  double (*kernel)(double) = interp == Interp::bilinear ? bilinear_kernel : bicubic_kernel;
+  // The scale is computed from float box edges, as Pillow's (float in0, in1) arguments.
+  const double scale = double(float(in_size) - 0.0f) / out_size;
+  const double filterscale = std::max(scale, 1.0);
+  const double support = support0 * filterscale;
+  Taps t;
+  t.taps = int(std::ceil(support)) * 2 + 1;
+  t.first.resize(out_size);
+  t.count.resize(out_size);
+  t.w.assign(size_t(out_size) * t.taps, 0);
+  std::vector<double> k(t.taps);
+  for (int i = 0; i < out_size; ++i) {
+    const double center = (i + 0.5) * scale;
+    // Pillow truncates (center -/+ support + 0.5) toward zero, then clamps to the image.
+    const int lo = std::max(int(center - support + 0.5), 0);
+    const int hi = std::min(int(center + support + 0.5), in_size);
+    const int n = hi - lo;
+    double sum = 0.0;
+    for (int j = 0; j < n; ++j) {
+      k[j] = kernel((j + lo - center + 0.5) / filterscale);
+      sum += k[j];
+    }
+    for (int j = 0; j < n; ++j) {
+      const double v = sum != 0.0 ? k[j] / sum : k[j];
+      // Round half away from zero into 22-bit fixed point.
+      t.w[size_t(i) * t.taps + j] = int32_t(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+    }
+    t.first[i] = lo;
+    t.count[i] = n;
+  }
+  return t;
+}
+
+inline uint8_t clip8(int32_t acc) {
+  const int32_t v = acc >> kPrecisionBits;  // arithmetic shift: negative sums stay negative
+  return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+// One output row of the horizontal pass: C channels interleaved.
+template <int C>
+void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* w = t.w.data() + size_t(x) * t.taps;
+    const uint8_t* p = in + size_t(t.first[x]) * C;
+    int32_t acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = 1 << (kPrecisionBits - 1);
+    for (int k = 0; k < t.count[x]; ++k)
+      for (int c = 0; c < C; ++c) acc[c] += int32_t(p[k * C + c]) * w[k];
+    for (int c = 0; c < C; ++c) out[x * C + c] = clip8(acc[c]);
+  }
+}
+
+}  // namespace
+
+Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
+  if (out_h < 1 || out_w < 1 || src.height < 1 || src.width < 1)
+    throw std::invalid_argument("resize: expected a non-empty image and output size, got " + std::to_string(src.height) + "x" +
+                                std::to_string(src.width) + " -> " + std::to_string(out_h) + "x" + std::to_string(out_w));
+  if (src.channels != 1 && src.channels != 3)
+    throw std::invalid_argument("resize: expected 1 or 3 channels, got " + std::to_string(src.channels));
+  const int C = src.channels;
+  const bool need_h = out_w != src.width, need_v = out_h != src.height;
+
+  // Horizontal pass (or a copy of the rows) into `mid` (src.height x out_w).
+  Image mid(src.height, out_w, C);
+  if (need_h) {
+    const Taps t = make_taps(src.width, out_w, interp);
+    cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
+      for (int64_t y = y0; y < y1; ++y) {
+        if (C == 3) horizontal_row<3>(src.row(int(y)), mid.row(int(y)), out_w, t);
+        else horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+      }
+    });
+  } else {
+    for (int y = 0; y < src.height; ++y) std::memcpy(mid.row(y), src.row(y), size_t(out_w) * C);
+  }
+  if (!need_v) return mid;
+
+  // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
+  // runs along the contiguous row (all W * C bytes) and vectorises.
+  const Taps t = make_taps(src.height, out_h, interp);
+  Image out(out_h, out_w, C);
+  const int row_len = out_w * C;
+  cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
+    std::vector<int32_t> acc(row_len);
+    for (int64_t y = y0; y < y1; ++y) {
+      std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+      const int32_t* w = t.w.data() + size_t(y) * t.taps;
+      for (int k = 0; k < t.count[y]; ++k) {
+        const uint8_t* in = mid.row(t.first[y] + k);
+        const int32_t wk = w[k];
+        for (int i = 0; i < row_len; ++i) acc[i] += int32_t(in[i]) * wk;
+      }
+      uint8_t* o = out.row(int(y));
+      for (int i = 0; i < row_len; ++i) o[i] = clip8(acc[i]);
+    }
+  });
+  return out;
+}
+
+}  // namespace rv::data
