@@ -60,21 +60,23 @@ std::shared_ptr<const data::Dataset> fashion_mnist(const config::TrainConfig& cf
                                                      tf, name);
 }
 
+std::invalid_argument unavailable(const std::string& kind) {
+  return std::invalid_argument("data.dataset = " + kind +
+                               ": not wired into the trainer yet (ImageNet-style folders, data/image_folder.h, and "
+                               "the synthetic scenes are connected by their own issue); use fashion_mnist");
+}
+
 }  // namespace
 
 std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg) {
   const auto mc = cfg.model_config();
   if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, true, mc.img_h);
-  throw std::invalid_argument("data.dataset = " + cfg.data.dataset +
-                              ": not available in this build yet (ImageNet-style image folders and the synthetic "
-                              "scenes come with their own issue); use fashion_mnist");
+  throw unavailable(cfg.data.dataset);
 }
 
 std::shared_ptr<const data::Dataset> make_eval_dataset(const config::TrainConfig& cfg, int64_t img_size) {
   if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, false, img_size);
-  throw std::invalid_argument("data.dataset = " + cfg.data.dataset +
-                              ": not available in this build yet (ImageNet-style image folders and the synthetic "
-                              "scenes come with their own issue); use fashion_mnist");
+  throw unavailable(cfg.data.dataset);
 }
 
 }  // namespace rv::train

@@ -3,8 +3,8 @@
 //
 //   fashion_mnist  the IDX files in data.root (data/fashion_mnist.h), data.train_split /
 //                  data.val_split "train" or "test"
-//   imagefolder, scenes   not in this build yet (ImageNet folders come with their own issue):
-//                  asking for them is an error that says so
+//   imagefolder, scenes   not wired in yet (data/image_folder.h exists; connecting its transform
+//                  options to the aug.* keys is its own issue): asking for them is an error that says so
 // data.train_subset / data.val_subset keep the first N images of the split (0 = all).
 // Keys the data set does not implement (Fashion-MNIST: RandAugment, 3-Augment, colour jitter)
 // are refused with an error naming them rather than silently ignored.
