@@ -18,6 +18,9 @@ int info_model(int argc, char** argv);   // ropevit info MODEL ...  (info_model.
 int info_models(int argc, char** argv);  // ropevit info --models
 int cmd_bench(int argc, char** argv);
 int cmd_config(int argc, char** argv);
+int cmd_train(int argc, char** argv);   // cmd_train.cpp
+int cmd_eval(int argc, char** argv);    // cmd_eval.cpp
+int cmd_export(int argc, char** argv);  // cmd_export.cpp
 int cmd_convert(int argc, char** argv);
 int cmd_make_scenes(int argc, char** argv);
 

@@ -1,0 +1,137 @@
+// cmd_eval.cpp: `ropevit eval CONFIG_OR_RUN [--checkpoint PATH] [--img-size 20,28,36,44] [--ema]
+// [--compare RUN2 RUN3 ...]`: top-1 / top-5 of trained weights on every image of the evaluation
+// split, at each size; prints the table, writes eval_resolutions.csv / .json into the run folder
+// and plots/acc_vs_res.png with this run and the --compare runs on one figure.
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/io/safetensors.h"
+#include "models/registry.h"
+#include "train/checkpoint.h"
+#include "train/cli_options.h"
+#include "train/commands.h"
+#include "train/config/resolve.h"
+#include "train/log/run_plots.h"
+#include "train/resolution_sweep.h"
+#include "train/run_dir.h"
+
+namespace rv {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<int64_t> parse_sizes(const std::string& text) {
+  std::vector<int64_t> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    size_t used = 0;
+    int64_t v = 0;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || v <= 0)
+      throw cli::UsageError("'" + part + "' is not an image size (expected e.g. 20,28,36,44)");
+    out.push_back(v);
+  }
+  if (out.empty()) throw cli::UsageError("no image size given (expected e.g. 20,28,36,44)");
+  return out;
+}
+
+// The weights to evaluate: a ropevit checkpoint (model or EMA part) or a plain weights file.
+nn::StateDict load_weights(const std::string& path, bool ema) {
+  SafetensorsFile f = SafetensorsFile::open(path);
+  if (f.metadata().count(train::kCheckpointMetaKey)) {
+    train::LoadedCheckpoint c = train::read_checkpoint(path);
+    if (ema && c.ema.empty()) throw std::runtime_error("--ema: checkpoint '" + path + "' has no EMA weights");
+    return ema ? c.ema : c.model;
+  }
+  if (ema) throw std::runtime_error("--ema: '" + path + "' is a weights file, not a checkpoint with EMA weights");
+  nn::StateDict w;
+  for (const auto& name : f.names()) w.insert(name, f.tensor(name));
+  return w;
+}
+
+}  // namespace
+
+int cmd_eval(int argc, char** argv) {
+  std::string target, checkpoint, sizes_text;
+  std::vector<std::string> compare_runs;
+  bool ema = false, compare = false;
+  cli::Options opts("ropevit eval", "Evaluate trained weights on every image of the evaluation split at one or more "
+                                    "image sizes (top-1 / top-5).");
+  opts.positional("CONFIG_OR_RUN", "a run folder (uses its config.json and checkpoints) or a config file", &target)
+      .rest("RUN", "with --compare: other run folders whose eval_resolutions.json join the plot", &compare_runs)
+      .value("checkpoint", "PATH", "checkpoint or weights file (default: the run's last checkpoint)", &checkpoint)
+      .value("img-size", "S1,S2,...", "sizes to evaluate at (default: eval.img_sizes, else the training size)",
+             &sizes_text)
+      .flag("ema", "evaluate the EMA weights of the checkpoint", &ema)
+      .flag("compare", "plot the RUN folders given after the options next to this one", &compare)
+      .epilog(
+          "examples:\n"
+          "  ropevit eval runs/fmnist_vit_rope_mixed --img-size 20,28,36,44\n"
+          "  ropevit eval runs/rope --compare runs/ape");
+  if (!opts.parse(argc, argv)) return 0;
+  if (!compare_runs.empty() && !compare) throw cli::UsageError("extra arguments need --compare: " + compare_runs[0]);
+
+  // Which config, which weights, which run folder.
+  std::string config_path = target, run_dir;
+  if (fs::is_directory(target)) {
+    run_dir = target;
+    config_path = (fs::path(target) / "config.json").string();
+    if (checkpoint.empty()) {
+      const std::string last = train::checkpoints_dir(run_dir) + "/last.safetensors";
+      if (fs::exists(last)) {
+        checkpoint = last;
+      } else if (auto found = train::find_latest_checkpoint(train::checkpoints_dir(run_dir))) {
+        checkpoint = *found;
+      } else if (fs::exists(fs::path(run_dir) / "model.safetensors")) {
+        checkpoint = (fs::path(run_dir) / "model.safetensors").string();
+      } else {
+        throw std::runtime_error("run folder '" + run_dir + "' has no checkpoint; give one with --checkpoint");
+      }
+    }
+  } else {
+    if (checkpoint.empty()) throw cli::UsageError("a config file needs --checkpoint (or give a run folder)");
+    const fs::path parent = fs::path(checkpoint).parent_path();
+    run_dir = (parent.filename() == "checkpoints" ? parent.parent_path() : parent).string();
+  }
+  const config::ResolvedConfig rc = config::resolve_config(config_path);
+  const config::TrainConfig& cfg = rc.config;
+  std::vector<int64_t> sizes = !sizes_text.empty() ? parse_sizes(sizes_text) : cfg.eval.img_sizes;
+  const models::ModelConfig mc = cfg.model_config();
+  if (sizes.empty()) sizes = {mc.img_h};
+
+  auto model = models::create_model(mc);
+  const nn::StateDict weights = load_weights(checkpoint, ema);
+  if (std::string why = train::state_mismatch(weights, *model); !why.empty())
+    throw std::runtime_error("'" + checkpoint + "' does not fit model " + cfg.model.name + ":" + why);
+  model->load_state_dict(weights);
+
+  const auto rows = train::evaluate_resolutions(*model, cfg, sizes);
+  const std::string name = fs::path(run_dir).filename().string();
+  std::fputs(train::format_resolution_table(rows, name + " (" + checkpoint + (ema ? ", EMA" : "") + ")").c_str(),
+             stdout);
+  train::write_resolution_files(run_dir, rows, {{"model", cfg.model.name}, {"checkpoint", checkpoint}, {"ema", ema}});
+
+  std::vector<runlog::ResolutionSweep> sweeps(1);
+  sweeps[0].name = name;
+  for (const auto& r : rows) sweeps[0].img_size.push_back(double(r.img_size)), sweeps[0].top1.push_back(r.result.top1());
+  for (const auto& other : compare_runs) {
+    runlog::ResolutionSweep s;
+    s.name = fs::path(other).filename().string();
+    for (const auto& [size, top1] : train::read_resolution_file(other))
+      s.img_size.push_back(double(size)), s.top1.push_back(top1);
+    sweeps.push_back(std::move(s));
+  }
+  fs::create_directories(fs::path(run_dir) / "plots");
+  const std::string png = (fs::path(run_dir) / "plots" / "acc_vs_res.png").string();
+  runlog::plot_accuracy_vs_resolution(sweeps, png);
+  std::printf("wrote %s/eval_resolutions.csv, eval_resolutions.json and %s\n", run_dir.c_str(), png.c_str());
+  return 0;
+}
+
+}  // namespace rv

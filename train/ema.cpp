@@ -1,0 +1,48 @@
+// ema.cpp: the weight EMA update (see ema.h).
+#include "train/ema.h"
+
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/cpu/parallel.h"
+
+namespace rv::train {
+namespace {
+
+// ema[i] = d * ema[i] + (1 - d) * x[i] over n contiguous elements, in T.
+template <class T>
+void average(T* ema, const T* x, int64_t n, double decay) {
+  const T d = T(decay), w = T(1.0 - decay);
+  cpu::parallel_for(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) ema[i] = d * ema[i] + w * x[i];
+  });
+}
+
+}  // namespace
+
+ModelEma::ModelEma(std::shared_ptr<models::Model> ema_model, const models::Model& model, double decay)
+    : ema_(std::move(ema_model)), decay_(decay) {
+  if (!ema_) throw std::invalid_argument("ModelEma: no EMA model given");
+  if (!(decay >= 0.0 && decay < 1.0))
+    throw std::invalid_argument("ModelEma: train.ema_decay must be in [0, 1), got " + std::to_string(decay));
+  ema_->load_state_dict(model.state_dict());  // a copy: same names and shapes, or it throws
+  ema_->eval();
+  for (auto p : ema_->parameters()) p.requires_grad_(false);  // never trained: no graph in its forward
+}
+
+void ModelEma::update(const models::Model& model) {
+  autograd::NoGradGuard no_grad;
+  const nn::StateDict src = model.state_dict(), dst = ema_->state_dict();
+  for (const auto& [name, e] : dst) {
+    const Tensor x = src.at(name).contiguous();
+    if (!e.is_contiguous()) throw std::runtime_error("ModelEma: EMA tensor '" + name + "' is not contiguous");
+    if (e.dtype() == DType::f32)
+      average(e.data<float>(), x.data<float>(), e.numel(), decay_);
+    else if (e.dtype() == DType::f64)
+      average(e.data<double>(), x.data<double>(), e.numel(), decay_);
+    else
+      Tensor(e).copy_(x);  // integer buffers (counters) follow the model
+  }
+}
+
+}  // namespace rv::train

@@ -1,0 +1,497 @@
+// trainer.cpp: the training loop (see trainer.h for the order of things and the resume rule).
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "data/loader.h"
+#include "data/mixup.h"
+#include "engine/autograd.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/dropout.h"
+#include "engine/ops/elementwise.h"
+#include "engine/optim/adamw.h"
+#include "engine/optim/clip.h"
+#include "engine/optim/lamb.h"
+#include "engine/optim/sgd.h"
+#include "models/pretrained.h"
+#include "models/registry.h"
+#include "train/checkpoint.h"
+#include "train/criterion.h"
+#include "train/datasets.h"
+#include "train/ema.h"
+#include "train/evaluate.h"
+#include "train/log/csv_summary.h"
+#include "train/log/event_writer.h"
+#include "train/log/jsonl_log.h"
+#include "train/log/progress.h"
+#include "train/log/run_plots.h"
+#include "train/param_groups.h"
+#include "train/resolution_sweep.h"
+#include "train/schedule.h"
+#include "train/test_hooks.h"
+
+namespace rv::train {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Mixup draws come from Generator(seed ^ kMixupKey, stream = epoch << 32 | batch): a key of
+// their own, so they never share numbers with the data augmentation streams of the same seed.
+constexpr uint64_t kMixupKey = 0x6d69787570ULL;  // "mixup"
+// Dropout / drop path: Generator(seed, kDropoutStream), as the models make by default.
+constexpr uint64_t kDropoutStream = 1;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+
+void check_device(const config::TrainConfig& cfg) {
+  if (cfg.train.device == "cuda")
+    throw std::invalid_argument("train.device = cuda: this build has no CUDA backend; use cpu or auto");
+  if (cfg.train.amp == "bf16")
+    throw std::invalid_argument("train.amp = bf16: bf16 autocast is for the GPU; on the CPU use off or auto "
+                                "(auto = fp32 on the CPU)");
+  if (cfg.dist.backend == "nccl" || cfg.dist.backend == "mpi")
+    throw std::invalid_argument("dist.backend = " + cfg.dist.backend +
+                                ": multi-process training is not in this build; use auto or none");
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg, const TrainParamGroups& pg) {
+  const auto& o = cfg.optim;
+  if (o.name == "adamw")
+    return std::make_unique<optim::AdamW>(
+        pg.groups, optim::AdamWOptions{.lr = o.lr, .beta1 = o.betas[0], .beta2 = o.betas[1], .eps = o.eps,
+                                       .weight_decay = o.weight_decay});
+  if (o.name == "lamb") {
+    optim::LambOptions lo;
+    lo.lr = o.lr, lo.beta1 = o.betas[0], lo.beta2 = o.betas[1], lo.eps = o.eps, lo.weight_decay = o.weight_decay;
+    return std::make_unique<optim::Lamb>(pg.groups, lo);
+  }
+  if (o.name == "sgd")
+    return std::make_unique<optim::SGD>(pg.groups, optim::SGDOptions{.lr = o.lr, .momentum = o.momentum,
+                                                                    .weight_decay = o.weight_decay,
+                                                                    .nesterov = o.nesterov});
+  throw std::invalid_argument("optim.name: expected adamw, lamb or sgd, got '" + o.name + "'");
+}
+
+bool better(const std::string& metric, double a, double b) { return metric == "loss" ? a < b : a > b; }
+
+}  // namespace
+
+struct Trainer::State {
+  config::ResolvedConfig rc;
+  const config::TrainConfig& cfg;
+  RunPlan plan;
+  TestHooks hooks = TestHooks::from_env();
+
+  std::shared_ptr<models::Model> model;
+  std::unique_ptr<ModelEma> ema;
+  std::shared_ptr<Generator> dropout_gen;
+  std::unique_ptr<data::Loader> train_loader, val_loader;
+  TrainParamGroups groups;
+  std::vector<Tensor> params;  // every trained parameter (for clipping)
+  std::unique_ptr<optim::Optimizer> opt;
+  LrSchedule sched;
+  int64_t steps_per_epoch = 0, micro = 1;
+  std::unique_ptr<Criterion> criterion;
+  std::unique_ptr<data::Mixup> mixup;
+
+  std::unique_ptr<runlog::JsonlLog> log;
+  std::unique_ptr<runlog::SummaryCsv> csv;
+  std::unique_ptr<runlog::EventFileWriter> tb;
+  std::unique_ptr<runlog::ProgressDisplay> progress;
+
+  // Where the run is (saved in checkpoints).
+  int64_t epoch = 0, epoch_batches = 0, step = 0, nan_skipped = 0, best_epoch = -1;
+  double best_metric = 0.0, epoch_loss_sum = 0.0;
+  int64_t epoch_loss_steps = 0;
+  std::string last_checkpoint;  // "" until one is written or loaded
+
+  // Throughput of this process.
+  double train_seconds = 0.0;
+  int64_t timed_images = 0;
+  double last_loss = 0.0;
+
+  State(const config::ResolvedConfig& r, const RunPlan& p) : rc(r), cfg(rc.config), plan(p) {}
+
+  std::string ckpt_path(const std::string& name) const { return checkpoints_dir(plan.dir) + "/" + name + ".safetensors"; }
+
+  CheckpointMeta meta(const std::string& kind) const {
+    CheckpointMeta m;
+    m.kind = kind;
+    m.model = cfg.model.name;
+    m.epoch = epoch;
+    m.epoch_batches = epoch_batches;
+    m.step = step;
+    m.seed = uint64_t(cfg.train.seed);
+    m.dropout_offset = dropout_gen->offset();
+    m.best_metric = best_metric;
+    m.best_epoch = best_epoch;
+    m.nan_skipped = nan_skipped;
+    m.epoch_loss_sum = epoch_loss_sum;
+    m.epoch_loss_steps = epoch_loss_steps;
+    m.config = rc.json;
+    return m;
+  }
+
+  void save(const std::string& name, const std::string& kind) {
+    const std::string path = ckpt_path(name);
+    save_checkpoint(path, *model, ema ? &ema->model() : nullptr, opt.get(), meta(kind));
+    last_checkpoint = path;
+  }
+
+  void message(const std::string& line) {
+    if (progress) progress->message(line);
+  }
+
+  void setup();
+  void resume(const std::string& path);
+  void open_logs(bool resumed);
+  void train_epoch();
+  void one_step();
+  void end_epoch(int64_t finished_epoch);
+  void finish_run();
+};
+
+void Trainer::State::setup() {
+  check_device(cfg);
+  const models::ModelConfig mc = cfg.model_config();
+  if (mc.img_h != mc.img_w)
+    throw std::invalid_argument("model.img_size: training needs a square size here, got " + std::to_string(mc.img_h) +
+                                "x" + std::to_string(mc.img_w));
+  model = models::create_model(mc);
+  model->train();
+  // Starting weights (not when resuming: the checkpoint has them): model.pretrained (timm or
+  // official names, models/pretrained.h), then ckpt.init_from (a ropevit checkpoint's model
+  // weights, or any weights file load_pretrained takes).
+  std::vector<std::string> notes;
+  if (!plan.resume) {
+    const models::PretrainedOptions po{.skip_mismatched_head = cfg.model.pretrained_skip_head};
+    if (!cfg.model.pretrained.empty())
+      for (auto& n : models::load_pretrained(*model, cfg.model.pretrained, po)) notes.push_back("pretrained: " + n);
+    if (!cfg.ckpt.init_from.empty()) {
+      if (SafetensorsFile::open(cfg.ckpt.init_from).metadata().count(kCheckpointMetaKey)) {
+        const LoadedCheckpoint c = read_checkpoint(cfg.ckpt.init_from);
+        if (std::string why = state_mismatch(c.model, *model); !why.empty())
+          throw std::runtime_error("ckpt.init_from '" + cfg.ckpt.init_from + "' does not fit model " +
+                                   cfg.model.name + ":" + why);
+        model->load_state_dict(c.model);
+        notes.push_back("weights from " + cfg.ckpt.init_from + " (step " + std::to_string(c.meta.step) + ")");
+      } else {
+        for (auto& n : models::load_pretrained(*model, cfg.ckpt.init_from, po)) notes.push_back("init_from: " + n);
+      }
+    }
+  }
+  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kDropoutStream);
+  nn::set_generator(*model, dropout_gen);
+  if (cfg.train.ema_decay > 0) ema = std::make_unique<ModelEma>(models::create_model(mc), *model, cfg.train.ema_decay);
+
+  auto train_ds = make_train_dataset(cfg);
+  if (train_ds->num_classes() != cfg.data.num_classes)
+    throw std::invalid_argument("data.num_classes = " + std::to_string(cfg.data.num_classes) + " but " +
+                                train_ds->describe() + " has " + std::to_string(train_ds->num_classes()) + " classes");
+  train_loader = std::make_unique<data::Loader>(
+      train_ds, data::LoaderOptions{.batch_size = cfg.train.batch_size,
+                                    .shuffle = true,
+                                    .drop_last = true,
+                                    .repeated_augment = int(std::max<int64_t>(1, cfg.data.aug_repeats)),
+                                    .workers = int(cfg.data.workers),
+                                    .seed = uint64_t(cfg.train.seed)});
+  val_loader = std::make_unique<data::Loader>(make_eval_dataset(cfg, mc.img_h),
+                                              data::LoaderOptions{.batch_size = cfg.eval.batch_size,
+                                                                  .shuffle = false,
+                                                                  .workers = int(cfg.data.workers),
+                                                                  .seed = uint64_t(cfg.train.seed)});
+  micro = cfg.train.grad_accum;
+  steps_per_epoch = train::steps_per_epoch(train_loader->batches_per_epoch(), micro);
+  sched = make_schedule(cfg, steps_per_epoch);
+
+  groups = make_param_groups(*model, cfg.optim.weight_decay, cfg.optim.layer_decay);
+  for (const auto& g : groups.groups) params.insert(params.end(), g.params.begin(), g.params.end());
+  opt = make_optimizer(cfg, groups);
+  criterion = std::make_unique<Criterion>(cfg.train.loss, cfg.train.label_smoothing, cfg.data.num_classes);
+  mixup = std::make_unique<data::Mixup>(data::MixupOptions{.mixup_alpha = cfg.aug.mixup,
+                                                           .cutmix_alpha = cfg.aug.cutmix,
+                                                           .prob = cfg.aug.mixup_prob,
+                                                           .switch_prob = cfg.aug.mixup_switch_prob,
+                                                           .mode = cfg.aug.mixup_mode,
+                                                           .label_smoothing = cfg.train.label_smoothing,
+                                                           .num_classes = cfg.data.num_classes});
+  if (mixup->enabled() && cfg.train.batch_size % 2 != 0)
+    throw std::invalid_argument("aug.mixup / aug.cutmix need an even train.batch_size, got " +
+                                std::to_string(cfg.train.batch_size));
+
+  fs::create_directories(checkpoints_dir(plan.dir));
+  if (plan.resume) resume(*plan.resume);
+  {  // the resolved config, as `ropevit config` prints it
+    std::ofstream out(fs::path(plan.dir) / "config.json");
+    out << rc.json.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + plan.dir + "/config.json");
+  }
+  open_logs(plan.resume.has_value());
+  message("run folder: " + plan.dir);
+  for (const auto& n : notes) message(n);
+  message("model: " + cfg.model.name + ", " + std::to_string(model->num_parameters(true)) + " trainable parameters");
+  message("data: " + train_ds->describe() + "; " + std::to_string(steps_per_epoch) + " steps per epoch");
+}
+
+void Trainer::State::resume(const std::string& path) {
+  LoadedCheckpoint c = read_checkpoint(path);
+  if (c.meta.seed != uint64_t(cfg.train.seed))
+    throw std::runtime_error("checkpoint '" + path + "' was trained with train.seed = " + std::to_string(c.meta.seed) +
+                             ", this run has " + std::to_string(cfg.train.seed) + ": it would not continue exactly");
+  restore_checkpoint(c, *model, ema ? &ema->model() : nullptr, opt.get());
+  epoch = c.meta.epoch;
+  epoch_batches = c.meta.epoch_batches;
+  step = c.meta.step;
+  dropout_gen->set_offset(c.meta.dropout_offset);
+  best_metric = c.meta.best_metric;
+  best_epoch = c.meta.best_epoch;
+  nan_skipped = c.meta.nan_skipped;
+  epoch_loss_sum = c.meta.epoch_loss_sum;
+  epoch_loss_steps = c.meta.epoch_loss_steps;
+  last_checkpoint = path;
+  if (epoch_batches % micro != 0)
+    throw std::runtime_error("checkpoint '" + path + "' stopped inside an accumulation (" +
+                             std::to_string(epoch_batches) + " micro-batches, train.grad_accum = " +
+                             std::to_string(micro) + "): was it written with another grad_accum?");
+}
+
+void Trainer::State::open_logs(bool resumed) {
+  const fs::path d = plan.dir;
+  const std::optional<int64_t> after = resumed ? std::optional<int64_t>(step) : std::nullopt;
+  log = std::make_unique<runlog::JsonlLog>((d / "log.jsonl").string(), after);
+  csv = std::make_unique<runlog::SummaryCsv>((d / "summary.csv").string(),
+                                             resumed ? std::optional<int64_t>(epoch - 1) : std::nullopt);
+  if (cfg.log.tensorboard) {
+    tb = std::make_unique<runlog::EventFileWriter>((d / "tb").string());
+    if (resumed) tb->mark_restart(step + 1);
+  }
+  const bool terminal = cfg.log.progress == "bar" ||
+                        (cfg.log.progress == "auto" && runlog::ProgressDisplay::stderr_is_terminal());
+  progress = std::make_unique<runlog::ProgressDisplay>(std::cerr, terminal,
+                                                       runlog::ProgressOptions{.plain_every = cfg.log.interval});
+}
+
+void Trainer::State::one_step() {
+  const auto t_step = Clock::now();
+  double data_ms = 0.0, loss_sum = 0.0, bad_value = 0.0;
+  bool bad = false, bad_grad = false;
+  model->zero_grad();
+  for (int64_t m = 0; m < micro; ++m) {
+    const auto t_data = Clock::now();
+    std::optional<data::Batch> batch = train_loader->next();
+    data_ms += ms_since(t_data);
+    if (!batch)
+      throw std::runtime_error("train: the loader ended epoch " + std::to_string(epoch) + " after " +
+                               std::to_string(epoch_batches) + " batches, expected " +
+                               std::to_string(steps_per_epoch * micro));
+    ++epoch_batches;
+    Tensor images = batch->images, target = batch->labels;
+    if (mixup->enabled()) {
+      Generator g(uint64_t(cfg.train.seed) ^ kMixupKey, (uint64_t(epoch) << 32) | uint64_t(batch->step));
+      data::MixedBatch mb = mixup->apply(images, target, g);
+      images = mb.images;
+      target = mb.targets;
+    }
+    Tensor loss = (*criterion)(model->forward(images), target);  // ()
+    if (hooks.nan_at_step && *hooks.nan_at_step == step + 1) loss = mul(loss, std::nan(""));
+    const double v = loss.item();
+    if (!std::isfinite(v)) {
+      if (!bad) bad_value = v;
+      bad = true;
+      continue;  // no backward: its gradients would poison the sum
+    }
+    loss_sum += v;
+    (micro > 1 ? mul(loss, 1.0 / double(micro)) : loss).backward();
+  }
+  const double lr = sched.lr_at(step);
+  for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);
+  double grad_norm = NAN;
+  if (!bad && cfg.train.clip_grad > 0) {
+    grad_norm = optim::clip_grad_norm_(params, cfg.train.clip_grad);
+    if (!std::isfinite(grad_norm)) bad = bad_grad = true, bad_value = grad_norm;
+  }
+  const double loss_value = bad ? bad_value : loss_sum / double(micro);
+  ++step;
+  if (bad) {
+    opt->zero_grad();
+    json rec = {{"kind", "train"}, {"step", step}, {"epoch", epoch}, {"loss", loss_value}, {"lr", lr},
+                {"skipped", true}, {"nan_skipped", nan_skipped + 1}};
+    log->write(rec);
+    if (cfg.train.nan_policy != "skip") {
+      const std::string v = std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf";
+      throw std::runtime_error(
+          "step " + std::to_string(step) + " (epoch " + std::to_string(epoch) + "): " +
+          (bad_grad ? "the gradient norm" : "the loss") + " is " + v +
+          "; stopping (train.nan_policy = stop). Last good checkpoint: " +
+          (last_checkpoint.empty() ? "none yet" : last_checkpoint + " (continue with --resume auto)") +
+          ". Try a lower optim.lr, train.clip_grad, or train.nan_policy = skip.");
+    }
+    ++nan_skipped;
+    message("step " + std::to_string(step) + ": non-finite loss, update skipped (" + std::to_string(nan_skipped) +
+            " so far)");
+  } else {
+    opt->step();
+    opt->zero_grad();
+    if (ema) ema->update(*model);
+    epoch_loss_sum += loss_value;
+    ++epoch_loss_steps;
+    last_loss = loss_value;
+  }
+
+  const double step_ms = ms_since(t_step);
+  const int64_t images = cfg.train.batch_size * micro;
+  const double img_per_s = images / (step_ms / 1000.0);
+  if (step > 1) train_seconds += step_ms / 1000.0, timed_images += images;  // the first step warms caches
+  const int64_t epoch_step = epoch_batches / micro;
+  if (!bad && (step % cfg.log.interval == 0 || epoch_step == steps_per_epoch)) {
+    json rec = {{"kind", "train"}, {"step", step},       {"epoch", epoch},        {"loss", loss_value},
+                {"lr", lr},        {"img_per_s", img_per_s}, {"data_ms", data_ms}, {"step_ms", step_ms}};
+    if (cfg.train.clip_grad > 0) rec["grad_norm"] = grad_norm;
+    if (nan_skipped > 0) rec["nan_skipped"] = nan_skipped;
+    log->write(rec);
+    if (tb)
+      tb->add_scalars(step, {{"train/loss", float(loss_value)}, {"train/lr", float(lr)},
+                             {"perf/img_per_s", float(img_per_s)}});
+  }
+  runlog::ProgressState ps;
+  ps.step = step;
+  ps.total_steps = sched.total_steps;
+  ps.epoch = epoch;
+  ps.epoch_step = epoch_step;
+  ps.steps_per_epoch = steps_per_epoch;
+  ps.loss = loss_value;
+  ps.loss_avg = epoch_loss_steps ? epoch_loss_sum / double(epoch_loss_steps) : loss_value;
+  ps.lr = lr;
+  ps.img_per_s = img_per_s;
+  ps.data_ms = data_ms;
+  ps.step_ms = step_ms;
+  progress->update(ps);
+
+  // A recovery checkpoint mid-epoch (the end of an epoch writes `last` right after this).
+  if (cfg.ckpt.recovery_steps > 0 && step % cfg.ckpt.recovery_steps == 0 && epoch_step < steps_per_epoch)
+    save("recovery", "recovery");
+  if (hooks.exit_after_step && step == *hooks.exit_after_step) {
+    std::fflush(nullptr);
+    _exit(137);  // test hook: as if killed with SIGKILL here (test_hooks.h)
+  }
+}
+
+void Trainer::State::train_epoch() {
+  model->train();
+  train_loader->start_epoch(epoch, epoch_batches);
+  while (epoch_batches / micro < steps_per_epoch) one_step();
+}
+
+void Trainer::State::end_epoch(int64_t finished) {
+  const bool last_epoch = finished + 1 == cfg.train.epochs;
+  nlohmann::ordered_json row;
+  row["epoch"] = finished;
+  row["train_loss"] = epoch_loss_steps ? epoch_loss_sum / double(epoch_loss_steps) : NAN;
+  const bool do_eval = (finished + 1) % cfg.eval.interval == 0 || last_epoch;
+  if (do_eval) {
+    const EvalResult r = evaluate(*model, *val_loader);
+    json rec = {{"kind", "eval"}, {"step", step},       {"epoch", finished},
+                {"top1", r.top1()}, {"top5", r.top5()}, {"loss", r.loss()}, {"samples", r.counts.total}};
+    row["eval_loss"] = r.loss();
+    row["eval_top1"] = r.top1();
+    row["eval_top5"] = r.top5();
+    std::string line = "epoch " + std::to_string(finished) + ": top1 " + std::to_string(r.top1()) + " top5 " +
+                       std::to_string(r.top5()) + " loss " + std::to_string(r.loss());
+    if (ema) {
+      const EvalResult e = evaluate(ema->model(), *val_loader);
+      rec["top1_ema"] = e.top1();
+      rec["top5_ema"] = e.top5();
+      rec["loss_ema"] = e.loss();
+      row["eval_top1_ema"] = e.top1();
+      line += " | EMA top1 " + std::to_string(e.top1());
+    }
+    log->write(rec);
+    if (tb) tb->add_scalars(step, {{"val/top1", float(r.top1())}, {"val/top5", float(r.top5())},
+                                   {"val/loss", float(r.loss())}});
+    message(line);
+    const double metric = cfg.ckpt.best_metric == "top1" ? r.top1() : cfg.ckpt.best_metric == "top5" ? r.top5() : r.loss();
+    if (best_epoch < 0 || better(cfg.ckpt.best_metric, metric, best_metric)) {
+      best_metric = metric;
+      best_epoch = finished;
+    }
+  }
+  row["lr"] = sched.lr_at(std::min(step, sched.total_steps - 1));
+  csv->write_row(row);
+
+  // The state after this epoch: the next one starts from its first batch.
+  epoch = finished + 1;
+  epoch_batches = 0;
+  epoch_loss_sum = 0.0;
+  epoch_loss_steps = 0;
+  save("last", "last");
+  if (best_epoch == finished) save("best", "best");
+  if (cfg.ckpt.every_epochs > 0 && epoch % cfg.ckpt.every_epochs == 0) {
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch_%04lld", (long long)epoch);
+    save(name, "epoch");
+    if (cfg.ckpt.keep > 0) {  // drop the oldest kept ones beyond ckpt.keep
+      const int64_t drop = epoch - cfg.ckpt.keep * cfg.ckpt.every_epochs;
+      if (drop > 0 && drop % cfg.ckpt.every_epochs == 0) {
+        std::snprintf(name, sizeof name, "epoch_%04lld", (long long)drop);
+        fs::remove(ckpt_path(name));
+      }
+    }
+  }
+  if (tb) tb->flush();
+}
+
+void Trainer::State::finish_run() {
+  progress->finish();
+  NamedTensors weights;
+  for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t);
+  save_safetensors((fs::path(plan.dir) / "model.safetensors").string(), weights, {{"ropevit_model", cfg.model.name}});
+  if (!cfg.eval.img_sizes.empty()) {
+    models::Model& m = ema ? ema->model() : *model;
+    auto rows = evaluate_resolutions(m, cfg, cfg.eval.img_sizes);
+    for (const auto& r : rows)
+      log->write({{"kind", "eval_res"}, {"step", step}, {"img_size", r.img_size}, {"top1", r.result.top1()},
+                  {"top5", r.result.top5()}, {"loss", r.result.loss()}, {"ema", ema != nullptr}});
+    write_resolution_files(plan.dir, rows, {{"model", cfg.model.name}, {"checkpoint", "final weights of the run"},
+                                            {"ema", ema != nullptr}, {"step", step}});
+    std::cerr << format_resolution_table(rows, "accuracy by resolution (" + cfg.model.name + ")");
+    const std::string name = fs::path(plan.dir).filename().string();
+    runlog::ResolutionSweep sweep{name, {}, {}};
+    for (const auto& r : rows) sweep.img_size.push_back(double(r.img_size)), sweep.top1.push_back(r.result.top1());
+    fs::create_directories(fs::path(plan.dir) / "plots");
+    runlog::plot_accuracy_vs_resolution({sweep}, (fs::path(plan.dir) / "plots" / "acc_vs_res.png").string());
+  }
+  log->close();
+  csv->close();
+  if (tb) tb->close();
+  runlog::plot_run(plan.dir);
+}
+
+Trainer::Trainer(const config::ResolvedConfig& rc, const RunPlan& plan) : s_(std::make_unique<State>(rc, plan)) {
+  s_->setup();
+}
+
+Trainer::~Trainer() = default;
+
+TrainSummary Trainer::fit() {
+  State& s = *s_;
+  while (s.epoch < s.cfg.train.epochs) {
+    const int64_t e = s.epoch;
+    s.train_epoch();
+    s.end_epoch(e);
+  }
+  s.finish_run();
+  return {s.step, s.last_loss, s.best_metric, s.nan_skipped,
+          s.train_seconds > 0 ? double(s.timed_images) / s.train_seconds : 0.0};
+}
+
+}  // namespace rv::train
