@@ -22,10 +22,12 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/dense.h"
+#include "engine/cpu/attention_tiles.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
+#include "engine/cpu/patch_embed_kernel.h"
 #include "engine/ops/reduce.h"
 #include "engine/profile/op_counter.h"
 
@@ -178,11 +180,47 @@ void gather_grad_rows(const ConvGeom& g, const T* gy, int64_t q, T* rows) {
     for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * O + o] = src[o * g.hw() + ow];
 }
 
-// tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias], P (B*Ho*Wo, C*KH*KW) gathered from x first, in the
+// Patch rows up to this length take the direct path below (Swin's 4x4x3 = 48; ViT's 768 does not).
+constexpr int64_t kDirectMaxCkk = 128;
+
+// The direct path: true when O fills whole SIMD vectors and the patches are short.
+template <class T>
+bool patch_direct(const ConvGeom& g) {
+  return g.O % cpu::tiles::W<T> == 0 && g.ckk() <= kDirectMaxCkk;
+}
+
+// tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias]. P (B*Ho*Wo, C*KH*KW) is written only when P is not
+// null (dW will need it).
+//
+// Short patches (patch_direct; Swin: 4x4x3 = 48 values, O = 96) go the direct way
+// (cpu/patch_embed_kernel.h): P · wᵀ is then a thin product (K = 48) that OpenBLAS runs far below
+// peak, after a pass that writes P and a pass that preloads y with the bias; so y (38 MB for
+// Swin) was written twice and read once, and P written and read. The direct kernel reads each
+// patch row's C*KH image rows in place against wᵀ, packed once (ckk x O: 18 KB, in L1), starts
+// from the bias in registers and writes y once. Every output row is summed alone in a fixed order,
+// so the result does not depend on the thread count (nor on whether P is kept).
+//
+// Long patches (ViT: 16x16x3 = 768) go through one GEMM over all rows, P gathered first in the
 // same parallel pass that preloads y with the bias (one pass, one team of threads).
 template <class T>
 void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* P, T* y) {
-  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O, nci = g.C * g.KH;
+  if (patch_direct<T>(g)) {
+    cpu::tiles::Buffer<T> wt;  // wᵀ (ckk, O), vector-aligned
+    cpu::tiles::pack_transposed(w, ckk, O, ckk, wt.get(ckk * O), O);
+    cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
+      std::vector<const T*> row_ptrs(static_cast<size_t>(2 * nci));
+      for (int64_t q = q0; q < q1; ++q) {
+        const int64_t b = q / g.Ho, oh = q % g.Ho;
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t i = 0; i < g.KH; ++i) row_ptrs[c * g.KH + i] = x + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W;
+        if (P) gather_group(g, x, q, P + q * g.Wo * ckk);
+        cpu::patch::patch_row(g.Wo, O, row_ptrs.data(), row_ptrs.data() + nci, nci, g.KW, wt.get(ckk * O), bias,
+                              y + q * g.Wo * O);
+      }
+    });
+    return;
+  }
   cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       gather_group(g, x, q, P + q * g.Wo * ckk);
@@ -287,9 +325,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
     if (patch) {
       // tokens (B*Ho*Wo, O) = patches · weightᵀ [+ bias], written channels-last
       Tensor nhwc = empty({B, g.Ho, g.Wo, O}, ct);
-      patches = empty({B * g.Ho * g.Wo, g.ckk()}, ct);
-      patch_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, patches.data<T>(),
-                       nhwc.data<T>());
+      // P is kept only for dW (recorded when grad mode is on and w requires grad, as the
+      // Recorder below decides); the direct path needs it for nothing else.
+      const bool keep_p = !patch_direct<T>(g) || (autograd::grad_enabled() && w.requires_grad());
+      if (keep_p) patches = empty({B * g.Ho * g.Wo, g.ckk()}, ct);
+      patch_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                       keep_p ? patches.data<T>() : nullptr, nhwc.data<T>());
       autograd::NoGradGuard ng;
       out = nhwc.permute({0, 3, 1, 2});  // (B, O, Ho, Wo) view of the channels-last buffer
     } else {
