@@ -74,10 +74,16 @@ double row_sum(int64_t m, Term&& term) {
 template <class T>
 void forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t m,
                     double eps) {
+  const int64_t ahead = std::max<int64_t>(1, 4096 / int64_t(sizeof(T)) / std::max<int64_t>(1, m));
   cpu::parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * m;
       T* yr = y + r * m;
+      // Ask now for the row `ahead` rows on (about 4 KB ahead): its first pass would otherwise
+      // wait on L3 (perf: ~1/4 of the forward stalled on the first load of each row of a
+      // (6304, 384) input; the hardware prefetcher does not run far enough ahead).
+      if (r + ahead < r1)
+        for (int64_t i = 0; i < m; i += 64 / int64_t(sizeof(T))) __builtin_prefetch(xr + ahead * m + i);
       const double mu = row_sum<T>(m, [&](int64_t i) { return xr[i]; }) / double(m);
       const T mu_t = T(mu);
       const double ss = row_sum<T>(m, [&](int64_t i) {
