@@ -180,43 +180,52 @@ void gather_grad_rows(const ConvGeom& g, const T* gy, int64_t q, T* rows) {
     for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * O + o] = src[o * g.hw() + ow];
 }
 
-// Patch rows up to this length take the direct path below (Swin's 4x4x3 = 48; ViT's 768 does not).
-constexpr int64_t kDirectMaxCkk = 128;
+// Output pixels per block of the direct path: a multiple of every micro-kernel height (6, 8, 12).
+constexpr int64_t kPixelBlock = 96;
 
-// The direct path: true when O fills whole SIMD vectors and the patches are short.
+// The direct forward needs O in whole SIMD vectors (Swin's 96, ViT's 384).
 template <class T>
 bool patch_direct(const ConvGeom& g) {
-  return g.O % cpu::tiles::W<T> == 0 && g.ckk() <= kDirectMaxCkk;
+  return g.O % cpu::tiles::W<T> == 0;
 }
 
 // tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias]. P (B*Ho*Wo, C*KH*KW) is written only when P is not
 // null (dW will need it).
 //
-// Short patches (patch_direct; Swin: 4x4x3 = 48 values, O = 96) go the direct way
-// (cpu/patch_embed_kernel.h): P · wᵀ is then a thin product (K = 48) that OpenBLAS runs far below
-// peak, after a pass that writes P and a pass that preloads y with the bias; so y (38 MB for
-// Swin) was written twice and read once, and P written and read. The direct kernel reads each
-// patch row's C*KH image rows in place against wᵀ, packed once (ckk x O: 18 KB, in L1), starts
-// from the bias in registers and writes y once. Every output row is summed alone in a fixed order,
-// so the result does not depend on the thread count (nor on whether P is kept).
+// With O in whole vectors (patch_direct) the product is computed directly from the image
+// (cpu/patch_embed_kernel.h), in blocks of kPixelBlock output pixels: wᵀ is packed once into
+// strip panels, the micro-kernel reads each pixel's patch in place, starts from the bias in
+// registers and writes y once per K chunk. Before, a pass gathered P (19 MB for both models) and
+// preloaded y with the bias (38 MB for Swin, a memmove call per row), then OpenBLAS ran the
+// product and read y back: for Swin's K = 48 that GEMM ran far below peak, and the two extra
+// passes cost as much as the product. Every output row is summed in a fixed order, so the
+// result does not depend on the thread count (nor on whether P is kept).
 //
-// Long patches (ViT: 16x16x3 = 768) go through one GEMM over all rows, P gathered first in the
-// same parallel pass that preloads y with the bias (one pass, one team of threads).
+// Otherwise one GEMM over all rows, P gathered first in the same parallel pass that preloads y
+// with the bias (one pass, one team of threads).
 template <class T>
 void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* P, T* y) {
   const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O, nci = g.C * g.KH;
   if (patch_direct<T>(g)) {
-    cpu::tiles::Buffer<T> wt;  // wᵀ (ckk, O), vector-aligned
-    cpu::tiles::pack_transposed(w, ckk, O, ckk, wt.get(ckk * O), O);
-    cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
-      std::vector<const T*> row_ptrs(static_cast<size_t>(2 * nci));
-      for (int64_t q = q0; q < q1; ++q) {
-        const int64_t b = q / g.Ho, oh = q % g.Ho;
-        for (int64_t c = 0; c < g.C; ++c)
-          for (int64_t i = 0; i < g.KH; ++i) row_ptrs[c * g.KH + i] = x + ((b * g.C + c) * g.H + oh * g.KH + i) * g.W;
-        if (P) gather_group(g, x, q, P + q * g.Wo * ckk);
-        cpu::patch::patch_row(g.Wo, O, row_ptrs.data(), row_ptrs.data() + nci, nci, g.KW, wt.get(ckk * O), bias,
-                              y + q * g.Wo * O);
+    if (P)  // for dW
+      cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) gather_group(g, x, q, P + q * g.Wo * ckk);
+      });
+    cpu::tiles::Buffer<T> wp;
+    cpu::patch::pack_weight(w, O, ckk, wp);
+    std::vector<int64_t> ci_off(static_cast<size_t>(nci));  // image row (c, i): offset from row (0, 0)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t i = 0; i < g.KH; ++i) ci_off[c * g.KH + i] = (c * g.H + i) * g.W;
+    const int64_t blocks = (rows + kPixelBlock - 1) / kPixelBlock;
+    cpu::parallel_for(blocks, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<const T*> px(static_cast<size_t>(kPixelBlock));
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t p0 = k * kPixelBlock, n = std::min(kPixelBlock, rows - p0);
+        for (int64_t r = 0; r < n; ++r) {  // pixel p = (b, oh, ow): its patch's first value
+          const int64_t p = p0 + r, ow = p % g.Wo, q = p / g.Wo, oh = q % g.Ho, b = q / g.Ho;
+          px[r] = x + (b * g.C * g.H + oh * g.KH) * g.W + ow * g.KW;
+        }
+        cpu::patch::patch_pixels(n, O, px.data(), ci_off.data(), nci, g.KW, wp.get(ckk * O), bias, y + p0 * O);
       }
     });
     return;

@@ -197,9 +197,9 @@ TEST_CASE("conv2d patch path: ViT-sized patches, gradients given channels-last o
 #endif
 }
 
-TEST_CASE("conv2d patch path: the direct kernel (short patches, O in whole vectors)") {
-  // Patches of at most 128 values with O a multiple of the SIMD width take the direct kernel
-  // (cpu/patch_embed_kernel.h): strips of 1-4 vectors of channels, blocks of pixels with a rest.
+TEST_CASE("conv2d patch path: the direct kernel (O in whole vectors)") {
+  // O a multiple of the SIMD width takes the direct kernel (cpu/patch_embed_kernel.h): strips of
+  // 1-4 vectors of channels, blocks of 96 pixels with a rest, K chunks of whole image rows.
   // O = 16, 32, 48, 80, 96 (Swin), 112, 144 give strips 1, 2, 3, 3+2, 3+3, 4+3, 3+3+3 vectors
   // of 16 floats; Wo = 11, 9, 13 leave rests of every micro-kernel height.
   check_conv2d({2, 3, 8, 44}, {32, 3, 4, 4}, {.stride = {4, 4}});           // Wo 11
@@ -207,6 +207,12 @@ TEST_CASE("conv2d patch path: the direct kernel (short patches, O in whole vecto
   check_conv2d({1, 3, 4, 52}, {48, 3, 4, 4}, {.stride = {4, 4}}, false);    // Wo 13, no bias
   for (int64_t O : {16, 80, 112, 144}) check_conv2d({2, 2, 6, 27}, {O, 2, 3, 2}, {.stride = {3, 2}});
   check_conv2d({1, 1, 2, 30}, {16, 1, 2, 1}, {.stride = {2, 1}});            // runs of one pixel
+  check_conv2d({2, 3, 36, 101}, {48, 3, 4, 4}, {.stride = {4, 4}});          // 450 pixels: 4 blocks + 66
+  // long patches: K in chunks of whole image rows (16 taps: 8 rows of 128; 5 taps: 25 + 11 rows)
+  Tensor xl = test_tensor({3, 3, 48, 90}, 20), wl = test_tensor({32, 3, 16, 16}, 21), bl = test_tensor({32}, 22);
+  RV_EXPECT_CLOSE(conv2d(xl, wl, bl, {16, 16}), ref_conv2d(xl, wl, bl, {.stride = {16, 16}}), .rtol = 1e-5,
+                  .atol = 1e-4);
+  check_conv2d({2, 3, 25, 21}, {32, 3, 12, 5}, {.stride = {12, 5}});
   // non-contiguous input, f64 (8 lanes), and an empty batch
   Tensor xn = test::test_noncontiguous({2, 3, 8, 20}, 11);
   Tensor w = test_tensor({32, 3, 4, 4}, 12), b = test_tensor({32}, 13);
