@@ -169,17 +169,6 @@ void scatter_patches(const ConvGeom& g, const T* dP, T* dx) {
   });
 }
 
-// Row q (group q = b * Ho + oh: Wo rows) of the (B*Ho*Wo, O) gradient rows from its NCHW layout
-// gy (B, O, Ho, Wo): the transpose of the group's (O, Wo) slab, read in runs of Wo per channel.
-template <class T>
-void gather_grad_rows(const ConvGeom& g, const T* gy, int64_t q, T* rows) {
-  const int64_t b = q / g.Ho, oh = q % g.Ho, O = g.O;
-  const T* src = gy + b * O * g.hw() + oh * g.Wo;
-  T* dst = rows + q * g.Wo * O;
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * O + o] = src[o * g.hw() + ow];
-}
-
 // Output pixels per block of the direct path: a multiple of every micro-kernel height (6, 8, 12).
 constexpr int64_t kPixelBlock = 96;
 
@@ -242,24 +231,57 @@ void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
 
 // dx (B, C, H, W) and / or dw (O, C, KH, KW) (either may be null; dw needs the forward's P, dx
 // needs w) from the output gradient, given channels-last as gy_rows (B*Ho*Wo, O), or else as
-// gy_nchw (B, O, Ho, Wo), which is first transposed into rows; both contiguous.
+// gy_nchw (B, O, Ho, Wo); both contiguous.
+//
+// An NCHW gradient is first laid out as Gᵀ (O, B*Ho*Wo): each image's (O, Ho*Wo) slab is already
+// O runs of Ho*Wo contiguous values, so this is a copy of whole runs (the transpose into rows
+// (B*Ho*Wo, O) it replaces moved one value at a time), and the products take Gᵀ as it is:
+// dW = Gᵀ · P (an NN product), dP = (Gᵀ)ᵀ · w. The same pass sums the bias gradient db (when
+// not null; NCHW only) from the runs it copies: row o of Gt is one thread's, summed in a fixed
+// order (16 lanes per run, runs added in image order in double), so db does not depend on the
+// thread count, and the gradient is read once instead of twice.
 template <class T>
-void patch_backward(const ConvGeom& g, const T* P, const T* w, const T* gy_rows, const T* gy_nchw, T* dx, T* dw) {
-  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
-  std::unique_ptr<T[]> G;  // (uninitialised: every value is written before it is read)
+void patch_backward(const ConvGeom& g, const T* P, const T* w, const T* gy_rows, const T* gy_nchw, T* dx, T* dw,
+                    T* db) {
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O, hw = g.hw();
+  std::unique_ptr<T[]> Gt;  // (uninitialised: every value is written before it is read)
   if (!gy_rows) {
-    G.reset(new T[static_cast<size_t>(rows * O)]);
-    cpu::parallel_for(groups, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.Wo * O)), [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) gather_grad_rows(g, gy_nchw, q, G.get());
+    Gt.reset(new T[static_cast<size_t>(rows * O)]);
+    cpu::parallel_for(O, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rows)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double total = 0;
+        for (int64_t b = 0; b < g.B; ++b) {
+          const T* src = gy_nchw + (b * O + o) * hw;
+          T* dst = Gt.get() + o * rows + b * hw;
+          T lanes[16] = {};
+          int64_t i = 0;
+          for (; i + 16 <= hw; i += 16)
+            for (int64_t l = 0; l < 16; ++l) {
+              dst[i + l] = src[i + l];
+              lanes[l] += src[i + l];
+            }
+          for (int64_t l = 0; i < hw; ++i, ++l) {
+            dst[i] = src[i];
+            lanes[l] += src[i];
+          }
+          T run = 0;
+          for (int64_t l = 0; l < 16; ++l) run += lanes[l];
+          total += double(run);
+        }
+        if (db) db[o] = T(total);
+      }
     });
-    gy_rows = G.get();
   }
-  if (dw) cpu::gemm(true, false, O, ckk, rows, T(1), gy_rows, ld(O), P, ld(ckk), T(0), dw, ld(ckk));
+  // G (rows, O) is gy_rows (ld O) or the transpose of Gt (ld rows)
+  const bool tr = gy_rows != nullptr;
+  const T* G = tr ? gy_rows : Gt.get();
+  const int64_t ldg = tr ? O : rows;
+  if (dw) cpu::gemm(tr, false, O, ckk, rows, T(1), G, ld(ldg), P, ld(ckk), T(0), dw, ld(ckk));
   if (dx) {
     if (g.Ho * g.KH != g.H || g.Wo * g.KW != g.W)  // border pixels no patch covers get 0
       std::fill(dx, dx + g.B * g.C * g.H * g.W, T(0));
     std::unique_ptr<T[]> dP(new T[static_cast<size_t>(rows * ckk)]);
-    cpu::gemm(false, false, rows, ckk, O, T(1), gy_rows, ld(O), w, ld(ckk), T(0), dP.get(), ld(ckk));
+    cpu::gemm(!tr, false, rows, ckk, O, T(1), G, ld(ldg), w, ld(ckk), T(0), dP.get(), ld(ckk));
     scatter_patches(g, dP.get(), dx);
   }
 }
@@ -361,7 +383,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
     const bool has_bias = bias.defined();
     rec.finish(out, [=](const Tensor& grad, const autograd::Needs& n) -> autograd::Grads {
       autograd::Grads grads(has_bias ? 3 : 2);
-      if (has_bias && n[2]) grads[2] = sum(grad, {0, 2, 3});
+      // The patch path reads an NCHW gradient (not channels-last in place) in a pass that also
+      // sums db (patch_backward); otherwise db is a plain sum.
+      const bool patch_nchw =
+          patch && (n[0] || n[1]) && !(grad.dtype() == ct && grad.permute({0, 2, 3, 1}).is_contiguous());
+      const bool db_in_pass = has_bias && n[2] && patch_nchw;
+      if (has_bias && n[2] && !db_in_pass) grads[2] = sum(grad, {0, 2, 3});
+      if (db_in_pass) grads[2] = empty({g.O}, ct);
       if (!n[0] && !n[1]) return grads;
       Tensor dx = n[0] ? empty(xs, ct) : Tensor(), dw = n[1] ? empty(ws, ct) : Tensor();
       Tensor wd = n[0] ? dense(sw, ct) : Tensor(), xd = n[1] && !patch ? dense(sx, ct) : Tensor();
@@ -374,7 +402,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
           Tensor gd = rows ? gl : dense(grad, ct);
           patch_backward<T>(g, n[1] ? sp.data<T>() : nullptr, n[0] ? wd.data<T>() : nullptr,
                             rows ? gd.data<T>() : nullptr, rows ? nullptr : gd.data<T>(),
-                            n[0] ? dx.data<T>() : nullptr, n[1] ? dw.data<T>() : nullptr);
+                            n[0] ? dx.data<T>() : nullptr, n[1] ? dw.data<T>() : nullptr,
+                            db_in_pass ? grads[2].data<T>() : nullptr);
           return;
         }
         Tensor gd = dense(grad, ct);
