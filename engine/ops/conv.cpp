@@ -22,10 +22,12 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/dense.h"
+#include "engine/cpu/attention_tiles.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
+#include "engine/cpu/patch_embed_kernel.h"
 #include "engine/ops/reduce.h"
 #include "engine/profile/op_counter.h"
 
@@ -167,22 +169,56 @@ void scatter_patches(const ConvGeom& g, const T* dP, T* dx) {
   });
 }
 
-// Row q (group q = b * Ho + oh: Wo rows) of the (B*Ho*Wo, O) gradient rows from its NCHW layout
-// gy (B, O, Ho, Wo): the transpose of the group's (O, Wo) slab, read in runs of Wo per channel.
+// Output pixels per block of the direct path: a multiple of every micro-kernel height (6, 8, 12).
+constexpr int64_t kPixelBlock = 96;
+
+// The direct forward needs O in whole SIMD vectors (Swin's 96, ViT's 384).
 template <class T>
-void gather_grad_rows(const ConvGeom& g, const T* gy, int64_t q, T* rows) {
-  const int64_t b = q / g.Ho, oh = q % g.Ho, O = g.O;
-  const T* src = gy + b * O * g.hw() + oh * g.Wo;
-  T* dst = rows + q * g.Wo * O;
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t ow = 0; ow < g.Wo; ++ow) dst[ow * O + o] = src[o * g.hw() + ow];
+bool patch_direct(const ConvGeom& g) {
+  return g.O % cpu::tiles::W<T> == 0;
 }
 
-// tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias], P (B*Ho*Wo, C*KH*KW) gathered from x first, in the
-// same parallel pass that preloads y with the bias (one pass, one team of threads).
+// tokens y (B*Ho*Wo, O) = P · wᵀ [+ bias]. P (B*Ho*Wo, C*KH*KW) is written only when P is not
+// null (dW will need it).
+//
+// With O in whole vectors (patch_direct) the product is computed directly from the image
+// (cpu/patch_embed_kernel.h), in blocks of kPixelBlock output pixels: wᵀ is packed once into
+// strip panels, the micro-kernel reads each pixel's patch in place, starts from the bias in
+// registers and writes y once per K chunk. Before, a pass gathered P (19 MB for both models) and
+// preloaded y with the bias (38 MB for Swin, a memmove call per row), then OpenBLAS ran the
+// product and read y back: for Swin's K = 48 that GEMM ran far below peak, and the two extra
+// passes cost as much as the product. Every output row is summed in a fixed order, so the
+// result does not depend on the thread count (nor on whether P is kept).
+//
+// Otherwise one GEMM over all rows, P gathered first in the same parallel pass that preloads y
+// with the bias (one pass, one team of threads).
 template <class T>
 void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* P, T* y) {
-  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O, nci = g.C * g.KH;
+  if (patch_direct<T>(g)) {
+    if (P)  // for dW
+      cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
+        for (int64_t q = q0; q < q1; ++q) gather_group(g, x, q, P + q * g.Wo * ckk);
+      });
+    cpu::tiles::Buffer<T> wp;
+    cpu::patch::pack_weight(w, O, ckk, wp);
+    std::vector<int64_t> ci_off(static_cast<size_t>(nci));  // image row (c, i): offset from row (0, 0)
+    for (int64_t c = 0; c < g.C; ++c)
+      for (int64_t i = 0; i < g.KH; ++i) ci_off[c * g.KH + i] = (c * g.H + i) * g.W;
+    const int64_t blocks = (rows + kPixelBlock - 1) / kPixelBlock;
+    cpu::parallel_for(blocks, 1, [&](int64_t k0, int64_t k1) {
+      std::vector<const T*> px(static_cast<size_t>(kPixelBlock));
+      for (int64_t k = k0; k < k1; ++k) {
+        const int64_t p0 = k * kPixelBlock, n = std::min(kPixelBlock, rows - p0);
+        for (int64_t r = 0; r < n; ++r) {  // pixel p = (b, oh, ow): its patch's first value
+          const int64_t p = p0 + r, ow = p % g.Wo, q = p / g.Wo, oh = q % g.Ho, b = q / g.Ho;
+          px[r] = x + (b * g.C * g.H + oh * g.KH) * g.W + ow * g.KW;
+        }
+        cpu::patch::patch_pixels(n, O, px.data(), ci_off.data(), nci, g.KW, wp.get(ckk * O), bias, y + p0 * O);
+      }
+    });
+    return;
+  }
   cpu::parallel_for(groups, 4, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {
       gather_group(g, x, q, P + q * g.Wo * ckk);
@@ -195,24 +231,57 @@ void patch_forward(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
 
 // dx (B, C, H, W) and / or dw (O, C, KH, KW) (either may be null; dw needs the forward's P, dx
 // needs w) from the output gradient, given channels-last as gy_rows (B*Ho*Wo, O), or else as
-// gy_nchw (B, O, Ho, Wo), which is first transposed into rows; both contiguous.
+// gy_nchw (B, O, Ho, Wo); both contiguous.
+//
+// An NCHW gradient is first laid out as Gᵀ (O, B*Ho*Wo): each image's (O, Ho*Wo) slab is already
+// O runs of Ho*Wo contiguous values, so this is a copy of whole runs (the transpose into rows
+// (B*Ho*Wo, O) it replaces moved one value at a time), and the products take Gᵀ as it is:
+// dW = Gᵀ · P (an NN product), dP = (Gᵀ)ᵀ · w. The same pass sums the bias gradient db (when
+// not null; NCHW only) from the runs it copies: row o of Gt is one thread's, summed in a fixed
+// order (16 lanes per run, runs added in image order in double), so db does not depend on the
+// thread count, and the gradient is read once instead of twice.
 template <class T>
-void patch_backward(const ConvGeom& g, const T* P, const T* w, const T* gy_rows, const T* gy_nchw, T* dx, T* dw) {
-  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O;
-  std::unique_ptr<T[]> G;  // (uninitialised: every value is written before it is read)
+void patch_backward(const ConvGeom& g, const T* P, const T* w, const T* gy_rows, const T* gy_nchw, T* dx, T* dw,
+                    T* db) {
+  const int64_t groups = g.B * g.Ho, rows = groups * g.Wo, ckk = g.ckk(), O = g.O, hw = g.hw();
+  std::unique_ptr<T[]> Gt;  // (uninitialised: every value is written before it is read)
   if (!gy_rows) {
-    G.reset(new T[static_cast<size_t>(rows * O)]);
-    cpu::parallel_for(groups, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, g.Wo * O)), [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) gather_grad_rows(g, gy_nchw, q, G.get());
+    Gt.reset(new T[static_cast<size_t>(rows * O)]);
+    cpu::parallel_for(O, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, rows)), [&](int64_t o0, int64_t o1) {
+      for (int64_t o = o0; o < o1; ++o) {
+        double total = 0;
+        for (int64_t b = 0; b < g.B; ++b) {
+          const T* src = gy_nchw + (b * O + o) * hw;
+          T* dst = Gt.get() + o * rows + b * hw;
+          T lanes[16] = {};
+          int64_t i = 0;
+          for (; i + 16 <= hw; i += 16)
+            for (int64_t l = 0; l < 16; ++l) {
+              dst[i + l] = src[i + l];
+              lanes[l] += src[i + l];
+            }
+          for (int64_t l = 0; i < hw; ++i, ++l) {
+            dst[i] = src[i];
+            lanes[l] += src[i];
+          }
+          T run = 0;
+          for (int64_t l = 0; l < 16; ++l) run += lanes[l];
+          total += double(run);
+        }
+        if (db) db[o] = T(total);
+      }
     });
-    gy_rows = G.get();
   }
-  if (dw) cpu::gemm(true, false, O, ckk, rows, T(1), gy_rows, ld(O), P, ld(ckk), T(0), dw, ld(ckk));
+  // G (rows, O) is gy_rows (ld O) or the transpose of Gt (ld rows)
+  const bool tr = gy_rows != nullptr;
+  const T* G = tr ? gy_rows : Gt.get();
+  const int64_t ldg = tr ? O : rows;
+  if (dw) cpu::gemm(tr, false, O, ckk, rows, T(1), G, ld(ldg), P, ld(ckk), T(0), dw, ld(ckk));
   if (dx) {
     if (g.Ho * g.KH != g.H || g.Wo * g.KW != g.W)  // border pixels no patch covers get 0
       std::fill(dx, dx + g.B * g.C * g.H * g.W, T(0));
     std::unique_ptr<T[]> dP(new T[static_cast<size_t>(rows * ckk)]);
-    cpu::gemm(false, false, rows, ckk, O, T(1), gy_rows, ld(O), w, ld(ckk), T(0), dP.get(), ld(ckk));
+    cpu::gemm(!tr, false, rows, ckk, O, T(1), G, ld(ldg), w, ld(ckk), T(0), dP.get(), ld(ckk));
     scatter_patches(g, dP.get(), dx);
   }
 }
@@ -287,9 +356,12 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
     if (patch) {
       // tokens (B*Ho*Wo, O) = patches · weightᵀ [+ bias], written channels-last
       Tensor nhwc = empty({B, g.Ho, g.Wo, O}, ct);
-      patches = empty({B * g.Ho * g.Wo, g.ckk()}, ct);
-      patch_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, patches.data<T>(),
-                       nhwc.data<T>());
+      // P is kept only for dW (recorded when grad mode is on and w requires grad, as the
+      // Recorder below decides); the direct path needs it for nothing else.
+      const bool keep_p = !patch_direct<T>(g) || (autograd::grad_enabled() && w.requires_grad());
+      if (keep_p) patches = empty({B * g.Ho * g.Wo, g.ckk()}, ct);
+      patch_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                       keep_p ? patches.data<T>() : nullptr, nhwc.data<T>());
       autograd::NoGradGuard ng;
       out = nhwc.permute({0, 3, 1, 2});  // (B, O, Ho, Wo) view of the channels-last buffer
     } else {
@@ -311,7 +383,13 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
     const bool has_bias = bias.defined();
     rec.finish(out, [=](const Tensor& grad, const autograd::Needs& n) -> autograd::Grads {
       autograd::Grads grads(has_bias ? 3 : 2);
-      if (has_bias && n[2]) grads[2] = sum(grad, {0, 2, 3});
+      // The patch path reads an NCHW gradient (not channels-last in place) in a pass that also
+      // sums db (patch_backward); otherwise db is a plain sum.
+      const bool patch_nchw =
+          patch && (n[0] || n[1]) && !(grad.dtype() == ct && grad.permute({0, 2, 3, 1}).is_contiguous());
+      const bool db_in_pass = has_bias && n[2] && patch_nchw;
+      if (has_bias && n[2] && !db_in_pass) grads[2] = sum(grad, {0, 2, 3});
+      if (db_in_pass) grads[2] = empty({g.O}, ct);
       if (!n[0] && !n[1]) return grads;
       Tensor dx = n[0] ? empty(xs, ct) : Tensor(), dw = n[1] ? empty(ws, ct) : Tensor();
       Tensor wd = n[0] ? dense(sw, ct) : Tensor(), xd = n[1] && !patch ? dense(sx, ct) : Tensor();
@@ -324,7 +402,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
           Tensor gd = rows ? gl : dense(grad, ct);
           patch_backward<T>(g, n[1] ? sp.data<T>() : nullptr, n[0] ? wd.data<T>() : nullptr,
                             rows ? gd.data<T>() : nullptr, rows ? nullptr : gd.data<T>(),
-                            n[0] ? dx.data<T>() : nullptr, n[1] ? dw.data<T>() : nullptr);
+                            n[0] ? dx.data<T>() : nullptr, n[1] ? dw.data<T>() : nullptr,
+                            db_in_pass ? grads[2].data<T>() : nullptr);
           return;
         }
         Tensor gd = dense(grad, ct);

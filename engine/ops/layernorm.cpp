@@ -74,10 +74,16 @@ double row_sum(int64_t m, Term&& term) {
 template <class T>
 void forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t m,
                     double eps) {
+  const int64_t ahead = std::max<int64_t>(1, 4096 / int64_t(sizeof(T)) / std::max<int64_t>(1, m));
   cpu::parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* xr = x + r * m;
       T* yr = y + r * m;
+      // Ask now for the row `ahead` rows on (about 4 KB ahead): its first pass would otherwise
+      // wait on L3 (perf: ~1/4 of the forward stalled on the first load of each row of a
+      // (6304, 384) input; the hardware prefetcher does not run far enough ahead).
+      if (r + ahead < r1)
+        for (int64_t i = 0; i < m; i += 64 / int64_t(sizeof(T))) __builtin_prefetch(xr + ahead * m + i);
       const double mu = row_sum<T>(m, [&](int64_t i) { return xr[i]; }) / double(m);
       const T mu_t = T(mu);
       const double ss = row_sum<T>(m, [&](int64_t i) {
@@ -148,6 +154,9 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
   const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 15) / 16));
   const int64_t per = (rows + nchunks - 1) / nchunks;
   const bool want_params = dw || db;
+  // Prefetch distance in rows (0: none). Only short rows ask for it: Swin's 384-byte rows gained
+  // 10% (12.8-13.3 -> 11.5-11.6 ms, one thread), ViT's 1.5 KB rows lost ~5% with it.
+  const int64_t ahead = m * int64_t(sizeof(T)) < 1024 ? 4096 / int64_t(sizeof(T)) / std::max<int64_t>(1, m) : 0;
   std::vector<T> ones(w ? 0 : m, T(1));
   const T* wp = w ? w : ones.data();
   std::vector<double> part_w(want_params ? nchunks * m : 0), part_b(want_params ? nchunks * m : 0);
@@ -163,6 +172,11 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
         std::fill(aw.begin(), aw.end(), T(0));
         std::fill(ab.begin(), ab.end(), T(0));
         for (int64_t r = r0; r < r1; ++r) {
+          if (ahead > 0 && r + ahead < end)  // as in the forward: g's and x's rows ~4 KB ahead
+            for (int64_t i = 0; i < m; i += 64 / int64_t(sizeof(T))) {
+              __builtin_prefetch(g + (r + ahead) * m + i);
+              __builtin_prefetch(x + (r + ahead) * m + i);
+            }
           T* dr = dx ? dx + r * m : nullptr;
           if (want_params)
             backward_row<T, true>(g + r * m, x + r * m, wp, mean[r], rstd[r], dr, aw.data(), ab.data(), m);

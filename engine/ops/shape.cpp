@@ -7,6 +7,10 @@
 // dim the kernel copies whole unit-stride runs with memcpy when the map has few of them (a roll
 // of (B, H, W, C) over H and W copies one C-run per token; a roll of the last dim two runs).
 //
+// cat copies in one parallel pass (cat_slabs) when every input is contiguous from the cat dim
+// on (whatever its outer strides: Swin's patch-merging views, ViT's expanded class token), and
+// otherwise input by input through copy_ into narrow() views of the output.
+//
 // split and chunk are narrow() views; stack is unsqueeze + cat; the window ops are reshape +
 // permute + contiguous. Their gradients come from those ops, so they record nothing themselves.
 #include "engine/ops/shape.h"
@@ -106,6 +110,63 @@ bool is_skipped_in_cat(const Tensor& t) { return t.dim() == 1 && t.numel() == 0;
 
 // ---- cat / stack -------------------------------------------------------------------------------
 
+namespace {
+
+// cat in one pass, when every input's slab below `dim` is contiguous: for each outer index (the
+// dims before dim) the inputs' slabs (length_i * inner elements) are copied side by side into
+// out's row, one memcpy each, all inputs in the same parallel pass. Swin's patch merging (four
+// (B, 28, 28, 96) strided views into (B, 28, 28, 384)) went through four strided copy_ passes,
+// each its own thread team, each revisiting every output row. Returns false (nothing done) when
+// some input's slab is not contiguous; out must be contiguous.
+bool cat_slabs(const std::vector<Tensor>& ts, const std::vector<size_t>& used, int64_t dim,
+               const std::vector<int64_t>& offset, const std::vector<int64_t>& length, Tensor& out) {
+  const Shape& os = out.shape();
+  const int64_t nd = out.dim();
+  int64_t inner = 1, outer = 1;
+  for (int64_t d = dim + 1; d < nd; ++d) inner *= os[d];
+  for (int64_t d = 0; d < dim; ++d) outer *= os[d];
+  if (out.numel() == 0) return true;
+  struct Slab { const char* base; const Shape* strides; int64_t out_off, bytes; };
+  std::vector<Slab> slabs;
+  const int64_t item = int64_t(out.itemsize());
+  for (size_t i : used) {
+    if (length[i] == 0) continue;
+    const Tensor& t = ts[i];
+    // contiguous from dim on: stride(d) == product of the sizes after d (size-1 dims may differ)
+    int64_t want = 1;
+    for (int64_t d = nd - 1; d >= dim; --d) {
+      if (t.shape()[d] != 1 && t.strides()[d] != want) return false;
+      want *= t.shape()[d];
+    }
+    slabs.push_back({static_cast<const char*>(t.raw_data()), &t.strides(), offset[i] * inner * item,
+                     length[i] * inner * item});
+  }
+  const int64_t row_bytes = os[dim] * inner * item;
+  char* op = static_cast<char*>(out.raw_data());
+  cpu::parallel_for(outer, std::max<int64_t>(1, 65536 / row_bytes), [&](int64_t o0, int64_t o1) {
+    std::vector<int64_t> idx(size_t(std::max<int64_t>(dim, 1)), 0);  // o0 as an index over dims < dim
+    for (int64_t d = dim - 1, rest = o0; d >= 0; --d) {
+      idx[size_t(d)] = rest % os[d];
+      rest /= os[d];
+    }
+    for (int64_t o = o0; o < o1; ++o) {
+      char* orow = op + o * row_bytes;
+      for (const Slab& sl : slabs) {
+        int64_t src = 0;
+        for (int64_t d = 0; d < dim; ++d) src += idx[size_t(d)] * (*sl.strides)[d];
+        std::memcpy(orow + sl.out_off, sl.base + src * item, size_t(sl.bytes));
+      }
+      for (int64_t d = dim - 1; d >= 0; --d) {  // next outer index
+        if (++idx[size_t(d)] < os[d]) break;
+        idx[size_t(d)] = 0;
+      }
+    }
+  });
+  return true;
+}
+
+}  // namespace
+
 Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   if (ts.empty()) throw std::invalid_argument("cat: expected a non-empty list of tensors");
   for (size_t i = 0; i < ts.size(); ++i)
@@ -148,8 +209,9 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
     }
     out = empty(out_shape, ref.dtype());
     autograd::NoGradGuard ng;
-    for (size_t i : used)
-      if (length[i] > 0) out.narrow(dim, offset[i], length[i]).copy_(ts[i].detach());
+    if (!cat_slabs(ts, used, dim, offset, length, out))
+      for (size_t i : used)
+        if (length[i] > 0) out.narrow(dim, offset[i], length[i]).copy_(ts[i].detach());
   }
   if (auto rec = autograd::Recorder("cat", ts)) {
     rec.finish(out, [dim, offset, length](const Tensor& g, const Needs& n) -> Grads {

@@ -19,6 +19,9 @@ TEST_CASE("gradcheck conv2d") {
       {{2, 3, 5, 5}, {3, 1, 3, 3}, {2, 2}, {1, 1}, {1, 1}, 3},  // depthwise
       {{2, 3, 3, 4}, {2, 3, 1, 1}, {1, 1}, {0, 0}, {1, 1}, 1},  // 1x1
       {{2, 2, 5, 6}, {3, 2, 2, 2}, {2, 2}, {0, 0}, {1, 1}, 1},  // patch embed (row 5 unused)
+      // patch embed, the direct kernel (O a multiple of the f64 vector width: 8 on AVX-512)
+      {{2, 2, 5, 7}, {8, 2, 2, 3}, {2, 3}, {0, 0}, {1, 1}, 1},
+      {{1, 3, 4, 9}, {16, 3, 2, 2}, {2, 2}, {0, 0}, {1, 1}, 1},  // column 8 unused
   };
   for (const Case& c : cases) {
     INFO("x ", shape_str(c.x), " w ", shape_str(c.w));

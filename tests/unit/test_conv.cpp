@@ -197,6 +197,58 @@ TEST_CASE("conv2d patch path: ViT-sized patches, gradients given channels-last o
 #endif
 }
 
+TEST_CASE("conv2d patch path: the direct kernel (O in whole vectors)") {
+  // O a multiple of the SIMD width takes the direct kernel (cpu/patch_embed_kernel.h): strips of
+  // 1-4 vectors of channels, blocks of 96 pixels with a rest, K chunks of whole image rows.
+  // O = 16, 32, 48, 80, 96 (Swin), 112, 144 give strips 1, 2, 3, 3+2, 3+3, 4+3, 3+3+3 vectors
+  // of 16 floats; Wo = 11, 9, 13 leave rests of every micro-kernel height.
+  check_conv2d({2, 3, 8, 44}, {32, 3, 4, 4}, {.stride = {4, 4}});           // Wo 11
+  check_conv2d({2, 3, 9, 38}, {96, 3, 4, 4}, {.stride = {4, 4}});           // Wo 9, border dropped
+  check_conv2d({1, 3, 4, 52}, {48, 3, 4, 4}, {.stride = {4, 4}}, false);    // Wo 13, no bias
+  for (int64_t O : {16, 80, 112, 144}) check_conv2d({2, 2, 6, 27}, {O, 2, 3, 2}, {.stride = {3, 2}});
+  check_conv2d({1, 1, 2, 30}, {16, 1, 2, 1}, {.stride = {2, 1}});            // runs of one pixel
+  check_conv2d({2, 3, 36, 101}, {48, 3, 4, 4}, {.stride = {4, 4}});          // 450 pixels: 4 blocks + 66
+  // long patches: K in chunks of whole image rows (16 taps: 8 rows of 128; 5 taps: 25 + 11 rows)
+  Tensor xl = test_tensor({3, 3, 48, 90}, 20), wl = test_tensor({32, 3, 16, 16}, 21), bl = test_tensor({32}, 22);
+  RV_EXPECT_CLOSE(conv2d(xl, wl, bl, {16, 16}), ref_conv2d(xl, wl, bl, {.stride = {16, 16}}), .rtol = 1e-5,
+                  .atol = 1e-4);
+  check_conv2d({2, 3, 25, 21}, {32, 3, 12, 5}, {.stride = {12, 5}});
+  // non-contiguous input, f64 (8 lanes), and an empty batch
+  Tensor xn = test::test_noncontiguous({2, 3, 8, 20}, 11);
+  Tensor w = test_tensor({32, 3, 4, 4}, 12), b = test_tensor({32}, 13);
+  RV_EXPECT_CLOSE(conv2d(xn, w, b, {4, 4}), ref_conv2d(xn, w, b, {.stride = {4, 4}}), .rtol = 1e-5, .atol = 1e-5);
+  Tensor xd = test_tensor({2, 3, 8, 20}, 14, DType::f64), wd = test_tensor({24, 3, 4, 4}, 15, DType::f64);
+  RV_EXPECT_CLOSE(conv2d(xd, wd, Tensor(), {4, 4}), ref_conv2d(xd, wd, Tensor(), {.stride = {4, 4}}), .rtol = 1e-12,
+                  .atol = 1e-12);
+  CHECK(conv2d(zeros({0, 3, 8, 8}), w, b, {4, 4}).shape() == Shape{0, 32, 2, 2});
+
+  // The same bits whether the forward keeps the patch matrix for dW (w requires grad) or not,
+  // and with 1, 2 or 3 threads; gradients match the definition.
+  const Shape xs{3, 3, 12, 28}, ws{32, 3, 4, 4};
+  Tensor x0 = test_tensor(xs, 16), w0 = test_tensor(ws, 17), b0 = test_tensor({32}, 18);
+  Tensor y0 = conv2d(x0, w0, b0, {4, 4});
+  Tensor wg = w0.detach().requires_grad_(), bg = b0.detach().requires_grad_();
+  Tensor y1 = conv2d(x0, wg, bg, {4, 4});
+  CHECK(y1.contiguous().to_vector<float>() == y0.contiguous().to_vector<float>());
+  Tensor gy = test_tensor(y0.shape(), 19);
+  y1.backward(gy);
+  const PatchGrads ref = ref_patch_grads(x0, w0, gy);
+  RV_EXPECT_CLOSE(wg.grad(), from_vector(ref.dw, ws, DType::f64), .rtol = 1e-5, .atol = 1e-4);
+  RV_EXPECT_CLOSE(bg.grad(), from_vector(ref.db, {32}, DType::f64), .rtol = 1e-5, .atol = 1e-4);
+#ifdef _OPENMP
+  auto run = [&](int threads) {
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor out = conv2d(x0, w0, b0, {4, 4}).contiguous();
+    omp_set_num_threads(prev);
+    return out.to_vector<float>();
+  };
+  const auto one = run(1);
+  CHECK(run(2) == one);
+  CHECK(run(3) == one);
+#endif
+}
+
 TEST_CASE("conv2d: two cases computed with PyTorch") {
   // Pasted from python3 + torch 2.15 (F.conv2d, float64):
   //   x = ((arange(40) % 7) - 3) * 0.25 reshaped (1, 2, 4, 5); w = ((arange(24) % 5) - 2) * 0.5 as (4, 1, 3, 2)

@@ -14,6 +14,31 @@ namespace {
 
 int64_t pmod(int64_t a, int64_t n) { return ((a % n) + n) % n; }
 
+// cat(ts, dim) against the reference loop: out[..., j, ...] = ts[k][..., j - start_k, ...].
+void check_cat(const std::vector<Tensor>& ts, int64_t dim) {
+  Tensor out = cat(ts, dim);
+  const int64_t d = dim < 0 ? dim + ts[0].dim() : dim;
+  Shape os = ts[0].shape();
+  std::vector<int64_t> sizes;
+  os[d] = 0;
+  for (const Tensor& t : ts) {
+    sizes.push_back(t.size(d));
+    os[d] += t.size(d);
+  }
+  REQUIRE(out.shape() == os);
+  REQUIRE(out.is_contiguous());
+  std::vector<double> ov = out.to_double_vector();
+  std::vector<std::vector<double>> tv;
+  for (const Tensor& t : ts) tv.push_back(t.to_double_vector());
+  for_each_coord(os, [&](const Shape& c) {
+    int64_t k = 0, j = c[d];
+    while (j >= sizes[k]) j -= sizes[k++];
+    Shape ic = c;
+    ic[d] = j;
+    REQUIRE(ov[flat_index(c, os)] == tv[k][flat_index(ic, ts[k].shape())]);
+  });
+}
+
 }  // namespace
 
 TEST_CASE("cat of three tensors matches a reference loop, any dim, non-contiguous inputs") {
@@ -41,6 +66,35 @@ TEST_CASE("cat of three tensors matches a reference loop, any dim, non-contiguou
       REQUIRE(ov[flat_index(c, os)] == ts[k].to_double_vector()[flat_index(ic, ts[k].shape())]);
     });
   }
+}
+
+TEST_CASE("cat in one pass: inputs contiguous below dim, strided above it") {
+  // Swin's patch merging: the four 2x2 neighbours, strided views, side by side in channels
+  Tensor x = test::test_tensor({2, 6, 10, 5}, 30);
+  Tensor x0 = x.slice(1, 0, 6, 2).slice(2, 0, 10, 2), x1 = x.slice(1, 1, 6, 2).slice(2, 0, 10, 2);
+  Tensor x2 = x.slice(1, 0, 6, 2).slice(2, 1, 10, 2), x3 = x.slice(1, 1, 6, 2).slice(2, 1, 10, 2);
+  check_cat({x0, x1, x2, x3}, -1);
+  check_cat({x0, x1, x2, x3}, 2);  // slabs of several rows
+  // ViT's class token: an expanded (stride 0) batch dim, then the patch tokens
+  Tensor cls = test::test_tensor({1, 1, 4}, 31).expand({3, 1, 4});
+  check_cat({cls, test::test_tensor({3, 5, 4}, 32)}, 1);
+  // a size-1 dim with a stride of its parent's, an empty input, dim 0 (a single outer row)
+  Tensor y = test::test_tensor({3, 5, 4}, 33);
+  check_cat({y.slice(1, 2, 3), zeros({3, 0, 4}), y}, 1);
+  check_cat({y.slice(0, 1, 3), y}, 0);
+  // one input not contiguous below dim (a transpose): the whole cat takes the copy_ path
+  check_cat({y, test::test_tensor({3, 2, 5}, 34).transpose(1, 2)}, 2);
+  // other dtypes, bit for bit
+  Tensor xi = arange(2 * 4 * 6, DType::i64).reshape({2, 4, 6});
+  check_cat({xi.slice(1, 0, 4, 2), xi.slice(1, 1, 4, 2)}, 2);
+  Tensor xb = x.to(DType::bf16);
+  check_cat({xb.slice(2, 0, 10, 2), xb.slice(2, 1, 10, 2)}, 3);
+  // gradients still reach every input (as narrow views of the output gradient)
+  Tensor a = test::test_tensor({2, 3, 4}, 35).requires_grad_(), b = test::test_tensor({2, 3, 2}, 36).requires_grad_();
+  Tensor g = test::test_tensor({2, 3, 6}, 37);
+  cat({a, b}, 2).backward(g);
+  CHECK(a.grad().to_double_vector() == g.slice(2, 0, 4).to_double_vector());
+  CHECK(b.grad().to_double_vector() == g.slice(2, 4, 6).to_double_vector());
 }
 
 TEST_CASE("cat handles empty tensors as PyTorch does") {
