@@ -99,7 +99,10 @@ void apply_override(ModelConfig& cfg, const std::string& key, const std::string&
   auto it = setters.find(key);
   if (it == setters.end()) {
     std::string keys;
-    for (const auto& [k, _] : setters) keys += (keys.empty() ? "" : ", ") + k;
+    for (const auto& [k, _] : setters) {
+      if (!keys.empty()) keys += ", ";
+      keys += k;
+    }
     throw std::invalid_argument(where(cfg) + ": unknown override key '" + key + "' (known: " + keys + ")");
   }
   it->second();
@@ -167,7 +170,10 @@ void validate(const ModelConfig& cfg) {
 std::string to_string(const ModelConfig& cfg) {
   auto list = [](const std::vector<int64_t>& v) {
     std::string s;
-    for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) s += ",";
+      s += std::to_string(v[i]);  // two appends: GCC 12 warns (-Wrestrict, falsely) on "," + to_string
+    }
     return s;
   };
   std::ostringstream o;
