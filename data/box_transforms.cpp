@@ -1,4 +1,4 @@
-// box_transforms.cpp: detection resize / flip / crop: the image through the CHW transforms, the
+// box_transforms.cpp: detection resize / flip / crop: the image through the uint8 ops, the
 // boxes by the same geometry.
 #include "data/box_transforms.h"
 
@@ -7,23 +7,26 @@
 #include <stdexcept>
 #include <string>
 
-#include "data/tensor_transforms.h"
+#include "data/cv_resize.h"
+#include "data/image_ops.h"
 
 namespace rv::data {
 
 namespace {
 
 void check_image(const char* op, const DetImage& d) {
-  if (!d.image.defined() || d.image.dtype() != DType::f32 || d.image.dim() != 3)
-    throw std::invalid_argument(std::string(op) + ": image: expected f32 (C, H, W)");
+  if (d.image.empty()) throw std::invalid_argument(std::string(op) + ": image: expected a non-empty (H, W, C) image");
   if (d.boxes.size() != d.labels.size())
     throw std::invalid_argument(std::string(op) + ": boxes and labels: expected as many, got " +
                                 std::to_string(d.boxes.size()) + " and " + std::to_string(d.labels.size()));
 }
 
-std::vector<Box> scaled(const std::vector<Box>& boxes, double sx, double sy) {
+// Scaled by (sx, sy), then clipped to [0, w] x [0, h] (mmdet's Resize, clip_object_border).
+std::vector<Box> scaled(const std::vector<Box>& boxes, double sx, double sy, double w, double h) {
   std::vector<Box> out = boxes;
-  for (Box& b : out) b = {b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy};
+  for (Box& b : out)
+    b = {std::clamp(b[0] * sx, 0.0, w), std::clamp(b[1] * sy, 0.0, h), std::clamp(b[2] * sx, 0.0, w),
+         std::clamp(b[3] * sy, 0.0, h)};
   return out;
 }
 
@@ -42,55 +45,78 @@ std::array<int64_t, 2> keep_ratio_size(int64_t height, int64_t width, int64_t lo
 
 DetImage det_resize(const DetImage& d, int64_t out_h, int64_t out_w) {
   check_image("det_resize", d);
-  const int64_t H = d.image.size(1), W = d.image.size(2);
+  if (out_h < 1 || out_w < 1 || out_h > (int64_t(1) << 20) || out_w > (int64_t(1) << 20))
+    throw std::invalid_argument("det_resize: size: expected 1 .. 2^20 per side, got " + std::to_string(out_h) + "x" +
+                                std::to_string(out_w));
+  const int64_t H = d.image.height, W = d.image.width;
   DetImage r;
-  r.image = chw::resize(d.image, out_h, out_w, {.interp = chw::Interp::bilinear, .antialias = false});
+  r.image = cv_resize_linear(d.image, int(out_h), int(out_w));
   const double sx = double(out_w) / double(W), sy = double(out_h) / double(H);
-  r.boxes = scaled(d.boxes, sx, sy);
-  r.crowd_boxes = scaled(d.crowd_boxes, sx, sy);
+  r.boxes = scaled(d.boxes, sx, sy, double(out_w), double(out_h));
+  r.crowd_boxes = scaled(d.crowd_boxes, sx, sy, double(out_w), double(out_h));
   r.labels = d.labels;
   return r;
 }
 
 DetImage det_resize_keep_ratio(const DetImage& d, int64_t long_side, int64_t short_side) {
   check_image("det_resize_keep_ratio", d);
-  const auto [h, w] = keep_ratio_size(d.image.size(1), d.image.size(2), long_side, short_side);
+  const auto [h, w] = keep_ratio_size(d.image.height, d.image.width, long_side, short_side);
   return det_resize(d, h, w);
 }
 
 void det_hflip_(DetImage& d) {
   check_image("det_hflip_", d);
-  const double W = double(d.image.size(2));
-  chw::hflip_(d.image);
+  const double W = double(d.image.width);
+  d.image = hflip(d.image);
   for (auto* list : {&d.boxes, &d.crowd_boxes})
     for (Box& b : *list) b = {W - b[2], b[1], W - b[0], b[3]};
 }
 
 DetImage det_crop(const DetImage& d, const CropBox& c) {
   check_image("det_crop", d);
-  const int64_t H = d.image.size(1), W = d.image.size(2);
+  const int64_t H = d.image.height, W = d.image.width;
   if (c.top < 0 || c.left < 0 || c.height < 1 || c.width < 1 || c.top + c.height > H || c.left + c.width > W)
     throw std::invalid_argument("det_crop: box: expected inside the " + std::to_string(H) + "x" + std::to_string(W) +
                                 " image, got top " + std::to_string(c.top) + " left " + std::to_string(c.left) + " " +
                                 std::to_string(c.height) + "x" + std::to_string(c.width));
   DetImage r;
-  r.image = d.image.narrow(1, c.top, c.height).narrow(2, c.left, c.width).contiguous();
+  r.image = crop(d.image, int(c.top), int(c.left), int(c.height), int(c.width));
+  const double w = double(c.width), h = double(c.height);
   auto clip = [&](const Box& b) -> Box {
-    return {std::clamp(b[0] - double(c.left), 0.0, double(c.width)), std::clamp(b[1] - double(c.top), 0.0, double(c.height)),
-            std::clamp(b[2] - double(c.left), 0.0, double(c.width)), std::clamp(b[3] - double(c.top), 0.0, double(c.height))};
+    return {std::clamp(b[0] - double(c.left), 0.0, w), std::clamp(b[1] - double(c.top), 0.0, h),
+            std::clamp(b[2] - double(c.left), 0.0, w), std::clamp(b[3] - double(c.top), 0.0, h)};
   };
+  // mmdet's is_inside after clipping: a box that did not overlap the crop is now a line on its border.
+  auto inside = [&](const Box& b) { return b[0] < w && b[1] < h && b[2] > 0 && b[3] > 0; };
   for (size_t k = 0; k < d.boxes.size(); ++k) {
     const Box b = clip(d.boxes[k]);
-    if (b[2] > b[0] && b[3] > b[1]) {
+    if (inside(b)) {
       r.boxes.push_back(b);
       r.labels.push_back(d.labels[k]);
     }
   }
   for (const Box& cb : d.crowd_boxes) {
     const Box b = clip(cb);
-    if (b[2] > b[0] && b[3] > b[1]) r.crowd_boxes.push_back(b);
+    if (inside(b)) r.crowd_boxes.push_back(b);
   }
   return r;
+}
+
+void det_filter_small_(DetImage& d, double min_wh) {
+  if (d.boxes.size() != d.labels.size())
+    throw std::invalid_argument("det_filter_small_: boxes and labels: expected as many, got " +
+                                std::to_string(d.boxes.size()) + " and " + std::to_string(d.labels.size()));
+  auto big = [&](const Box& b) { return b[2] - b[0] > min_wh && b[3] - b[1] > min_wh; };
+  size_t n = 0;
+  for (size_t k = 0; k < d.boxes.size(); ++k)
+    if (big(d.boxes[k])) {
+      d.boxes[n] = d.boxes[k];
+      d.labels[n] = d.labels[k];
+      ++n;
+    }
+  d.boxes.resize(n);
+  d.labels.resize(n);
+  std::erase_if(d.crowd_boxes, [&](const Box& b) { return !big(b); });
 }
 
 }  // namespace rv::data

@@ -1,7 +1,8 @@
 // Detection transforms (data/box_transforms.h): boxes follow the image exactly. Each box is drawn
 // into the image as a rectangle of its own value; after a flip or crop, the extent of that value
 // in the transformed image must be the transformed box (plain loops). Resize: mmcv's
-// rescale_size numbers, and boxes scaled by the realised factors. Errors name the op.
+// rescale_size numbers, and boxes scaled by the realised factors, then clipped. Errors name the op.
+// (The resize's pixels against OpenCV: tests/fixtures/test_det_transforms.cpp.)
 #include <map>
 
 #include "data/box_transforms.h"
@@ -12,28 +13,25 @@ using namespace rv::data;
 
 namespace {
 
-// An image (1, H, W) with box k painted as value k + 1 (integer boxes, no overlap).
-DetImage painted(int64_t H, int64_t W, const std::vector<Box>& boxes) {
+// A grey (H, W, 1) image with box k painted as value k + 1 (integer boxes, no overlap).
+DetImage painted(int H, int W, const std::vector<Box>& boxes) {
   DetImage d;
-  d.image = zeros({1, H, W});
-  float* p = d.image.data<float>();
+  d.image = Image(H, W, 1);
   for (size_t k = 0; k < boxes.size(); ++k) {
-    for (int64_t y = int64_t(boxes[k][1]); y < int64_t(boxes[k][3]); ++y)
-      for (int64_t x = int64_t(boxes[k][0]); x < int64_t(boxes[k][2]); ++x) p[y * W + x] = float(k + 1);
+    for (int y = int(boxes[k][1]); y < int(boxes[k][3]); ++y)
+      for (int x = int(boxes[k][0]); x < int(boxes[k][2]); ++x) d.image.at(y, x, 0) = uint8_t(k + 1);
     d.labels.push_back(int64_t(k) * 10);
   }
   d.boxes = boxes;
   return d;
 }
 
-// value -> its extent x1 y1 x2 y2 (corner coordinates) in a (1, H, W) image.
-std::map<int, Box> extents(const Tensor& img) {
-  const Tensor c = img.contiguous();
-  const int64_t H = c.size(1), W = c.size(2);
+// value -> its extent x1 y1 x2 y2 (corner coordinates) in channel 0 of an image.
+std::map<int, Box> extents(const Image& img) {
   std::map<int, Box> e;
-  for (int64_t y = 0; y < H; ++y)
-    for (int64_t x = 0; x < W; ++x) {
-      const int v = int(c.data<float>()[y * W + x]);
+  for (int y = 0; y < img.height; ++y)
+    for (int x = 0; x < img.width; ++x) {
+      const int v = img.at(y, x, 0);
       if (!v) continue;
       auto it = e.find(v);
       if (it == e.end()) e[v] = {double(x), double(y), double(x + 1), double(y + 1)};
@@ -64,8 +62,8 @@ TEST_CASE("crop: boxes shifted and clipped as their rectangles are; boxes left e
   for (const CropBox& c : {CropBox{0, 0, 20, 30}, CropBox{3, 5, 12, 20}, CropBox{10, 13, 10, 17}, CropBox{0, 0, 1, 1}}) {
     INFO("crop top " << c.top << " left " << c.left << " " << c.height << "x" << c.width);
     const DetImage r = det_crop(d, c);
-    CHECK(r.image.size(1) == c.height);
-    CHECK(r.image.size(2) == c.width);
+    CHECK(r.image.height == c.height);
+    CHECK(r.image.width == c.width);
     const auto e = extents(r.image);
     REQUIRE(r.boxes.size() == e.size());
     size_t k = 0;
@@ -75,10 +73,21 @@ TEST_CASE("crop: boxes shifted and clipped as their rectangles are; boxes left e
       ++k;
     }
   }
-  // A non-contiguous image crops the same.
+  // An RGB image crops every channel the same.
   DetImage t = d;
-  t.image = d.image.transpose(1, 2).contiguous().transpose(1, 2);
-  RV_EXPECT_CLOSE(det_crop(t, {3, 5, 12, 20}).image, det_crop(d, {3, 5, 12, 20}).image, 0, 0);
+  t.image = Image(20, 30, 3);
+  for (int y = 0; y < 20; ++y)
+    for (int x = 0; x < 30; ++x)
+      for (int c = 0; c < 3; ++c) t.image.at(y, x, c) = uint8_t(d.image.at(y, x, 0) + 10 * c);
+  const DetImage tc = det_crop(t, {3, 5, 12, 20}), dc = det_crop(d, {3, 5, 12, 20});
+  for (int y = 0; y < 12; ++y)
+    for (int x = 0; x < 20; ++x)
+      for (int c = 0; c < 3; ++c) CHECK(tc.image.at(y, x, c) == dc.image.at(y, x, 0) + 10 * c);
+  // A box with no area left inside the crop is dropped; one touching it from inside is kept.
+  DetImage edge = painted(20, 30, {{0, 0, 5, 5}, {5, 5, 9, 9}});
+  const DetImage ec = det_crop(edge, {5, 5, 10, 10});
+  REQUIRE(ec.boxes.size() == 1);
+  CHECK(ec.boxes[0] == Box{0, 0, 4, 4});
   CHECK_THROWS_WITH_AS(det_crop(d, {15, 0, 10, 5}),
                        "det_crop: box: expected inside the 20x30 image, got top 15 left 0 10x5", std::invalid_argument);
 }
@@ -91,8 +100,8 @@ TEST_CASE("resize keeping the aspect ratio: mmcv's rescale_size, boxes by the re
   CHECK_THROWS_AS(keep_ratio_size(0, 5, 10, 10), std::invalid_argument);
   const DetImage d = painted(30, 40, {{4, 6, 10, 20}, {0, 0, 40, 30}});
   const DetImage r = det_resize_keep_ratio(d, 100, 45);
-  REQUIRE(r.image.size(1) == 45);
-  REQUIRE(r.image.size(2) == 60);
+  REQUIRE(r.image.height == 45);
+  REQUIRE(r.image.width == 60);
   const double sx = 60.0 / 40, sy = 45.0 / 30;
   for (size_t k = 0; k < 2; ++k)
     for (int i = 0; i < 4; ++i) CHECK(r.boxes[k][size_t(i)] == d.boxes[k][size_t(i)] * (i % 2 ? sy : sx));
@@ -100,9 +109,12 @@ TEST_CASE("resize keeping the aspect ratio: mmcv's rescale_size, boxes by the re
   // An integer upscale: the box's rectangle still has its box as the extent of its interior.
   const DetImage u = det_resize(painted(10, 10, {{2, 3, 6, 8}}), 20, 30);
   CHECK(u.boxes[0] == Box{6, 6, 18, 16});
-  const float* p = u.image.data<float>();
-  CHECK(p[7 * 30 + 7] == doctest::Approx(1));  // inside
-  CHECK(p[5 * 30 + 4] == 0);                   // outside, beyond the bilinear blur
+  CHECK(u.image.at(7, 7, 0) == 1);  // inside
+  CHECK(u.image.at(5, 4, 0) == 0);  // outside, beyond the bilinear blur
+  // Boxes are clipped to the resized image (mmdet's clip_object_border).
+  DetImage over = painted(10, 10, {{2, 3, 6, 8}});
+  over.boxes[0] = {-1, 3, 11, 8};
+  CHECK(det_resize(over, 20, 30).boxes[0] == Box{0, 6, 30, 16});
   DetImage bad = d;
   bad.labels.pop_back();
   CHECK_THROWS_WITH_AS(det_resize(bad, 5, 5), "det_resize: boxes and labels: expected as many, got 2 and 1",
