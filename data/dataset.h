@@ -14,8 +14,13 @@
 // data set that only implements get() still works: the default get_into() copies get()'s image.
 // SampleRequest carries what the loader decides per batch rather than per sample: the output
 // size for multi-resolution training (equal within a batch, see LoaderOptions::resolutions).
+//
+// Detection samples have different sizes and carry boxes: they set Sample::targets, and the
+// loader, given LoaderOptions::pad, pads them into one batch (pad_batch.h) and hands the targets
+// on in Batch::targets.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,9 +29,12 @@
 
 namespace rv::data {
 
+struct DetTarget;  // data/det_target.h: boxes, labels, ignore regions, image meta
+
 struct Sample {
   Tensor image;       // (C, H, W) float32, normalised, ready for the model
-  int64_t label = 0;  // class index in [0, num_classes)
+  int64_t label = 0;  // class index in [0, num_classes) (0 for detection: see targets)
+  std::shared_ptr<const DetTarget> targets = nullptr;  // detection only, else null
 };
 
 // The loader's per-batch request. height = width = 0: the data set's own output size.

@@ -117,6 +117,53 @@ struct Loader::Impl {
     return t;
   }
 
+  // The error a failed sample stops the epoch with, naming it.
+  // (build() spells the same messages out; this is the padded path's copy.)
+  std::runtime_error sample_error(const Plan& p, int64_t step, int64_t index, const std::string& what,
+                                  bool colon = true) const {
+    return std::runtime_error("Loader: sample " + std::to_string(index) + " of " + dataset.describe() + " (epoch " +
+                              std::to_string(p.epoch) + ", batch " + std::to_string(step) + ") failed" +
+                              (colon ? ": " : " ") + what);
+  }
+
+  // Batch `step` of samples of different sizes (opt.pad): every sample through get(), then
+  // padded into one tensor (pad_batch.h); targets and valid sizes per row.
+  Batch build_padded(const Plan& p, int64_t step, uint64_t gen_at_claim, int64_t begin, int64_t rows, Batch b) {
+    std::vector<Sample> samples(static_cast<size_t>(rows));
+    std::vector<Shape> shapes(static_cast<size_t>(rows));
+    int64_t* labels = b.labels.data<int64_t>();
+    for (int64_t r = 0; r < rows; ++r) {
+      if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
+      const SampleRef s = p.samples[size_t(begin + r)];
+      b.indices[size_t(r)] = s.index;
+      try {
+        Generator g(opt.seed, sample_stream(p.epoch, s.index, s.occurrence));
+        Sample& smp = samples[size_t(r)];
+        smp = dataset.get(s.index, g);
+        if (!smp.image.defined() || smp.image.dtype() != DType::f32 || smp.image.dim() != 3)
+          throw std::runtime_error("the sample's image is not a float32 (C, H, W) tensor");
+        if (smp.label < 0 || smp.label >= dataset.num_classes())
+          throw std::runtime_error("label " + std::to_string(smp.label) + " is outside 0 .. " +
+                                   std::to_string(dataset.num_classes() - 1));
+        labels[r] = smp.label;
+        shapes[size_t(r)] = smp.image.shape();
+      } catch (const std::exception& e) {
+        throw sample_error(p, step, s.index, e.what());
+      } catch (...) {
+        throw sample_error(p, step, s.index, "with an exception that is not a std::exception", false);
+      }
+    }
+    b.images = acquire_images(padded_batch_shape(shapes, *opt.pad));
+    b.image_sizes.resize(size_t(rows));
+    b.targets.resize(size_t(rows));
+    for (int64_t r = 0; r < rows; ++r) {
+      pad_into(samples[size_t(r)].image, *opt.pad, b.images.select(0, r));
+      b.image_sizes[size_t(r)] = {shapes[size_t(r)][1], shapes[size_t(r)][2]};
+      b.targets[size_t(r)] = std::move(samples[size_t(r)].targets);
+    }
+    return b;
+  }
+
   // Builds batch `step` of `p`. Throws the first sample error, naming the index; returns
   // early (an undefined batch) when the generation moves on, so start_epoch and the
   // destructor do not wait for a whole stale batch.
@@ -131,6 +178,7 @@ struct Loader::Impl {
     b.indices.resize(size_t(rows));
     b.labels = empty({rows}, DType::i64);
     int64_t* labels = b.labels.data<int64_t>();
+    if (opt.pad) return build_padded(p, step, gen_at_claim, begin, rows, std::move(b));
     const Shape shape = dataset.sample_shape(req);
     if (!shape.empty()) {
       Shape full = {rows};
@@ -207,6 +255,9 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   if (opt_.workers < 0) throw std::invalid_argument("Loader: workers must be >= 0, got " + std::to_string(opt_.workers));
   if (opt_.prefetch_batches < 1)
     throw std::invalid_argument("Loader: prefetch_batches must be >= 1, got " + std::to_string(opt_.prefetch_batches));
+  if (opt_.pad && !opt_.resolutions.empty())
+    throw std::invalid_argument("Loader: pad and resolutions cannot be combined (padded batches take each sample's own size)");
+  if (opt_.pad) padded_batch_shape({{1, 1, 1}}, *opt_.pad);  // checks the options now, not at the first batch
   for (int64_t r : opt_.resolutions) {
     if (r < 1) throw std::invalid_argument("Loader: resolutions must be >= 1, got " + std::to_string(r));
     if (dataset_->sample_shape({r, r}).empty())
@@ -296,6 +347,12 @@ std::string Loader::describe() const {
     s += "; exact shards, no sample repeated";
   if (opt_.drop_last) s += "; last short batch dropped";
   s += "), ";
+  if (opt_.pad) {
+    s += "padded to a multiple of " + std::to_string(opt_.pad->size_divisor);
+    if (opt_.pad->min_height > 0 || opt_.pad->min_width > 0)
+      s += " (at least " + std::to_string(opt_.pad->min_height) + "x" + std::to_string(opt_.pad->min_width) + ")";
+    s += ", ";
+  }
   if (!opt_.resolutions.empty()) {
     s += "sides";
     for (size_t i = 0; i < opt_.resolutions.size(); ++i) {

@@ -25,7 +25,14 @@
 // write each sample straight into its row, Dataset::get_into), at most workers * prefetch_batches batches ahead of the consumer;
 // next() hands them out in order. Workers run their OpenMP regions on one thread (the workers
 // are the parallelism). With workers = 0, next() builds the batch on the calling thread.
+//
+// Detection (LoaderOptions::pad set): samples differ in size, so each is made with get() and
+// the batch is padded at the bottom / right to its largest size, rounded up to the divisor
+// (pad_batch.h, mmdet's DetDataPreprocessor); Batch::image_sizes gives each row's valid size
+// and Batch::targets its boxes. The padded size is a function of the batch's samples, so the
+// determinism above holds unchanged.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -33,6 +40,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/pad_batch.h"
 
 namespace rv::data {
 
@@ -49,6 +57,8 @@ struct LoaderOptions {
   // Multi-resolution training: each batch's images are made at a square side drawn uniformly
   // from this list, per (seed, epoch, batch number); empty: the data set's own size.
   std::vector<int64_t> resolutions = {};
+  // Samples of different sizes (detection): pad each batch (see above); unset: one shape.
+  std::optional<PadOptions> pad = std::nullopt;
 };
 
 struct Batch {
@@ -57,6 +67,9 @@ struct Batch {
   std::vector<int64_t> indices;  // data set index of each row
   int64_t epoch = 0;
   int64_t step = 0;              // batch number within the epoch on this rank, from 0
+  // With LoaderOptions::pad only (else empty):
+  std::vector<std::array<int64_t, 2>> image_sizes;        // each row's valid (H, W), top-left
+  std::vector<std::shared_ptr<const DetTarget>> targets;  // each row's Sample::targets
 };
 
 // The side drawn for batch `step` of `epoch` from `resolutions` (non-empty), as the loader does.
