@@ -153,6 +153,31 @@ TEST_CASE("boxes mapped back to the original image (scale factors, crop, flip) e
   CHECK(flipped > 0);
 }
 
+TEST_CASE("box_to_original undoes resize, a crop with an offset, and a flip") {
+  DetImage d;
+  d.image = Image(60, 80, 3);
+  d.boxes = {{10, 12, 30, 40}, {0.5, 1.25, 79.5, 59}, {70, 50, 80, 60}};
+  d.labels = {0, 1, 2};
+  d.crowd_boxes = {{20, 20, 25, 26}};
+  const DetTransformOptions opt{.augment = DetAugment::lsj};
+  for (bool flip : {false, true}) {
+    // 80x60 -> 107x80 (scale 1.3375, 1.3333), crop 50x70 at (9, 11): box 0 and the crowd box lie
+    // inside the crop, box 1 is clipped, box 2 falls outside and is dropped.
+    const DetParams p{.ratio = 1, .resized_height = 80, .resized_width = 107, .crop = CropBox{9, 11, 50, 70}, .flip = flip};
+    DetImageMeta m;
+    const DetImage r = apply_det_transform(d, p, opt, &m);
+    CHECK((m.crop_top == 9 && m.crop_left == 11 && m.width == 70 && m.height == 50 && m.flip == flip));
+    REQUIRE(r.labels == std::vector<int64_t>{0, 1});
+    for (size_t j = 0; j < 4; ++j) CHECK(std::abs(box_to_original(r.boxes[0], m)[j] - d.boxes[0][j]) <= 1e-9);
+    REQUIRE(r.crowd_boxes.size() == 1);
+    for (size_t j = 0; j < 4; ++j) CHECK(std::abs(box_to_original(r.crowd_boxes[0], m)[j] - d.crowd_boxes[0][j]) <= 1e-9);
+    // Box 1 is clipped to the crop window: its left and bottom map back to the window's edges.
+    const Box clipped = box_to_original(r.boxes[1], m);
+    CHECK(std::abs(clipped[0] - 11 / (107.0 / 80)) <= 1e-9);
+    CHECK(std::abs(clipped[3] - (9 + 50) / (80.0 / 60)) <= 1e-9);
+  }
+}
+
 TEST_CASE("flip twice = identity; a flipped sample is the unflipped one mirrored") {
   DetImage d;
   d.image = Image(7, 11, 3);
