@@ -53,17 +53,22 @@ Taps make_taps(int in, int out, bool clamp_edges) {
   return t;
 }
 
-// The horizontal pass of one source row: out_w * C sums value * weight (scale 2048).
-void horizontal(const uint8_t* row, int W, int C, const Taps& tx, int32_t* out) {
+// The horizontal pass of one source row: out_w * C sums value * weight (scale 2048). C is a
+// template argument so that the per-pixel channel loop unrolls (1 and 3 are the cases).
+template <int C>
+void horizontal(const uint8_t* row, int W, const Taps& tx, int32_t* out) {
   const int ow = int(tx.src.size());
+  const int* src = tx.src.data();
+  const int16_t *w0 = tx.w0.data(), *w1 = tx.w1.data();
   for (int dx = 0; dx < ow; ++dx) {
-    const int s = tx.src[size_t(dx)];
+    const int s = src[dx];
     const uint8_t* p = row + size_t(s) * C;
+    int32_t* o = out + size_t(dx) * C;
     if (s + 1 >= W) {  // OpenCV's xmax: the last column alone, weight 1
-      for (int c = 0; c < C; ++c) out[dx * C + c] = int32_t(p[c]) * kCoefScale;
+      for (int c = 0; c < C; ++c) o[c] = int32_t(p[c]) * kCoefScale;
     } else {
-      const int32_t a = tx.w0[size_t(dx)], b = tx.w1[size_t(dx)];
-      for (int c = 0; c < C; ++c) out[dx * C + c] = int32_t(p[c]) * a + int32_t(p[C + c]) * b;
+      const int32_t a = w0[dx], b = w1[dx];
+      for (int c = 0; c < C; ++c) o[c] = int32_t(p[c]) * a + int32_t(p[C + c]) * b;
     }
   }
 }
@@ -108,7 +113,8 @@ Image cv_resize_linear(const Image& src, int out_height, int out_width) {
     for (int k = 0; k < 2; ++k)
       if (cached[k] == y) return buf[k].data();
     const int slot = cached[0] == keep ? 1 : 0;
-    horizontal(src.row(y), W, C, tx, buf[slot].data());
+    if (C == 3) horizontal<3>(src.row(y), W, tx, buf[slot].data());
+    else horizontal<1>(src.row(y), W, tx, buf[slot].data());
     cached[slot] = y;
     return buf[slot].data();
   };
