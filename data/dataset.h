@@ -14,6 +14,11 @@
 // data set that only implements get() still works: the default get_into() copies get()'s image.
 // SampleRequest carries what the loader decides per batch rather than per sample: the output
 // size for multi-resolution training (equal within a batch, see LoaderOptions::resolutions).
+//
+// Dense labels (semantic segmentation): a data set whose has_label_maps() is true gives each
+// sample a uint8 (H, W) label map as well (class per pixel, 255 = ignore), and the loader
+// batches them into Batch::label_maps (B, H, W), allocated once per batch like the images and
+// filled by get_into_with_label_map(). Its `label` is unused (0).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -27,6 +32,7 @@ namespace rv::data {
 struct Sample {
   Tensor image;       // (C, H, W) float32, normalised, ready for the model
   int64_t label = 0;  // class index in [0, num_classes)
+  Tensor label_map = Tensor();  // (H, W) uint8 class per pixel, 255 = ignore; only where has_label_maps()
 };
 
 // The loader's per-batch request. height = width = 0: the data set's own output size.
@@ -54,6 +60,17 @@ class Dataset {
   // returns its label. The default calls get() and copies; it refuses a request with a size,
   // because get() has no way to honour it.
   virtual int64_t get_into(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out) const;
+
+  // Dense labels (see above). The default: none.
+  virtual bool has_label_maps() const { return false; }
+  // The (H, W) shape of every label map under `req`, or {} when only known once a sample is
+  // made (then the loader makes the batch's first sample with get()). The default is {}.
+  virtual Shape label_map_shape(const SampleRequest& req) const;
+  // get_into that also writes the sample's label map into `label_map_out`, a contiguous u8
+  // (H, W) view of its batch row of shape label_map_shape(req). The default calls get() and
+  // copies both, refusing a request with a size as get_into does.
+  virtual int64_t get_into_with_label_map(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out,
+                                          const Tensor& label_map_out) const;
 };
 
 }  // namespace rv::data
