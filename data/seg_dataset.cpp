@@ -91,15 +91,15 @@ Shape SegmentationDataset::label_map_shape(const SampleRequest& req) const {
 int64_t SegmentationDataset::get_into_with_label_map(int64_t index, Generator& gen, const SampleRequest& req,
                                                      const Tensor& out, const Tensor& label_map_out) const {
   if (!tf_.train || req.has_size()) return Dataset::get_into_with_label_map(index, gen, req, out, label_map_out);
-  auto [img, lab] = transformed(index, gen);
-  normalize_pad_into(img, out, tf_.mean, tf_.stdev);  // checks out's shape: (3, >= h, >= w)
-  label_pad_into(lab, label_map_out);
-  if (out.size(1) != tf_.crop || out.size(2) != tf_.crop || label_map_out.size(0) != tf_.crop ||
-      label_map_out.size(1) != tf_.crop)
+  if (out.dim() != 3 || out.size(1) != tf_.crop || out.size(2) != tf_.crop || label_map_out.dim() != 2 ||
+      label_map_out.size(0) != tf_.crop || label_map_out.size(1) != tf_.crop)
     throw std::invalid_argument("SegmentationDataset::get_into_with_label_map: expected rows (3, " +
                                 std::to_string(tf_.crop) + ", " + std::to_string(tf_.crop) + ") and (" +
                                 std::to_string(tf_.crop) + ", " + std::to_string(tf_.crop) + "), got " +
                                 shape_str(out.shape()) + " and " + shape_str(label_map_out.shape()));
+  auto [img, lab] = transformed(index, gen);
+  normalize_pad_into(img, out, tf_.mean, tf_.stdev);  // checks dtype and contiguity too
+  label_pad_into(lab, label_map_out);
   return 0;
 }
 

@@ -15,10 +15,11 @@
 //     Pillow), INTER_NEAREST for the label map (floor(x * src / dst): no new label values);
 //   - the sizes are mmcv's rescale_size (keep_ratio_size, data/box_transforms.h);
 //   - PhotoMetricDistortion is mmseg's uint8 arithmetic: x * alpha + beta in float32, clipped and
-//     truncated; saturation and hue through OpenCV's uint8 HSV (H in 0..179, fixed-point tables
-//     one way, float the other way back). mmseg works on BGR images; brightness and contrast act on
-//     every channel alike and BGR->HSV of a BGR image equals RGB->HSV of the RGB one, so working
-//     in RGB changes nothing;
+//     truncated; saturation and hue through OpenCV's uint8 HSV (H in 0..179; fixed-point tables
+//     one way; float with a fused multiply-add the way back, truncated on the first multiple of
+//     32 pixels of each row (OpenCV's AVX2 vector loop) and rounded on the rest (its scalar tail)).
+//     mmseg works on BGR images; brightness and contrast act on every channel alike and BGR->HSV of
+//     a BGR image equals RGB->HSV of the RGB one, so working in RGB changes nothing;
 //   - the image is padded after normalisation (mmseg's SegDataPreProcessor pads the normalised
 //     batch with 0), so padding is 0 in normalised units, i.e. the mean colour, not black.
 #pragma once

@@ -109,6 +109,25 @@ TEST_CASE("ade20k reader: sorted listing, pairs, reduce_zero_label") {
   CHECK_THROWS_WITH_AS(a.image_path(3), doctest::Contains("index 3 is outside 0 .. 2"), std::out_of_range);
 }
 
+TEST_CASE("ade20k reader: a palette label map gives its palette indices") {
+  TempDir d("palette");
+  const std::string pal = std::string(RV_FIXTURE_DIR) + "/images/palette.png";  // 11 x 13, mode P
+  const Image raw = read_png_indices(pal);
+  write_png(d.path / "images" / "validation" / "p.jpg", std::vector<uint8_t>(size_t(raw.height * raw.width), 9),
+            raw.height, raw.width);
+  fs::create_directories(d.path / "annotations" / "validation");
+  fs::copy_file(pal, d.path / "annotations" / "validation" / "p.png");
+  const Ade20k a = Ade20k::open(d.path.string(), "validation", {.class_names = std::vector<std::string>(254, "c")});
+  const Image lab = a.read_labels(0, raw.height, raw.width);
+  REQUIRE(lab.pixels.size() == raw.pixels.size());
+  bool zero_seen = false;
+  for (size_t i = 0; i < raw.pixels.size(); ++i) {
+    zero_seen |= raw.pixels[i] == 0;
+    CHECK(lab.pixels[i] == (raw.pixels[i] == 0 ? 255 : raw.pixels[i] - 1));
+  }
+  CHECK(zero_seen);
+}
+
 TEST_CASE("reduce_zero_label: every byte value as mmseg maps it") {
   Image im(1, 256, 1);
   for (int v = 0; v < 256; ++v) im.pixels[size_t(v)] = uint8_t(v);
