@@ -258,6 +258,57 @@ void rgb_to_hsv_cv_(Image& im) {
   }
 }
 
+namespace {
+
+// What HSV2RGB_b computes from H and from a byte alone, once: the hue's sector and fraction
+// (h * 6 / 180 split into integer and fractional parts; H >= 180 wraps), and byte / 255.
+struct HsvBackTables {
+  int sector[256];
+  float frac[256], unit[256];
+  HsvBackTables() {
+    const float hscale = 6.0f / 180.0f;
+    for (int i = 0; i < 256; ++i) {
+      const float h = float(i) * hscale, pre = std::trunc(h);
+      frac[i] = h - pre;
+      sector[i] = int(pre - std::trunc(pre * (1.0f / 6.0f)) * 6.0f);
+      unit[i] = float(i) * (1.0f / 255.0f);
+    }
+  }
+};
+const HsvBackTables& hsv_back_tables() {
+  static const HsvBackTables t;
+  return t;
+}
+
+// Pixels [x0, x1) of one HSV row back to RGB; kTruncate: the vector loop's conversion.
+template <bool kTruncate>
+void hsv_to_rgb_span(uint8_t* p, int x0, int x1) {
+  static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
+  const HsvBackTables& t = hsv_back_tables();
+  auto to_u8 = [](float f) {
+    const float x = f * 255.0f;
+    return uint8_t(std::clamp(kTruncate ? int(x) : cv_round(x), 0, 255));
+  };
+  for (int x = x0; x < x1; ++x) {
+    uint8_t* q = p + 3 * x;
+    const float s = t.unit[q[1]], v = t.unit[q[2]];
+    float b = v, g = v, r = v;
+    if (s != 0) {
+      const float h = t.frac[q[0]];
+      const float tab[4] = {v, v * (1.f - s), v * std::fma(-s, h, 1.f), v * std::fma(-s, 1.f - h, 1.f)};
+      const int* sd = sector_data[t.sector[q[0]]];
+      b = tab[sd[0]];
+      g = tab[sd[1]];
+      r = tab[sd[2]];
+    }
+    q[0] = to_u8(r);
+    q[1] = to_u8(g);
+    q[2] = to_u8(b);
+  }
+}
+
+}  // namespace
+
 void hsv_to_rgb_cv_(Image& im) {
   check_rgb("hsv_to_rgb_cv_", im);
   // OpenCV's HSV2RGB_b, checked against cv2 on all 180 x 256 x 256 inputs: float s, v in 0..1,
@@ -265,37 +316,11 @@ void hsv_to_rgb_cv_(Image& im) {
   // converted to uint8. cvtColor runs it row by row, vectorised over the first multiple of 32
   // pixels of each row (AVX2), which TRUNCATES, and a scalar tail, which ROUNDS; both are kept,
   // so a 512-wide crop is all "vector" pixels, as in mmseg's training.
-  static const int sector_data[6][3] = {{1, 3, 0}, {1, 0, 2}, {3, 0, 1}, {0, 2, 1}, {0, 1, 3}, {2, 1, 0}};
   constexpr int kLanes = 32;
-  const float hscale = 6.0f / 180.0f;
-  const int W = im.width, vector_end = W / kLanes * kLanes;
+  const int vector_end = im.width / kLanes * kLanes;
   for (int y = 0; y < im.height; ++y) {
-    uint8_t* p = im.row(y);
-    for (int x = 0; x < W; ++x, p += 3) {
-      float h = float(p[0]);
-      const float s = float(p[1]) * (1.0f / 255.0f), v = float(p[2]) * (1.0f / 255.0f);
-      float b, g, r;
-      if (s == 0) {
-        b = g = r = v;
-      } else {
-        h *= hscale;
-        const float pre = std::trunc(h);
-        h -= pre;
-        const int sector = int(pre - std::trunc(pre * (1.0f / 6.0f)) * 6.0f);  // H >= 180 wraps
-        const float tab[4] = {v, v * (1.f - s), v * std::fma(-s, h, 1.f), v * std::fma(-s, 1.f - h, 1.f)};
-        b = tab[sector_data[sector][0]];
-        g = tab[sector_data[sector][1]];
-        r = tab[sector_data[sector][2]];
-      }
-      const bool vec = x < vector_end;
-      auto to_u8 = [vec](float f) {
-        const float t = f * 255.0f;
-        return uint8_t(std::clamp(vec ? int(t) : cv_round(t), 0, 255));
-      };
-      p[0] = to_u8(r);
-      p[1] = to_u8(g);
-      p[2] = to_u8(b);
-    }
+    hsv_to_rgb_span<true>(im.row(y), 0, vector_end);
+    hsv_to_rgb_span<false>(im.row(y), vector_end, im.width);
   }
 }
 
