@@ -26,4 +26,28 @@ int64_t Dataset::get_into(int64_t index, Generator& gen, const SampleRequest& re
   return s.label;
 }
 
+Shape Dataset::label_map_shape(const SampleRequest&) const { return {}; }
+
+int64_t Dataset::get_into_with_label_map(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out,
+                                         const Tensor& label_map_out) const {
+  if (req.has_size())
+    throw std::invalid_argument("Dataset::get_into_with_label_map: " + describe() + " cannot resize its samples to " +
+                                std::to_string(req.height) + "x" + std::to_string(req.width) +
+                                " (it has no override); leave LoaderOptions::resolutions empty");
+  Sample s = get(index, gen);
+  auto check = [&](const Tensor& t, const Tensor& row, const char* what) {
+    if (!t.defined() || t.shape() != row.shape() || t.dtype() != row.dtype())
+      throw std::runtime_error("Dataset::get_into_with_label_map: sample " + std::to_string(index) + " has " + what +
+                               " " + (t.defined() ? shape_str(t.shape()) + " " + dtype_name(t.dtype()) : std::string("<undefined>")) +
+                               " but its batch row is " + shape_str(row.shape()) + " " + dtype_name(row.dtype()) +
+                               " (all samples of a batch must have the same shapes)");
+  };
+  check(s.image, out, "image");
+  check(s.label_map, label_map_out, "label map");
+  Tensor row = out, lrow = label_map_out;  // handle copies: copy_ writes through to the batch
+  row.copy_(s.image);
+  lrow.copy_(s.label_map);
+  return s.label;
+}
+
 }  // namespace rv::data

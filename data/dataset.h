@@ -18,6 +18,11 @@
 // Detection samples have different sizes and carry boxes: they set Sample::targets, and the
 // loader, given LoaderOptions::pad, pads them into one batch (pad_batch.h) and hands the targets
 // on in Batch::targets.
+//
+// Dense labels (semantic segmentation): a data set whose has_label_maps() is true gives each
+// sample a uint8 (H, W) label map as well (class per pixel, 255 = ignore), and the loader
+// batches them into Batch::label_maps (B, H, W), allocated once per batch like the images and
+// filled by get_into_with_label_map(). Its `label` is unused (0).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -33,8 +38,9 @@ struct DetTarget;  // data/det_target.h: boxes, labels, ignore regions, image me
 
 struct Sample {
   Tensor image;       // (C, H, W) float32, normalised, ready for the model
-  int64_t label = 0;  // class index in [0, num_classes) (0 for detection: see targets)
+  int64_t label = 0;  // class index in [0, num_classes) (0 for detection and segmentation)
   std::shared_ptr<const DetTarget> targets = nullptr;  // detection only, else null
+  Tensor label_map = Tensor();  // (H, W) uint8 class per pixel, 255 = ignore; only where has_label_maps()
 };
 
 // The loader's per-batch request. height = width = 0: the data set's own output size.
@@ -62,6 +68,17 @@ class Dataset {
   // returns its label. The default calls get() and copies; it refuses a request with a size,
   // because get() has no way to honour it.
   virtual int64_t get_into(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out) const;
+
+  // Dense labels (see above). The default: none.
+  virtual bool has_label_maps() const { return false; }
+  // The (H, W) shape of every label map under `req`, or {} when only known once a sample is
+  // made (then the loader makes the batch's first sample with get()). The default is {}.
+  virtual Shape label_map_shape(const SampleRequest& req) const;
+  // get_into that also writes the sample's label map into `label_map_out`, a contiguous u8
+  // (H, W) view of its batch row of shape label_map_shape(req). The default calls get() and
+  // copies both, refusing a request with a size as get_into does.
+  virtual int64_t get_into_with_label_map(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out,
+                                          const Tensor& label_map_out) const;
 };
 
 }  // namespace rv::data

@@ -180,10 +180,20 @@ struct Loader::Impl {
     int64_t* labels = b.labels.data<int64_t>();
     if (opt.pad) return build_padded(p, step, gen_at_claim, begin, rows, std::move(b));
     const Shape shape = dataset.sample_shape(req);
-    if (!shape.empty()) {
+    // Dense labels: the label maps get their own (B, H, W) u8 tensor, allocated with the images
+    // (not pooled: a twelfth of the images' bytes). Either shape unknown: both come from the
+    // first sample.
+    const bool dense = dataset.has_label_maps();
+    const Shape label_shape = dense ? dataset.label_map_shape(req) : Shape{};
+    if (!shape.empty() && (!dense || !label_shape.empty())) {
       Shape full = {rows};
       full.insert(full.end(), shape.begin(), shape.end());
       b.images = acquire_images(full);
+      if (dense) {
+        Shape lfull = {rows};
+        lfull.insert(lfull.end(), label_shape.begin(), label_shape.end());
+        b.label_maps = empty(lfull, DType::u8);
+      }
     }
     for (int64_t r = 0; r < rows; ++r) {
       if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
@@ -200,6 +210,14 @@ struct Loader::Impl {
           b.images = empty(full, DType::f32);
           b.images.select(0, 0).copy_(first.image);
           labels[r] = first.label;
+          if (dense) {
+            if (!first.label_map.defined() || first.label_map.dtype() != DType::u8 || first.label_map.dim() != 2)
+              throw std::runtime_error("the sample's label map is not a defined uint8 (H, W) tensor");
+            b.label_maps = empty({rows, first.label_map.size(0), first.label_map.size(1)}, DType::u8);
+            b.label_maps.select(0, 0).copy_(first.label_map);
+          }
+        } else if (dense) {
+          labels[r] = dataset.get_into_with_label_map(s.index, g, req, b.images.select(0, r), b.label_maps.select(0, r));
         } else {
           labels[r] = dataset.get_into(s.index, g, req, b.images.select(0, r));
         }

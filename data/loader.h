@@ -64,6 +64,10 @@ struct LoaderOptions {
 struct Batch {
   Tensor images;                 // (B, C, H, W) float32
   Tensor labels;                 // (B,) int64
+  // (B, H, W) uint8 per-pixel classes (255 = ignore), only for a data set with label maps
+  // (Dataset::has_label_maps, segmentation); undefined otherwise. uint8, not int64: ADE20k's 150
+  // classes and 255 fit, and a 16 x 512 x 512 batch is 4 MB instead of 32 MB.
+  Tensor label_maps;
   std::vector<int64_t> indices;  // data set index of each row
   int64_t epoch = 0;
   int64_t step = 0;              // batch number within the epoch on this rank, from 0
