@@ -59,6 +59,11 @@ TEST_CASE("info: the build block without a model, the registered names with --mo
   Run h = ropevit("info --help");
   CHECK(h.code == 0);
   CHECK(contains(h.out, "--img-size H W"));
+  Run bh = ropevit("bench model --help");
+  CHECK(bh.code == 0);
+  for (const char* flag : {"--batch N", "--img-size H W", "--iters K", "--warmup W", "--out FILE", "--with-torch",
+                           "--torch FILE", "--torch-script P", "KEY=VALUE"})
+    CHECK_MESSAGE(contains(bh.out, flag), flag);
 }
 
 TEST_CASE("info and bench model: argument errors name the argument") {
@@ -77,12 +82,22 @@ TEST_CASE("info and bench model: argument errors name the argument") {
   r = ropevit(std::string("info ") + kModel + " --bogus");
   CHECK(r.code == 1);
   CHECK(contains(r.err, "unknown option '--bogus'"));
+  // bench model parses with cli::Options: a command-line mistake exits 2, as the other commands.
   r = ropevit("bench model");
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);
   CHECK(contains(r.err, "expected a model name"));
   r = ropevit(std::string("bench model ") + kModel + " --iters -3");
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);
   CHECK(contains(r.err, "--iters: expected a positive integer, got '-3'"));
+  r = ropevit(std::string("bench model ") + kModel + " --img-size 32");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "--img-size needs 2 values, got 1: --img-size H W"));
+  r = ropevit(std::string("bench model ") + kModel + " --itres 3");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "unknown option '--itres' (did you mean --iters?)"));
+  r = ropevit(std::string("bench model ") + kModel + " other_model");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "one model at a time"));
   r = ropevit("bench model no_such_model_xyz --batch 2");
   CHECK(r.code == 1);
   CHECK(contains(r.err, "unknown model 'no_such_model_xyz'"));
