@@ -7,12 +7,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <unistd.h>
 
 #include "data/decode_jpeg.h"
 #include "data/decode_stb.h"
 #include "data/image_folder.h"
+#include "data/loader.h"
+#include "data/sampler.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -323,4 +326,45 @@ TEST_CASE("subset: files spread evenly over the sorted index, every class kept; 
   const std::string e = error_of([&] { ImageFolder x(o); });
   CHECK(e.find("subset = 10") != std::string::npos);
   CHECK(e.find("has 9 images") != std::string::npos);
+}
+
+TEST_CASE("through the Loader: multi-resolution batches, rows = get() at the batch's size, any worker count") {
+  if (!have_decoders()) return;
+  TempFolder t;
+  ImageFolderOptions o;
+  o.root = t.root.string();
+  o.cache_dir = t.cache.string();
+  o.train_tf.size = 16;
+  o.train_tf.augment = TrainAugment::three_augment;
+  o.train_tf.erasing.probability = 0.5;
+  auto ds = std::make_shared<ImageFolder>(o);
+  const std::vector<int64_t> sizes = {12, 16, 20};
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 2}) {
+    Loader loader(ds, {.batch_size = 2, .shuffle = true, .drop_last = true, .workers = workers, .seed = 3,
+                       .resolutions = sizes});
+    loader.start_epoch(1);
+    runs.emplace_back();
+    while (auto b = loader.next()) runs.back().push_back(*b);
+  }
+  REQUIRE(runs[0].size() == 4);  // 9 files, batches of 2, the last one dropped
+  REQUIRE(runs[1].size() == 4);
+  std::map<int, ImageFolder> at_size;  // the data set made for each size: the reference
+  for (int64_t s : sizes) {
+    ImageFolderOptions os = o;
+    os.train_tf.size = int(s);
+    at_size.emplace(int(s), os);
+  }
+  for (size_t b = 0; b < runs[0].size(); ++b) {
+    const Batch& x = runs[0][b];
+    const int64_t side = batch_resolution(sizes, 3, 1, int64_t(b));
+    CHECK(x.images.shape() == Shape{2, 3, side, side});
+    RV_EXPECT_CLOSE(runs[1][b].images, x.images, .rtol = 0, .atol = 0);  // workers do not matter
+    for (int64_t r = 0; r < 2; ++r) {
+      Generator g(3, sample_stream(1, x.indices[size_t(r)], 0));
+      const Sample ref = at_size.at(int(side)).get(x.indices[size_t(r)], g);
+      RV_EXPECT_CLOSE(x.images.select(0, r), ref.image, .rtol = 0, .atol = 0);
+      CHECK(x.labels.data<int64_t>()[r] == ref.label);
+    }
+  }
 }
