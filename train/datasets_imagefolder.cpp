@@ -95,7 +95,16 @@ std::shared_ptr<const data::Dataset> make_image_folder_dataset(const config::Tra
     e.interp = interp;
     e.mean = three(d.mean), e.std = three(d.std);
   }
-  auto ds = std::make_shared<data::ImageFolder>(o);
+  std::shared_ptr<data::ImageFolder> ds;
+  try {
+    ds = std::make_shared<data::ImageFolder>(o);
+  } catch (const std::exception& e) {  // an empty folder, a subset larger than it: say which keys led there
+    const std::string split_key = train ? "data.train_split" : "data.val_split";
+    const std::string subset_key = train ? "data.train_subset" : "data.val_subset";
+    throw std::invalid_argument(split_key + " = '" + (train ? d.train_split : d.val_split) + "'" +
+                                (o.subset > 0 ? ", " + subset_key + " = " + std::to_string(o.subset) : "") + ": " +
+                                e.what());
+  }
   if (!train) {
     // The labels of both splits index the training split's class list. `ropevit eval` on a copy
     // that holds only the evaluation split has nothing to compare with: num_classes still is.

@@ -148,7 +148,7 @@ TEST_CASE("imagefolder errors name the path, the key and what was expected") {
 
   Run em = ropevit("train " + tiny_args(root, "empty") + " data.train_split=empty");
   CHECK(em.code != 0);
-  CHECK(contains(em.err, (root / "empty").string()));
+  CHECK(contains(em.err, "data.train_split = 'empty': ImageFolder " + (root / "empty").string()));
   CHECK(contains(em.err, "no class folders"));
 
   Run diff = ropevit("train " + tiny_args(root, "diff"));
@@ -167,5 +167,6 @@ TEST_CASE("imagefolder errors name the path, the key and what was expected") {
 
   Run big = ropevit("train " + tiny_args(root, "big") + " data.train_subset=4");
   CHECK(big.code != 0);
-  CHECK(contains(big.err, "subset = 4 but the folder has 3 images"));
+  CHECK(contains(big.err, "data.train_split = 'train', data.train_subset = 4: ImageFolder " +
+                          (root / "train").string() + ": subset = 4 but the folder has 3 images"));
 }
