@@ -222,6 +222,21 @@ ImageFolderIndex load_image_folder_index(const std::string& root_in, const std::
 
 ImageFolder::ImageFolder(ImageFolderOptions opt) : opt_(std::move(opt)) {
   index_ = load_image_folder_index(opt_.root, opt_.cache_dir, opt_.class_map, &from_cache_);
+  listed_ = int64_t(index_.files.size());
+  if (opt_.subset < 0 || opt_.subset > listed_)
+    throw std::invalid_argument("ImageFolder " + opt_.root + ": subset = " + std::to_string(opt_.subset) +
+                                " but the folder has " + std::to_string(listed_) + " images (expected 0 = all, or 1.." +
+                                std::to_string(listed_) + ")");
+  if (opt_.subset > 0 && opt_.subset < listed_) {
+    ImageFolderIndex kept;
+    kept.classes = index_.classes;
+    for (int64_t i = 0; i < opt_.subset; ++i) {
+      const size_t k = size_t(i * listed_ / opt_.subset);  // strictly increasing since subset <= listed
+      kept.files.push_back(std::move(index_.files[k]));
+      kept.labels.push_back(index_.labels[k]);
+    }
+    index_ = std::move(kept);
+  }
   if (opt_.train && opt_.train_tf.augment == TrainAugment::rand_augment) {
     ra_ = std::make_unique<RandAugment>(RandAugment::parse(opt_.train_tf.rand_augment));
     // timm: the RandAugment fill is the normalisation mean in 0..255, its filter the pipeline's.
@@ -236,24 +251,58 @@ std::string ImageFolder::path(int64_t index) const {
   return (fs::path(opt_.root) / index_.files[size_t(index)]).string();
 }
 
+int ImageFolder::output_size(const SampleRequest& req) const {
+  const int own = opt_.train ? opt_.train_tf.size : opt_.eval_tf.size;
+  if (!req.has_size()) return own;
+  if (req.height != req.width || req.height < 1)
+    throw std::invalid_argument("ImageFolder::get_into: the transforms make square images; a request of " +
+                                std::to_string(req.height) + "x" + std::to_string(req.width) +
+                                " is not one (expected height = width >= 1)");
+  return int(req.height);
+}
+
+Shape ImageFolder::sample_shape(const SampleRequest& req) const {
+  const int s = output_size(req);
+  return {3, s, s};
+}
+
 Sample ImageFolder::get(int64_t index, Generator& gen) const {
-  const std::string p = path(index);
+  Tensor img = empty(sample_shape({}), DType::f32);
+  const int64_t label = get_into(index, gen, {}, img);
+  return {img, label};
+}
+
+int64_t ImageFolder::get_into(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out) const {
+  const std::string p = path(index);  // checks the index
+  const Shape want = sample_shape(req);
+  if (!out.defined() || out.shape() != want)
+    throw std::invalid_argument("ImageFolder::get_into: out must be " + shape_str(want) + ", got " +
+                                (out.defined() ? shape_str(out.shape()) : std::string("an undefined tensor")));
   const std::string bytes = read_file_bytes(p);
   const auto* d = reinterpret_cast<const uint8_t*>(bytes.data());
-  Sample s;
-  s.label = index_.labels[size_t(index)];
+  const int s = int(want[1]);
   if (opt_.train) {
     RandomDraws rd(gen);
-    s.image = train_transform(d, bytes.size(), p, opt_.train_tf, ra_.get(), rd);
+    if (s == opt_.train_tf.size) {
+      train_transform_into(d, bytes.size(), p, opt_.train_tf, ra_.get(), rd, out);
+    } else {  // multi-resolution batch: the same chain at the batch's size
+      TrainTransformOptions t = opt_.train_tf;
+      t.size = s;
+      train_transform_into(d, bytes.size(), p, t, ra_.get(), rd, out);
+    }
   } else {
-    s.image = eval_transform(d, bytes.size(), p, opt_.eval_tf);
+    EvalTransformOptions e = opt_.eval_tf;
+    e.size = s;
+    eval_transform_into(d, bytes.size(), p, e, out);
   }
-  return s;
+  return index_.labels[size_t(index)];
 }
 
 std::string ImageFolder::describe() const {
   std::ostringstream os;
-  os << "imagefolder " << opt_.root << ", " << size() << " images, " << num_classes() << " classes, ";
+  os << "imagefolder " << opt_.root << ", " << size() << " images";
+  if (size() < listed_) os << " (" << size() << " of " << listed_ << ", evenly spread)";
+  os << ", " << num_classes() << " classes, ";
   if (opt_.train) {
     const auto& t = opt_.train_tf;
     os << "train: RandomResizedCrop " << t.size << " (" << interp_name(t.interp) << "), flip " << t.hflip << ", ";

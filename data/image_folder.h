@@ -46,6 +46,11 @@ struct ImageFolderOptions {
   EvalTransformOptions eval_tf;
   std::string cache_dir;   // "" = default_cache_dir()
   std::string class_map;   // "" = sorted sub-folders
+  // Keep only `subset` files (0 = all), spread evenly over the sorted index: file
+  // floor(i * N / subset) for i = 0 .. subset-1. The index is sorted by class, so "the first N"
+  // would be class 0 alone; an even spread keeps every class in proportion, and it is still a
+  // pure function of the folder's contents (no seed). The class list stays the full one.
+  int64_t subset = 0;
 };
 
 class ImageFolder : public Dataset {
@@ -56,14 +61,22 @@ class ImageFolder : public Dataset {
   // Reads, decodes and transforms file `index`; errors name the file.
   Sample get(int64_t index, Generator& gen) const override;
   std::string describe() const override;
+  // (3, S, S) with S the transform's size, or the request's size (square requests only: the
+  // transforms make square images).
+  Shape sample_shape(const SampleRequest& req) const override;
+  // get() written straight into the loader's batch row (the same pixels for the same draws).
+  int64_t get_into(int64_t index, Generator& gen, const SampleRequest& req, const Tensor& out) const override;
 
   const ImageFolderIndex& index() const { return index_; }
   std::string path(int64_t index) const;
   bool index_from_cache() const { return from_cache_; }
 
  private:
+  int output_size(const SampleRequest& req) const;
+
   ImageFolderOptions opt_;
   ImageFolderIndex index_;
+  int64_t listed_ = 0;  // files in the folder before opt_.subset
   std::unique_ptr<RandAugment> ra_;
   bool from_cache_ = false;
 };

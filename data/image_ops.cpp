@@ -245,10 +245,16 @@ Image gaussian_blur(const Image& im, float radius) {
   return a;
 }
 
-Tensor to_tensor_normalized(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
+void to_tensor_normalized_into(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev,
+                               const Tensor& out) {
   const int C = im.channels, H = im.height, W = im.width;
-  Tensor t = empty({C, H, W}, DType::f32);
-  float* d = t.data<float>();
+  if (!out.defined() || out.dtype() != DType::f32 || !out.is_contiguous() || out.shape() != Shape{C, H, W})
+    throw std::invalid_argument("to_tensor_normalized_into: out must be a contiguous float32 " +
+                                shape_str(Shape{C, H, W}) + " (the image's C, H, W), got " +
+                                (out.defined() ? std::string(dtype_name(out.dtype())) + " " + shape_str(out.shape()) +
+                                                     (out.is_contiguous() ? "" : " (non-contiguous)")
+                                               : std::string("an undefined tensor")));
+  float* d = out.data<float>();
   for (int c = 0; c < C; ++c) {
     // ToTensor divides by 255 in f32, Normalize subtracts and divides in f32: the same two roundings.
     const float m = mean[c], s = stdev[c];
@@ -256,6 +262,11 @@ Tensor to_tensor_normalized(const Image& im, const std::array<float, 3>& mean, c
     const uint8_t* src = im.pixels.data() + c;
     for (size_t i = 0, n = size_t(H) * W; i < n; ++i) dc[i] = (float(src[i * C]) / 255.0f - m) / s;
   }
+}
+
+Tensor to_tensor_normalized(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev) {
+  Tensor t = empty({im.channels, im.height, im.width}, DType::f32);
+  to_tensor_normalized_into(im, mean, stdev, t);
   return t;
 }
 

@@ -42,6 +42,10 @@ Image gaussian_blur(const Image& im, float radius);
 
 // (C, H, W) float32 with channel c = (v / 255 - mean[c]) / std[c].
 Tensor to_tensor_normalized(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev);
+// The same values written into `out`, a contiguous f32 (C, H, W) tensor (e.g. one row of a
+// loader's batch, so the pixels are written once).
+void to_tensor_normalized_into(const Image& im, const std::array<float, 3>& mean, const std::array<float, 3>& stdev,
+                               const Tensor& out);
 
 inline constexpr std::array<float, 3> kImagenetMean = {0.485f, 0.456f, 0.406f};
 inline constexpr std::array<float, 3> kImagenetStd = {0.229f, 0.224f, 0.225f};

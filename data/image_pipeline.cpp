@@ -33,8 +33,8 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
   return p;
 }
 
-Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
-                       const RandAugment* ra, RandomDraws& rd) {
+void train_transform_into(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
+                          const RandAugment* ra, RandomDraws& rd, const Tensor& out) {
   const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
   DecodeOptions dopt;
@@ -59,19 +59,40 @@ Tensor train_transform(const uint8_t* data, size_t size, const std::string& labe
   if (p.jitter) x = color_jitter_apply(x, *p.jitter);
   if (p.three) x = three_augment_apply(x, *p.three);
   if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
-  Tensor t = to_tensor_normalized(x, opt.mean, opt.std);
+  to_tensor_normalized_into(x, opt.mean, opt.std, out);
+  Tensor t = out;  // a handle on the same pixels (random_erasing_apply takes a non-const handle)
   if (!p.erase.empty()) random_erasing_apply(t, p.erase, opt.erasing.mode, rd);
+}
+
+Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
+                       const RandAugment* ra, RandomDraws& rd) {
+  Tensor t = empty({3, opt.size, opt.size}, DType::f32);
+  train_transform_into(data, size, label, opt, ra, rd, t);
   return t;
 }
 
-Tensor eval_transform(const Image& im, const EvalTransformOptions& opt) {
+void eval_transform_into(const Image& im, const EvalTransformOptions& opt, const Tensor& out) {
   if (!(opt.crop_pct > 0 && opt.crop_pct <= 1))
     throw std::invalid_argument("eval_transform: crop_pct must be in (0, 1], got " + std::to_string(opt.crop_pct));
   const int scale = int(std::floor(opt.size / opt.crop_pct));  // timm: math.floor(img_size / crop_pct)
-  return to_tensor_normalized(center_crop(resize_short_side(im, scale, opt.interp), opt.size, opt.size), opt.mean, opt.std);
+  to_tensor_normalized_into(center_crop(resize_short_side(im, scale, opt.interp), opt.size, opt.size), opt.mean, opt.std,
+                            out);
+}
+
+Tensor eval_transform(const Image& im, const EvalTransformOptions& opt) {
+  Tensor t = empty({3, opt.size, opt.size}, DType::f32);
+  eval_transform_into(im, opt, t);
+  return t;
 }
 
 Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt) {
+  Tensor t = empty({3, opt.size, opt.size}, DType::f32);
+  eval_transform_into(data, size, label, opt, t);
+  return t;
+}
+
+void eval_transform_into(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt,
+                         const Tensor& out) {
   DecodeOptions dopt;
   dopt.exif_orientation = opt.exif_orientation;
   if (opt.scaled_decode) {
@@ -83,7 +104,7 @@ Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label
     if (info.height > info.width) dopt.min_height = 0;
     else dopt.min_width = 0;
   }
-  return eval_transform(decode_image(data, size, label, dopt), opt);
+  eval_transform_into(decode_image(data, size, label, dopt), opt, out);
 }
 
 }  // namespace rv::data

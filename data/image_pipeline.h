@@ -76,5 +76,12 @@ Tensor train_transform(const uint8_t* data, size_t size, const std::string& labe
 Tensor eval_transform(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt);
 // The eval transform from a decoded image (the exact reference chain).
 Tensor eval_transform(const Image& im, const EvalTransformOptions& opt);
+// The same transforms written into `out`, a contiguous f32 (3, S, S) tensor (one row of the
+// loader's batch: Dataset::get_into), instead of a new tensor.
+void train_transform_into(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
+                          const RandAugment* ra, RandomDraws& rd, const Tensor& out);
+void eval_transform_into(const uint8_t* data, size_t size, const std::string& label, const EvalTransformOptions& opt,
+                         const Tensor& out);
+void eval_transform_into(const Image& im, const EvalTransformOptions& opt, const Tensor& out);
 
 }  // namespace rv::data

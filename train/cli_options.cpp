@@ -42,6 +42,19 @@ Options& Options::value(const std::string& name, const std::string& metavar, con
   return *this;
 }
 
+Options& Options::values(const std::string& name, const std::string& metavar, const std::string& help, int count,
+                         std::function<void(const std::vector<std::string>&)> set) {
+  if (count < 2) throw std::invalid_argument("cli::Options::values(--" + name + "): count must be >= 2 (use value())");
+  Opt o;
+  o.name = name;
+  o.metavar = metavar;
+  o.help = help;
+  o.count = count;
+  o.set_all = std::move(set);
+  options_.push_back(std::move(o));
+  return *this;
+}
+
 Options& Options::value(const std::string& name, const std::string& metavar, const std::string& help,
                         std::string* out) {
   return value(name, metavar, help, [out](const std::string& v) { *out = v; }, *out);
@@ -138,6 +151,21 @@ bool Options::parse(int argc, char** argv) {
     if (o->flag) {
       if (eq != std::string::npos) fail("--" + o->name + " takes no value (got '" + arg + "')");
       *o->flag = true;
+      continue;
+    }
+    if (o->count > 1) {
+      const std::string usage = "--" + o->name + " " + o->metavar;
+      if (eq != std::string::npos) fail("--" + o->name + " takes " + std::to_string(o->count) + " values: " + usage);
+      if (i + o->count >= argc)
+        fail("--" + o->name + " needs " + std::to_string(o->count) + " values, got " + std::to_string(argc - 1 - i) +
+             ": " + usage);
+      std::vector<std::string> vs(argv + i + 1, argv + i + 1 + o->count);
+      i += o->count;
+      try {
+        o->set_all(vs);
+      } catch (const std::exception& e) {
+        fail("--" + o->name + ": " + e.what());
+      }
       continue;
     }
     std::string v;

@@ -40,6 +40,10 @@ class Options {
   // to name the option).
   Options& value(const std::string& name, const std::string& metavar, const std::string& help,
                  std::function<void(const std::string&)> set, const std::string& default_text = "");
+  // --name V1 .. Vcount: an option that takes `count` values (e.g. --img-size H W, metavar
+  // "H W"); the --name=value form is refused for it (the shell splits the rest anyway).
+  Options& values(const std::string& name, const std::string& metavar, const std::string& help, int count,
+                  std::function<void(const std::vector<std::string>&)> set);
   // Positional arguments, in order. An optional one may be left out (the command decides).
   Options& positional(const std::string& name, const std::string& help, std::string* out, bool required = true);
   // Every remaining positional argument.
@@ -56,6 +60,8 @@ class Options {
     std::string name, metavar, help, default_text;
     bool* flag = nullptr;
     std::function<void(const std::string&)> set;
+    int count = 1;  // values after --name; > 1 only through values(), which sets set_all
+    std::function<void(const std::vector<std::string>&)> set_all;
   };
   struct Positional {
     std::string name, help;

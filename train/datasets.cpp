@@ -1,9 +1,12 @@
-// datasets.cpp: data.dataset -> a data::Dataset (see datasets.h).
+// datasets.cpp: data.dataset -> a data::Dataset (see datasets.h); Fashion-MNIST here, the
+// ImageNet-style folders in datasets_imagefolder.cpp (the two data sets' headers cannot meet in
+// one file: data/augment_params.h and data/augment.h both define CropBox).
 #include "train/datasets.h"
 
 #include <stdexcept>
 
 #include "data/fashion_mnist_dataset.h"
+#include "train/datasets_imagefolder.h"
 
 namespace rv::train {
 namespace {
@@ -11,6 +14,7 @@ namespace {
 void require(bool ok, const std::string& what) {
   if (!ok) throw std::invalid_argument("data.dataset = fashion_mnist: " + what);
 }
+
 
 data::FashionMnist::Split fmnist_split(const std::string& key, const std::string& split) {
   if (split == "train") return data::FashionMnist::Split::train;
@@ -62,8 +66,8 @@ std::shared_ptr<const data::Dataset> fashion_mnist(const config::TrainConfig& cf
 
 std::invalid_argument unavailable(const std::string& kind) {
   return std::invalid_argument("data.dataset = " + kind +
-                               ": not wired into the trainer yet (ImageNet-style folders, data/image_folder.h, and "
-                               "the synthetic scenes are connected by their own issue); use fashion_mnist");
+                               ": not wired into the trainer yet (the synthetic scenes are a segmentation / "
+                               "detection data set, connected by their own issue); use imagefolder or fashion_mnist");
 }
 
 }  // namespace
@@ -71,11 +75,18 @@ std::invalid_argument unavailable(const std::string& kind) {
 std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg) {
   const auto mc = cfg.model_config();
   if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, true, mc.img_h);
+  if (cfg.data.dataset == "imagefolder") {
+    if (mc.img_h != mc.img_w)
+      throw std::invalid_argument("data.dataset = imagefolder: model.img_size " + std::to_string(mc.img_h) + "x" +
+                                  std::to_string(mc.img_w) + " is not square (RandomResizedCrop makes square images)");
+    return make_image_folder_dataset(cfg, true, mc.img_h);
+  }
   throw unavailable(cfg.data.dataset);
 }
 
 std::shared_ptr<const data::Dataset> make_eval_dataset(const config::TrainConfig& cfg, int64_t img_size) {
   if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, false, img_size);
+  if (cfg.data.dataset == "imagefolder") return make_image_folder_dataset(cfg, false, img_size);
   throw unavailable(cfg.data.dataset);
 }
 

@@ -3,11 +3,23 @@
 //
 //   fashion_mnist  the IDX files in data.root (data/fashion_mnist.h), data.train_split /
 //                  data.val_split "train" or "test"
-//   imagefolder, scenes   not wired in yet (data/image_folder.h exists; connecting its transform
-//                  options to the aug.* keys is its own issue): asking for them is an error that says so
-// data.train_subset / data.val_subset keep the first N images of the split (0 = all).
-// Keys the data set does not implement (Fashion-MNIST: RandAugment, 3-Augment, colour jitter)
-// are refused with an error naming them rather than silently ignored.
+//   imagefolder    the ImageNet layout, data.root/<data.train_split>/<class>/<images> and
+//                  data.root/<data.val_split>/<class>/<images> (data/image_folder.h; the file list
+//                  is cached). Training: RandomResizedCrop at the model's img_size (aug.scale,
+//                  aug.ratio, data.interpolation), flip (aug.hflip), then 3-Augment
+//                  (aug.three_augment) or RandAugment (aug.randaugment; timm then ignores
+//                  aug.color_jitter, and so do we) or colour jitter alone, normalise (data.mean /
+//                  data.std), random erasing (aug.reprob / aug.remode). Evaluation: resize to
+//                  img_size / eval.crop_pct, centre crop img_size. The class folders of the
+//                  evaluation split must be those of the training split (checked when the
+//                  training split is present: `ropevit eval` may run on a copy of val alone).
+//   scenes         not wired in (segmentation / detection, its own issue): an error that says so
+// data.train_subset / data.val_subset: 0 = all. Fashion-MNIST keeps the first N images (the
+// files are in random order); imagefolder keeps N files spread evenly over its sorted index
+// (file floor(i * total / N)), since its first N would all be class 0.
+// Keys the data set does not implement (Fashion-MNIST: RandAugment, 3-Augment, colour jitter;
+// imagefolder: one-channel mean/std, in_chans != 3, 3-Augment together with RandAugment) are
+// refused with an error naming them rather than silently ignored.
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -20,67 +20,24 @@
 
 #include <nlohmann/json.hpp>
 
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
+using Run = rv::test::CliRun;
+using rv::test::contains;
+using rv::test::lines;
+using rv::test::read_file;
+
 // A scratch folder for this process, removed at exit.
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_bench_cli_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_bench_cli");
   return d;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
-
-struct Run {
-  int code = -1;  // exit status (-1: killed by a signal)
-  std::string out, err;
-  double seconds = 0;
-};
-
-// Runs `ropevit <args>` (args as a shell would split them) and captures stdout and stderr.
-Run ropevit(const std::string& args) {
-  const fs::path err_path = tmp().path / "stderr.txt";
-  const std::string cmd = std::string("'") + RV_ROPEVIT_BIN + "' " + args + " 2>'" + err_path.string() + "'";
-  Run r;
-  auto t0 = std::chrono::steady_clock::now();
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE_MESSAGE(p != nullptr, "cannot run: " << cmd);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_path);
-  return r;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+Run ropevit(const std::string& args) { return rv::test::ropevit(args); }
 
 }  // namespace
 

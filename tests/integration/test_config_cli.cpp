@@ -12,56 +12,25 @@
 
 #include <nlohmann/json.hpp>
 
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_config_cli_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+using Run = rv::test::CliRun;
+using rv::test::contains;
+using rv::test::lines;
+using rv::test::read_file;
+
+// A scratch folder for this process, removed at exit.
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_config_cli");
   return d;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs `ropevit <args>` from the source folder (so configs/ paths work) and captures its output.
-Run ropevit(const std::string& args) {
-  const fs::path err_path = tmp().path / "stderr.txt";
-  const std::string cmd = std::string("cd '") + RV_SOURCE_DIR + "' && '" + RV_ROPEVIT_BIN + "' " + args + " 2>'" +
-                          err_path.string() + "'";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_path);
-  return r;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+// Runs `ropevit <args>` from the source folder (configs/ paths are relative to it).
+Run ropevit(const std::string& args) { return rv::test::ropevit(args, {.cwd = RV_SOURCE_DIR}); }
 
 }  // namespace
 

@@ -19,10 +19,7 @@
 #include "models/pretrained.h"
 #include "models/registry.h"
 #include "tests/support/check.h"
-
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 using namespace rv;
 
@@ -31,42 +28,18 @@ namespace {
 namespace fs = std::filesystem;
 const std::string kDir = RV_FIXTURE_DIR;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_convert_cli_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+using Run = rv::test::CliRun;
+using rv::test::contains;
+using rv::test::lines;
+using rv::test::read_file;
+
+// A scratch folder for this process, removed at exit.
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_convert_cli");
   return d;
 }
 
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-Run ropevit(const std::string& args) {
-  const fs::path err_path = tmp().path / "stderr.txt";
-  const std::string cmd = std::string("'") + RV_ROPEVIT_BIN + "' " + args + " 2>'" + err_path.string() + "'";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  return r;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+Run ropevit(const std::string& args) { return rv::test::ropevit(args); }
 
 // The reduced ViT of model_vit.safetensors as overrides of a registered name.
 const std::string kVitArgs =

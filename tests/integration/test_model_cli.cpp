@@ -19,10 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "models/registry.h"
-
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 namespace {
 
@@ -31,54 +28,18 @@ namespace fs = std::filesystem;
 const char* kModel = "vit_small_patch16_rope_mixed_224";
 const char* kTiny = "depth=1 --img-size 32 32";
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_model_cli_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+using Run = rv::test::CliRun;
+using rv::test::contains;
+using rv::test::lines;
+using rv::test::read_file;
+
+// A scratch folder for this process, removed at exit.
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_model_cli");
   return d;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> lines(const std::string& s) {
-  std::vector<std::string> out;
-  std::istringstream in(s);
-  for (std::string l; std::getline(in, l);)
-    if (!l.empty()) out.push_back(l);
-  return out;
-}
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-Run ropevit(const std::string& args) {
-  const fs::path err_path = tmp().path / "stderr.txt";
-  const std::string cmd = std::string("'") + RV_ROPEVIT_BIN + "' " + args + " 2>'" + err_path.string() + "'";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE_MESSAGE(p != nullptr, "cannot run: " << cmd);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_path);
-  return r;
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+Run ropevit(const std::string& args) { return rv::test::ropevit(args); }
 
 bool have_model() {
   auto names = rv::models::model_names();
@@ -98,6 +59,11 @@ TEST_CASE("info: the build block without a model, the registered names with --mo
   Run h = ropevit("info --help");
   CHECK(h.code == 0);
   CHECK(contains(h.out, "--img-size H W"));
+  Run bh = ropevit("bench model --help");
+  CHECK(bh.code == 0);
+  for (const char* flag : {"--batch N", "--img-size H W", "--iters K", "--warmup W", "--out FILE", "--with-torch",
+                           "--torch FILE", "--torch-script P", "KEY=VALUE"})
+    CHECK_MESSAGE(contains(bh.out, flag), flag);
 }
 
 TEST_CASE("info and bench model: argument errors name the argument") {
@@ -116,12 +82,22 @@ TEST_CASE("info and bench model: argument errors name the argument") {
   r = ropevit(std::string("info ") + kModel + " --bogus");
   CHECK(r.code == 1);
   CHECK(contains(r.err, "unknown option '--bogus'"));
+  // bench model parses with cli::Options: a command-line mistake exits 2, as the other commands.
   r = ropevit("bench model");
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);
   CHECK(contains(r.err, "expected a model name"));
   r = ropevit(std::string("bench model ") + kModel + " --iters -3");
-  CHECK(r.code == 1);
+  CHECK(r.code == 2);
   CHECK(contains(r.err, "--iters: expected a positive integer, got '-3'"));
+  r = ropevit(std::string("bench model ") + kModel + " --img-size 32");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "--img-size needs 2 values, got 1: --img-size H W"));
+  r = ropevit(std::string("bench model ") + kModel + " --itres 3");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "unknown option '--itres' (did you mean --iters?)"));
+  r = ropevit(std::string("bench model ") + kModel + " other_model");
+  CHECK(r.code == 2);
+  CHECK(contains(r.err, "one model at a time"));
   r = ropevit("bench model no_such_model_xyz --batch 2");
   CHECK(r.code == 1);
   CHECK(contains(r.err, "unknown model 'no_such_model_xyz'"));

@@ -25,58 +25,28 @@
 
 #include "data/fashion_mnist.h"
 #include "engine/io/safetensors.h"
-
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_train_cli_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+using Run = rv::test::CliRun;
+using rv::test::contains;
+using rv::test::lines;
+using rv::test::read_file;
+
+// A scratch folder for this process, removed at exit.
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_train_cli");
   return d;
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-struct Run {
-  int code = -1;
-  std::string out, err;
-};
-
-// Runs `[env] ropevit <args>` from the source folder and captures its output and exit status.
+// Runs `[env] ropevit <args>` from the source folder (configs/ paths are relative to it).
 Run ropevit(const std::string& args, const std::string& env = "") {
-  const fs::path err_path = tmp().path / "stderr.txt";
-  const std::string cmd = std::string("cd '") + RV_SOURCE_DIR + "' && " + env + " '" + RV_ROPEVIT_BIN + "' " + args +
-                          " 2>'" + err_path.string() + "'";
-  Run r;
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  for (size_t n; (n = fread(buf, 1, sizeof buf, p)) > 0;) r.out.append(buf, n);
-  const int status = pclose(p);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.err = read_file(err_path);
-  return r;
+  return rv::test::ropevit(args, {.env = env, .cwd = RV_SOURCE_DIR});
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // The tiny run: ViT width 32, depth 2, on 384 training images in batches of 32 with 2 micro-batches
 // per step (6 steps per epoch, 12 in all), evaluated on 200 test images at 28 px and swept at 20
@@ -291,11 +261,16 @@ TEST_CASE("train: configuration errors exit 1 and say what to do") {
   Run a = ropevit("train '" + bf16.string() + "'");
   CHECK(a.code == 1);
   CHECK(contains(a.err, "train.amp = bf16"));
-  const fs::path folder = write_config("folder", {{"data", {{"dataset", "imagefolder"}}}});
-  Run b = ropevit("train '" + folder.string() + "'");
+  const fs::path scenes = write_config("scenes", {{"data", {{"dataset", "scenes"}}}});
+  Run b = ropevit("train '" + scenes.string() + "'");
   CHECK(b.code == 1);
-  CHECK(contains(b.err, "data.dataset = imagefolder"));
+  CHECK(contains(b.err, "data.dataset = scenes"));
   CHECK(contains(b.err, "own issue"));
+  // The Fashion-MNIST config pointed at an ImageFolder: its grey mean/std cannot serve RGB images.
+  const fs::path folder = write_config("folder", {{"data", {{"dataset", "imagefolder"}}}});
+  Run f = ropevit("train '" + folder.string() + "'");
+  CHECK(f.code == 1);
+  CHECK(contains(f.err, "data.dataset = imagefolder: data.mean and data.std need three values"));
   Run c = ropevit("train");
   CHECK(c.code == 2);
 }

@@ -104,3 +104,25 @@ TEST_CASE("options: --help lists every option and argument, with defaults, and s
                            "  --budget SEC ", "(default 0.5)", "  -h, --help ", "example: ropevit demo x.json"})
     CHECK_MESSAGE(h.find(part) != std::string::npos, part);
 }
+
+TEST_CASE("options: values() takes a fixed number of values, refuses --name=, names the count it wanted") {
+  std::vector<std::string> got;
+  std::string name;
+  Options o("ropevit m", "m");
+  o.positional("NAME", "n", &name).values("img-size", "H W", "input size", 2, [&](const std::vector<std::string>& v) {
+    if (v[0] == "bad") throw UsageError("expected H and W as positive integers");
+    got = v;
+  });
+  REQUIRE(parse(o, {"m", "--img-size", "32", "-48", "vit"}));  // values may start with '-'
+  CHECK(got == std::vector<std::string>{"32", "-48"});
+  CHECK(name == "vit");
+  CHECK_THROWS_WITH_AS(parse(o, {"m", "vit", "--img-size", "32"}),
+                       "--img-size needs 2 values, got 1: --img-size H W; see `ropevit m --help`", UsageError);
+  CHECK_THROWS_WITH_AS(parse(o, {"m", "vit", "--img-size=32", "32"}),
+                       "--img-size takes 2 values: --img-size H W; see `ropevit m --help`", UsageError);
+  CHECK_THROWS_WITH_AS(parse(o, {"m", "vit", "--img-size", "bad", "1"}),
+                       "--img-size: expected H and W as positive integers; see `ropevit m --help`", UsageError);
+  CHECK(o.help().find("  --img-size H W ") != std::string::npos);
+  CHECK_THROWS_AS(Options("x", "x").values("one", "V", "v", 1, [](const std::vector<std::string>&) {}),
+                  std::invalid_argument);
+}

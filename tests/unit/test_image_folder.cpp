@@ -7,12 +7,15 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 #include <unistd.h>
 
 #include "data/decode_jpeg.h"
 #include "data/decode_stb.h"
 #include "data/image_folder.h"
+#include "data/loader.h"
+#include "data/sampler.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -57,6 +60,9 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "";
 }
+
+// A (3, S, S) buffer of the data set's own sample shape.
+Tensor row_of(const ImageFolder& ds) { return empty(ds.sample_shape({})); }
 
 bool have_decoders() {
   if (have_jpeg_decoder() && have_stb_decoder()) return true;
@@ -253,4 +259,112 @@ TEST_CASE("get() from several threads at once gives the samples of a sequential 
     });
   for (auto& th : workers) th.join();
   for (int64_t k = 0; k < n * reps; ++k) CHECK(test::compare(par[size_t(k)], seq[size_t(k)], {0, 0}) == "");
+}
+
+TEST_CASE("get_into: a batch row gets get()'s pixels, a size request gets the chain at that size") {
+  if (!have_decoders()) return;
+  TempFolder t;
+  for (bool train : {true, false}) {
+    ImageFolderOptions o;
+    o.root = t.root.string();
+    o.cache_dir = t.cache.string();
+    o.train = train;
+    o.train_tf.size = 16;
+    o.train_tf.augment = TrainAugment::three_augment;
+    o.train_tf.erasing.probability = 0.5;
+    o.eval_tf.size = 16;
+    o.eval_tf.crop_pct = 0.875;
+    const ImageFolder ds(o);
+    CHECK(ds.sample_shape({}) == Shape{3, 16, 16});
+    CHECK(ds.sample_shape({.height = 20, .width = 20}) == Shape{3, 20, 20});
+    ImageFolderOptions o20 = o;
+    o20.train_tf.size = o20.eval_tf.size = 20;
+    const ImageFolder ds20(o20);
+    Tensor batch = full({3, 3, 20, 20}, 7.0f);  // (B, C, H, W); row 1 is written, rows 0 and 2 must stay
+    for (int64_t i = 0; i < ds.size(); ++i) {
+      INFO("train " << train << ", file " << ds.index().files[size_t(i)]);
+      Generator g1(5, uint64_t(i)), g2(5, uint64_t(i)), g3(5, uint64_t(i));
+      const Sample own = ds.get(i, g1);
+      Tensor row16 = empty({3, 16, 16});
+      CHECK(ds.get_into(i, g2, {}, row16) == own.label);
+      RV_EXPECT_CLOSE(row16, own.image, .rtol = 0, .atol = 0);
+      // A request of 20 px: the pixels of a data set made for 20 px, written into the batch row.
+      Generator g4(5, uint64_t(i));
+      const Sample ref20 = ds20.get(i, g4);
+      CHECK(ds.get_into(i, g3, {.height = 20, .width = 20}, batch.select(0, 1)) == ref20.label);
+      RV_EXPECT_CLOSE(batch.select(0, 1), ref20.image, .rtol = 0, .atol = 0);
+      RV_EXPECT_CLOSE(batch.select(0, 0), full({3, 20, 20}, 7.0f), .rtol = 0, .atol = 0);
+      RV_EXPECT_CLOSE(batch.select(0, 2), full({3, 20, 20}, 7.0f), .rtol = 0, .atol = 0);
+    }
+    Generator g(1, 0);
+    Tensor wrong = empty({3, 16, 17});
+    CHECK(error_of([&] { ds.get_into(0, g, {}, wrong); }).find("out must be [3, 16, 16]") != std::string::npos);
+    CHECK(error_of([&] { (void)ds.sample_shape({.height = 16, .width = 20}); }).find("square") != std::string::npos);
+    CHECK(error_of([&] { ds.get_into(ds.size(), g, {}, row_of(ds)); }).find("out of range") != std::string::npos);
+  }
+}
+
+TEST_CASE("subset: files spread evenly over the sorted index, every class kept; a subset too large is an error") {
+  TempFolder t;
+  ImageFolderOptions o;
+  o.root = t.root.string();
+  o.cache_dir = t.cache.string();
+  const ImageFolder all(o);
+  REQUIRE(all.size() == 9);
+  o.subset = 4;
+  const ImageFolder some(o);
+  CHECK(some.size() == 4);
+  CHECK(some.num_classes() == 3);  // the class list is the folder's, whatever is kept
+  for (int64_t i = 0; i < 4; ++i) {  // file floor(i * 9 / 4): 0, 2, 4, 6
+    CHECK(some.index().files[size_t(i)] == all.index().files[size_t(i * 9 / 4)]);
+    CHECK(some.index().labels[size_t(i)] == all.index().labels[size_t(i * 9 / 4)]);
+  }
+  CHECK(some.describe().find("4 of 9, evenly spread") != std::string::npos);
+  o.subset = 9;
+  CHECK(ImageFolder(o).size() == 9);
+  o.subset = 10;
+  const std::string e = error_of([&] { ImageFolder x(o); });
+  CHECK(e.find("subset = 10") != std::string::npos);
+  CHECK(e.find("has 9 images") != std::string::npos);
+}
+
+TEST_CASE("through the Loader: multi-resolution batches, rows = get() at the batch's size, any worker count") {
+  if (!have_decoders()) return;
+  TempFolder t;
+  ImageFolderOptions o;
+  o.root = t.root.string();
+  o.cache_dir = t.cache.string();
+  o.train_tf.size = 16;
+  o.train_tf.augment = TrainAugment::three_augment;
+  o.train_tf.erasing.probability = 0.5;
+  auto ds = std::make_shared<ImageFolder>(o);
+  const std::vector<int64_t> sizes = {12, 16, 20};
+  std::vector<std::vector<Batch>> runs;
+  for (int workers : {0, 2}) {
+    Loader loader(ds, {.batch_size = 2, .shuffle = true, .drop_last = true, .workers = workers, .seed = 3,
+                       .resolutions = sizes});
+    loader.start_epoch(1);
+    runs.emplace_back();
+    while (auto b = loader.next()) runs.back().push_back(*b);
+  }
+  REQUIRE(runs[0].size() == 4);  // 9 files, batches of 2, the last one dropped
+  REQUIRE(runs[1].size() == 4);
+  std::map<int, ImageFolder> at_size;  // the data set made for each size: the reference
+  for (int64_t s : sizes) {
+    ImageFolderOptions os = o;
+    os.train_tf.size = int(s);
+    at_size.emplace(int(s), os);
+  }
+  for (size_t b = 0; b < runs[0].size(); ++b) {
+    const Batch& x = runs[0][b];
+    const int64_t side = batch_resolution(sizes, 3, 1, int64_t(b));
+    CHECK(x.images.shape() == Shape{2, 3, side, side});
+    RV_EXPECT_CLOSE(runs[1][b].images, x.images, .rtol = 0, .atol = 0);  // workers do not matter
+    for (int64_t r = 0; r < 2; ++r) {
+      Generator g(3, sample_stream(1, x.indices[size_t(r)], 0));
+      const Sample ref = at_size.at(int(side)).get(x.indices[size_t(r)], g);
+      RV_EXPECT_CLOSE(x.images.select(0, r), ref.image, .rtol = 0, .atol = 0);
+      CHECK(x.labels.data<int64_t>()[r] == ref.label);
+    }
+  }
 }

@@ -17,6 +17,7 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,7 @@
 #include "engine/runtime_info.h"
 #include "models/registry.h"
 #include "train/bench/bench_harness.h"
+#include "train/cli_options.h"
 #include "train/model_args.h"
 
 #ifndef RV_SOURCE_DIR
@@ -40,19 +42,10 @@ namespace rv::bench {
 
 namespace {
 
-void usage() {
-  std::printf(
-      "usage: ropevit bench model NAME [options] [KEY=VALUE ...]\n"
-      "  --batch N          images per step (default 32)\n"
-      "  --img-size H W     input size (default: the model's)\n"
-      "  --iters K          timed steps of each kind (default 5); the median is reported\n"
-      "  --warmup W         untimed steps first (default 1)\n"
-      "  --out FILE         append one JSON line with the result\n"
-      "  --with-torch       run tools/bench_torch_models.py first (needs python3, torch, timm)\n"
-      "  --torch FILE       PyTorch times written earlier by tools/bench_torch_models.py --out\n"
-      "  --torch-script P   the script --with-torch runs (default: the source tree's tools/)\n"
-      "  KEY=VALUE          a config override, e.g. depth=1 (passed to timm as a keyword too)\n"
-      "Threads follow OMP_NUM_THREADS (PyTorch gets the same). Progress goes to stderr.\n");
+// "1", "32", ...: digits only, above zero (what --batch, --iters and --img-size take).
+bool is_positive_integer(const std::string& s) {
+  if (s.empty() || s.size() > 18 || s.find_first_not_of("0123456789") != std::string::npos) return false;
+  return std::stoll(s) > 0;
 }
 
 // The key both sides file a run under: name, batch, size and the other overrides, sorted.
@@ -100,35 +93,39 @@ int bench_model(int argc, char** argv) {
   int64_t batch = 32, iters = 5, warmup = 1;
   std::string out_path, torch_path, script = std::string(RV_SOURCE_DIR) + "/tools/bench_torch_models.py";
   bool with_torch = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument(a + " needs a value");
-      return argv[++i];
+  std::vector<std::string> overrides;
+  auto positive = [](int64_t* out, bool zero_ok) {
+    return [out, zero_ok](const std::string& v) {
+      if (zero_ok && v == "0") *out = 0;
+      else if (!is_positive_integer(v)) throw cli::UsageError("expected a positive integer, got '" + v + "'");
+      else *out = std::stoll(v);
     };
-    if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    }
-    if (parse_img_size(argc, argv, i, args)) continue;
-    if (a == "--batch") batch = parse_positive(a, value());
-    else if (a == "--iters") iters = parse_positive(a, value());
-    else if (a == "--warmup") {
-      std::string v = value();
-      warmup = v == "0" ? 0 : parse_positive(a, v);
-    } else if (a == "--out") out_path = value();
-    else if (a == "--torch") torch_path = value();
-    else if (a == "--torch-script") script = value();
-    else if (a == "--with-torch") with_torch = true;
-    else if (parse_override(a, args)) {
-    } else if (a[0] == '-') throw std::invalid_argument("unknown option '" + a + "' (see ropevit bench model --help)");
-    else if (args.name.empty()) args.name = a;
-    else throw std::invalid_argument("one model at a time: got '" + args.name + "' and '" + a + "'");
-  }
-  if (args.name.empty()) {
-    usage();
-    throw std::invalid_argument("bench model: expected a model name (ropevit info --models lists them)");
-  }
+  };
+  cli::Options opts("ropevit bench model", "Time a whole model on the CPU: forward (eval, no grad) and "
+                                           "forward+backward (train mode), the median of --iters steps.");
+  opts.positional("NAME", "a registered model (ropevit info --models lists them)", &args.name, false)
+      .rest("KEY=VALUE", "a config override, e.g. depth=1 (passed to timm as a keyword too)", &overrides)
+      .value("batch", "N", "images per step", positive(&batch, false), "32")
+      .values("img-size", "H W", "input size (default: the model's)", 2,
+              [&](const std::vector<std::string>& v) {
+                if (!is_positive_integer(v[0]) || !is_positive_integer(v[1]))
+                  throw cli::UsageError("expected H and W as positive integers, got '" + v[0] + "' '" + v[1] + "'");
+                args.overrides["img_size"] = v[0] + "x" + v[1];
+              })
+      .value("iters", "K", "timed steps of each kind; the median is reported", positive(&iters, false), "5")
+      .value("warmup", "W", "untimed steps first", positive(&warmup, true), "1")
+      .value("out", "FILE", "append one JSON line with the result", &out_path)
+      .flag("with-torch", "run tools/bench_torch_models.py first (needs python3, torch, timm)", &with_torch)
+      .value("torch", "FILE", "PyTorch times written earlier by tools/bench_torch_models.py --out", &torch_path)
+      .value("torch-script", "P", "the script --with-torch runs (default: the source tree's tools/)",
+             [&](const std::string& v) { script = v; })
+      .epilog("Threads follow OMP_NUM_THREADS (PyTorch gets the same). Progress goes to stderr.");
+  if (!opts.parse(argc, argv)) return 0;
+  if (args.name.empty())
+    throw cli::UsageError("bench model: expected a model name (ropevit info --models lists them)");
+  for (const auto& kv : overrides)
+    if (!parse_override(kv, args))
+      throw cli::UsageError("one model at a time: got '" + args.name + "' and '" + kv + "'");
   if (with_torch && !torch_path.empty()) throw std::invalid_argument("--with-torch and --torch: give one of them");
   // Training-step timing without stochastic depth on either side, unless asked for.
   if (!args.overrides.count("drop_path_rate")) args.overrides["drop_path_rate"] = "0";

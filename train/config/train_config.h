@@ -41,8 +41,8 @@ struct DataSection {
   int64_t num_classes = 1000;  // also the model's head size
   int64_t workers = 4;
   int64_t aug_repeats = 0;     // repeated augmentation (DeiT's RASampler); 0 = off
-  int64_t train_subset = 0;    // use only the first N training images; 0 = all (quick runs, tests)
-  int64_t val_subset = 0;      // evaluate on the first N images; 0 = all
+  int64_t train_subset = 0;    // use only N training images (see train/datasets.h); 0 = all
+  int64_t val_subset = 0;      // evaluate on N images (see train/datasets.h); 0 = all
   std::vector<double> mean = {0.485, 0.456, 0.406}, std = {0.229, 0.224, 0.225};
   std::string interpolation = "bicubic";
 };

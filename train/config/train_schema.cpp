@@ -76,9 +76,11 @@ std::vector<Field> fields() {
       RV_FIELD(data.num_classes, "classes; also the model's head size").above(0),
       RV_FIELD(data.workers, "loader threads").at_least(0),
       RV_FIELD(data.aug_repeats, "repeated augmentation count (DeiT's RA: 3); 0 = off").at_least(0),
-      RV_FIELD(data.train_subset, "train on the first N images of the split only; 0 = all (quick runs, tests)")
+      RV_FIELD(data.train_subset, "train on N images of the split only (fashion_mnist: the first N; imagefolder: N "
+                                  "spread evenly over the sorted files); 0 = all (quick runs, tests)")
           .at_least(0),
-      RV_FIELD(data.val_subset, "evaluate on the first N images of the split only; 0 = all").at_least(0),
+      RV_FIELD(data.val_subset, "evaluate on N images of the split only (chosen as data.train_subset); 0 = all")
+          .at_least(0),
       RV_FIELD(data.mean, "normalisation mean per channel").length(1, 4),
       RV_FIELD(data.std, "normalisation std per channel").length(1, 4).above(0),
       RV_FIELD(data.interpolation, "resize interpolation").one_of({"bilinear", "bicubic"}),
