@@ -1,4 +1,5 @@
-// fuzz_jpeg.cpp: libFuzzer target for the JPEG decoder and EXIF parser (data/decode_jpeg.cpp, data/exif.cpp).
+// fuzz_jpeg.cpp: libFuzzer target for the JPEG decoders (whole: data/decode_jpeg.cpp, region:
+// data/decode_jpeg_roi.cpp) and the EXIF parser (data/exif.cpp).
 // The property is in image_fuzz_check.h.
 //
 //   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DROPEVIT_FUZZ=ON -DROPEVIT_TESTS=OFF
