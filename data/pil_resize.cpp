@@ -109,6 +109,20 @@ void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
   }
 }
 
+// The RGB case with 4 lanes per tap: R, G, B and the next pixel's R (computed, never stored),
+// so that each tap is one 4 x int32 multiply-add the compiler can vectorise instead of three
+// scalar ones. `in` must have one readable byte past the row: the caller pads it.
+void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* w = t.w.data() + size_t(x) * t.taps;
+    const uint8_t* p = in + size_t(t.first[x]) * 3;
+    int32_t acc[4] = {1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 1 << (kPrecisionBits - 1), 0};
+    for (int k = 0; k < t.count[x]; ++k)
+      for (int c = 0; c < 4; ++c) acc[c] += int32_t(p[k * 3 + c]) * w[k];
+    for (int c = 0; c < 3; ++c) out[x * 3 + c] = clip8(acc[c]);
+  }
+}
+
 }  // namespace
 
 Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
@@ -125,9 +139,14 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   if (need_h) {
     const Taps t = make_taps(src.width, out_w, interp);
     cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
+      std::vector<uint8_t> padded(C == 3 ? size_t(src.width) * 3 + 1 : 0);  // the row + 1 readable byte
       for (int64_t y = y0; y < y1; ++y) {
-        if (C == 3) horizontal_row<3>(src.row(int(y)), mid.row(int(y)), out_w, t);
-        else horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+        if (C == 3) {
+          std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
+          horizontal_row_rgb(padded.data(), mid.row(int(y)), out_w, t);
+        } else {
+          horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+        }
       }
     });
   } else {
