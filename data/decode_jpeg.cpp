@@ -33,6 +33,7 @@ bool have_jpeg_decoder() { return false; }
 ImageInfo peek_jpeg(const uint8_t*, size_t, const std::string& label, bool) { no_turbojpeg(label); }
 Image decode_jpeg(const uint8_t*, size_t, const std::string& label, const DecodeOptions&) { no_turbojpeg(label); }
 std::string encode_jpeg(const Image&, int, const std::string&) { no_turbojpeg("encode_jpeg"); }
+void decode_jpeg_raw(const uint8_t*, size_t, std::vector<uint8_t>&) { no_turbojpeg("decode_jpeg_raw"); }
 
 #else
 
@@ -115,6 +116,16 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
   }
   if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
   return apply_orientation(std::move(im), o);
+}
+
+void decode_jpeg_raw(const uint8_t* data, size_t size, std::vector<uint8_t>& rgb) {
+  thread_local TjHandle tj;
+  int w = 0, h = 0, cs = 0;
+  read_header(tj, data, size, "decode_jpeg_raw", w, h, cs);
+  rgb.resize(size_t(w) * h * 3);
+  if (tjDecompress2(tj.h, data, (unsigned long)size, rgb.data(), w, 0, h, TJPF_RGB, TJFLAG_LIMITSCANS) != 0 &&
+      tjGetErrorCode(tj.h) != TJERR_WARNING)
+    throw std::runtime_error(std::string("decode_jpeg_raw: ") + tjGetErrorStr2(tj.h));
 }
 
 std::string encode_jpeg(const Image& im, int quality, const std::string& subsampling) {
