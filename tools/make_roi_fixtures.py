@@ -8,13 +8,15 @@ test makes those with encode_jpeg), grey, progressive, restart markers (every MC
 row), and 4:2:0 with each EXIF orientation 1..8. The test compares region decodes with full
 decodes + crop of the same files, so no reference pixels are stored. Re-running gives identical
 bytes (Pillow / libjpeg are deterministic). Run: python3 tools/make_roi_fixtures.py
+They live apart from tests/fixtures/data/images: unit_image_decode replays every file there
+under every truncation, which these 8 KB files would make 30x slower.
 """
 import os
 
 import matplotlib
 from PIL import Image
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "data", "images")
+OUT = os.path.join(os.path.dirname(__file__), "..", "tests", "fixtures", "data", "images_roi")
 
 
 def main():

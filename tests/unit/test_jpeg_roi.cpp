@@ -3,7 +3,7 @@
 // off iMCU boundaries, 1 px wide), every chroma subsampling, grey, progressive, restart markers,
 // every DCT scale and every EXIF orientation; CMYK and truncated files go through the fallback;
 // and the training pipeline gives the same tensors with roi_decode on and off.
-// Files: tests/fixtures/data/images/roi_*.jpg (tools/make_roi_fixtures.py), plus 4:4:0 / 4:1:1
+// Files: tests/fixtures/data/images_roi/roi_*.jpg (tools/make_roi_fixtures.py), plus 4:4:0 / 4:1:1
 // made here with encode_jpeg (Pillow cannot write those).
 #include <cstring>
 #include <filesystem>
@@ -24,9 +24,13 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kImages = fs::path(RV_FIXTURE_DIR) / "images";
+const fs::path kImages = fs::path(RV_FIXTURE_DIR) / "images_roi";
+const fs::path kFixtureImages = fs::path(RV_FIXTURE_DIR) / "images";
 
-std::string bytes_of(const std::string& name) { return read_file_bytes((kImages / name).string()); }
+// roi_*.jpg from images_roi/, the others (cmyk.jpg) from the decoder's fixtures.
+std::string bytes_of(const std::string& name) {
+  return read_file_bytes(((name.rfind("roi_", 0) == 0 ? kImages : kFixtureImages) / name).string());
+}
 const uint8_t* u8(const std::string& s) { return reinterpret_cast<const uint8_t*>(s.data()); }
 
 // Largest |a - b| over all bytes; -1 when the shapes differ.
