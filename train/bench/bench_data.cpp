@@ -82,11 +82,11 @@ int bench_data(int argc, char** argv) {
       .value("data-dir", "DIR", "fashion-mnist: its IDX files (default the Debian package's); imagefolder: a folder of JPEGs "
                                 "(recursively; default: --synthetic)", &dir)
       .value("synthetic", "WxH", "imagefolder without --data-dir: JPEGs of this size made in memory", &synth)
-      .value("count", "N", "imagefolder: JPEGs to use (default 64)", &count)
+      .value("count", "N", "imagefolder: JPEGs to use", &count)
       .value("split", "S", "fashion-mnist: train | test", &split)
       .value("workers", "N", "loader threads (0 = on the calling thread)", &workers)
       .value("batch", "B", "batch size", &batch)
-      .value("img-size", "S", "output side (default 32 for fashion-mnist, 224 for imagefolder)", &size)
+      .value("img-size", "S", "output side (0: 32 for fashion-mnist, 224 for imagefolder)", &size)
       .value("aa", "NAME", "imagefolder augmentation: 3a (DeiT III 3-Augment), none (jitter only) or rand-m9-mstd0.5-inc1", &aa)
       .flag("eval", "fashion-mnist: the evaluation transform instead of training augmentation", &eval)
       .value("reprob", "P", "random erasing probability", &reprob)
