@@ -65,6 +65,19 @@ else()
   rv_report("turbojpeg" RV_HAVE_TURBOJPEG "not found: JPEG images cannot be decoded (install libturbojpeg0-dev)")
 endif()
 
+# libjpeg-turbo's libjpeg API (jpeglib.h, Debian libjpeg62-turbo-dev): region-of-interest decode
+# (jpeg_crop_scanline / jpeg_skip_scanlines) for the training crop, data/decode_jpeg_roi.cpp.
+# Optional: without it the crop is cut from a whole (scaled) TurboJPEG decode, same pixels, slower.
+find_path(LIBJPEG_INCLUDE_DIR jpeglib.h)
+find_library(LIBJPEG_LIBRARY NAMES jpeg)
+if(LIBJPEG_INCLUDE_DIR AND LIBJPEG_LIBRARY AND RV_HAVE_TURBOJPEG)
+  set(RV_HAVE_LIBJPEG ON)
+  rv_report("libjpeg" RV_HAVE_LIBJPEG "${LIBJPEG_LIBRARY} (JPEG region-of-interest decode)")
+else()
+  set(RV_HAVE_LIBJPEG OFF)
+  rv_report("libjpeg" RV_HAVE_LIBJPEG "not found: training crops decode the whole JPEG (install libjpeg62-turbo-dev)")
+endif()
+
 # stb_image (header-only): PNG, BMP, GIF, ... Optional like TurboJPEG.
 find_path(STB_IMAGE_INCLUDE_DIR stb_image.h PATHS ${RV_VENDOR_INCLUDE} /usr/include PATH_SUFFIXES stb)
 if(STB_IMAGE_INCLUDE_DIR)

@@ -28,6 +28,9 @@ struct DecodeOptions {
   // picks the strongest reduction whose result is still at least min_height x min_width (after
   // EXIF orientation); 0 x 0 (the default) decodes at full size. Other formats ignore it.
   int min_height = 0, min_width = 0;
+  // JPEG only: force the DCT scale 1 / scale_denom (1, 2, 4 or 8) instead of picking it from the
+  // minimum size (0). The region decode (data/decode_jpeg_roi.h) and its tests use it.
+  int scale_denom = 0;
   bool exif_orientation = true;  // apply the EXIF Orientation tag (JPEG), as ImageOps.exif_transpose
   int channels = 3;              // 3: RGB, 1: grey (ITU-R 601-2 luma, as PIL's convert("L"))
   // Larger images are refused before any pixel memory is allocated: a few hostile header bytes

@@ -32,7 +32,8 @@ bool have_jpeg_decoder() { return false; }
 }
 ImageInfo peek_jpeg(const uint8_t*, size_t, const std::string& label, bool) { no_turbojpeg(label); }
 Image decode_jpeg(const uint8_t*, size_t, const std::string& label, const DecodeOptions&) { no_turbojpeg(label); }
-std::string encode_jpeg(const Image&, int) { no_turbojpeg("encode_jpeg"); }
+std::string encode_jpeg(const Image&, int, const std::string&) { no_turbojpeg("encode_jpeg"); }
+void decode_jpeg_raw(const uint8_t*, size_t, std::vector<uint8_t>&) { no_turbojpeg("decode_jpeg_raw"); }
 
 #else
 
@@ -81,8 +82,13 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
   // The minimum size is asked for upright; compare it against the stored (unrotated) axes.
   const int min_h = orientation_swaps_axes(o) ? opt.min_width : opt.min_height;
   const int min_w = orientation_swaps_axes(o) ? opt.min_height : opt.min_width;
-  // No minimum asked for (0 x 0): full size.
-  const int d = (min_h > 0 || min_w > 0) ? jpeg_scale_denominator(h, w, min_h, min_w) : 1;
+  if (opt.scale_denom != 0 && opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
+    throw std::invalid_argument(label + ": decode_jpeg: scale_denom must be 0 (from the minimum size), 1, 2, 4 or 8, got " +
+                                std::to_string(opt.scale_denom));
+  // A forced scale, else no minimum asked for (0 x 0): full size.
+  const int d = opt.scale_denom > 0                  ? opt.scale_denom
+                : (min_h > 0 || min_w > 0) ? jpeg_scale_denominator(h, w, min_h, min_w)
+                                           : 1;
   const int sh = (h + d - 1) / d, sw = (w + d - 1) / d;
 
   const bool cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
@@ -112,14 +118,31 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
   return apply_orientation(std::move(im), o);
 }
 
-std::string encode_jpeg(const Image& im, int quality) {
+void decode_jpeg_raw(const uint8_t* data, size_t size, std::vector<uint8_t>& rgb) {
+  thread_local TjHandle tj;
+  int w = 0, h = 0, cs = 0;
+  read_header(tj, data, size, "decode_jpeg_raw", w, h, cs);
+  rgb.resize(size_t(w) * h * 3);
+  if (tjDecompress2(tj.h, data, (unsigned long)size, rgb.data(), w, 0, h, TJPF_RGB, TJFLAG_LIMITSCANS) != 0 &&
+      tjGetErrorCode(tj.h) != TJERR_WARNING)
+    throw std::runtime_error(std::string("decode_jpeg_raw: ") + tjGetErrorStr2(tj.h));
+}
+
+std::string encode_jpeg(const Image& im, int quality, const std::string& subsampling) {
   if (im.empty() || (im.channels != 1 && im.channels != 3) || quality < 1 || quality > 100)
     throw std::invalid_argument("encode_jpeg: expected a non-empty 1- or 3-channel image and quality 1..100");
+  int rgb_ss = TJSAMP_420;
+  if (subsampling == "4:4:4") rgb_ss = TJSAMP_444;
+  else if (subsampling == "4:2:2") rgb_ss = TJSAMP_422;
+  else if (subsampling == "4:4:0") rgb_ss = TJSAMP_440;
+  else if (subsampling == "4:1:1") rgb_ss = TJSAMP_411;
+  else if (subsampling != "4:2:0")
+    throw std::invalid_argument("encode_jpeg: subsampling must be 4:2:0, 4:2:2, 4:4:4, 4:4:0 or 4:1:1, got '" + subsampling + "'");
   tjhandle h = tjInitCompress();
   if (!h) throw std::runtime_error("encode_jpeg: TurboJPEG could not create a compressor");
   unsigned char* buf = nullptr;
   unsigned long len = 0;
-  const int pf = im.channels == 3 ? TJPF_RGB : TJPF_GRAY, ss = im.channels == 3 ? TJSAMP_420 : TJSAMP_GRAY;
+  const int pf = im.channels == 3 ? TJPF_RGB : TJPF_GRAY, ss = im.channels == 3 ? rgb_ss : TJSAMP_GRAY;
   const int rc = tjCompress2(h, im.pixels.data(), im.width, 0, im.height, pf, &buf, &len, ss, quality, 0);
   std::string out;
   const std::string err = rc != 0 ? tjGetErrorStr2(h) : "";

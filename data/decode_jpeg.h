@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "data/decode_image.h"
 
@@ -31,8 +32,14 @@ int jpeg_scale_denominator(int height, int width, int min_height, int min_width)
 
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt = {});
 
-// The other direction, for synthetic data sets and benchmarks: baseline JPEG, 4:2:0 chroma for
-// RGB (as PIL's default), `quality` 1..100. Throws without TurboJPEG.
-std::string encode_jpeg(const Image& im, int quality = 90);
+// The reference for benchmarks: TurboJPEG's whole-image, full-size RGB decode into `rgb`
+// (resized as needed, reused across calls), with a decompressor kept per thread; no EXIF, no
+// copy, no checks beyond TurboJPEG's. `ropevit bench data` measures the pipeline against it.
+void decode_jpeg_raw(const uint8_t* data, size_t size, std::vector<uint8_t>& rgb);
+
+// The other direction, for synthetic data sets, benchmarks and tests: baseline JPEG, `quality`
+// 1..100, chroma `subsampling` "4:2:0" (PIL's default), "4:2:2", "4:4:4", "4:4:0" or "4:1:1" for
+// RGB (grey images have none). Throws without TurboJPEG.
+std::string encode_jpeg(const Image& im, int quality = 90, const std::string& subsampling = "4:2:0");
 
 }  // namespace rv::data

@@ -194,24 +194,55 @@ float box_radius(float radius, int passes) {
   return l + a;
 }
 
-// One box blur of fractional radius r = ri + frac along a line of n samples at `stride`:
-// out[x] = (sum of in[x-ri .. x+ri]) * ww + (in[x-ri-1] + in[x+ri+1]) * fw, in 24-bit fixed
-// point, indices clamped to the line (edge pixels repeat), as PIL's ImagingLineBoxBlur. The line
-// is first copied into `pad` with ri + 1 repeated edge samples on each side, so the sliding
-// window needs no bounds checks.
-void box_blur_line(const uint8_t* in, uint8_t* out, int n, size_t stride, int ri, uint32_t ww, uint32_t fw,
-                   std::vector<uint32_t>& pad) {
-  const int P = ri + 1;
-  pad.resize(size_t(n) + 2 * P);
-  for (int i = 0; i < P; ++i) pad[i] = in[0], pad[size_t(P) + n + i] = in[size_t(n - 1) * stride];
-  for (int i = 0; i < n; ++i) pad[size_t(P) + i] = in[size_t(i) * stride];
-  const uint32_t* p = pad.data() + P;  // p[i] = in[clamp(i)] for -P <= i < n + P
-  uint32_t acc = 0;
-  for (int i = -ri - 1; i < ri; ++i) acc += p[i];  // window of x = -1
-  for (int x = 0; x < n; ++x) {
-    acc += p[x + ri] - p[x - ri - 1];
-    const uint32_t bulk = acc * ww + (p[x - ri - 1] + p[x + ri + 1]) * fw;
-    out[size_t(x) * stride] = uint8_t((bulk + (1u << 23)) >> 24);
+// One box blur of fractional radius r = ri + frac along each row of an H x W x C image, every
+// channel at once: out[x] = (sum of in[x-ri .. x+ri]) * ww + (in[x-ri-1] + in[x+ri+1]) * fw in
+// 24-bit fixed point, indices clamped to the row (edge pixels repeat), as PIL's
+// ImagingLineBoxBlur. The row is first widened into `pad` with ri + 1 repeated edge pixels on
+// each side, so the sliding window needs no bounds checks. Exact integer sums: the order of the
+// additions does not change a bit.
+template <int C>
+void box_blur_rows(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint32_t>& pad) {
+  const int W = in.width, P = ri + 1;
+  pad.resize((size_t(W) + 2 * P) * C);
+  for (int y = 0; y < in.height; ++y) {
+    const uint8_t* src = in.row(y);
+    uint8_t* dst = out.row(y);
+    for (int i = 0; i < P; ++i)
+      for (int c = 0; c < C; ++c) pad[size_t(i) * C + c] = src[c], pad[(size_t(P) + W + i) * C + c] = src[size_t(W - 1) * C + c];
+    for (int i = 0; i < W * C; ++i) pad[size_t(P) * C + i] = src[i];
+    const uint32_t* p = pad.data() + size_t(P) * C;  // p[i * C + c] = in[clamp(i)][c] for -P <= i < W + P
+    uint32_t acc[C] = {};
+    for (int i = -ri - 1; i < ri; ++i)
+      for (int c = 0; c < C; ++c) acc[c] += p[i * C + c];  // window of x = -1
+    for (int x = 0; x < W; ++x)
+      for (int c = 0; c < C; ++c) {
+        const uint32_t lo = p[(x - ri - 1) * C + c], hi = p[(x + ri) * C + c];
+        acc[c] += hi - lo;
+        const uint32_t bulk = acc[c] * ww + (lo + p[(x + ri + 1) * C + c]) * fw;
+        dst[x * C + c] = uint8_t((bulk + (1u << 23)) >> 24);
+      }
+  }
+}
+
+// The same along columns: whole rows at a time, so that the inner loops run over the W * C
+// contiguous bytes of a row (vectorised) instead of striding down one column at a time.
+void box_blur_cols(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint32_t>& acc) {
+  const int H = in.height, n = in.width * in.channels;
+  auto row = [&](int y) { return in.row(std::clamp(y, 0, H - 1)); };
+  acc.assign(size_t(n), 0);
+  uint32_t* a = acc.data();
+  for (int j = -ri - 1; j < ri; ++j) {
+    const uint8_t* r = row(j);
+    for (int i = 0; i < n; ++i) a[i] += r[i];  // window of y = -1
+  }
+  for (int y = 0; y < H; ++y) {
+    const uint8_t *lo = row(y - ri - 1), *hi = row(y + ri), *next = row(y + ri + 1);
+    uint8_t* o = out.row(y);
+    for (int i = 0; i < n; ++i) {
+      a[i] += uint32_t(hi[i]) - uint32_t(lo[i]);
+      const uint32_t bulk = a[i] * ww + (uint32_t(lo[i]) + uint32_t(next[i])) * fw;
+      o[i] = uint8_t((bulk + (1u << 23)) >> 24);
+    }
   }
 }
 
@@ -227,19 +258,15 @@ Image gaussian_blur(const Image& im, float radius) {
   const uint32_t fw = ((1u << 24) - uint32_t(ri * 2 + 1) * ww) / 2;
   const int H = im.height, W = im.width, C = im.channels;
   Image a = im, b(H, W, C);
-  // All horizontal passes, then all vertical ones (PIL blurs the transposed image), each
-  // channel as its own line.
-  std::vector<uint32_t> pad;
+  // All horizontal passes, then all vertical ones (PIL blurs the transposed image).
+  std::vector<uint32_t> scratch;
   for (int p = 0; p < passes; ++p) {
-    for (int y = 0; y < H; ++y)
-      for (int c = 0; c < C; ++c) box_blur_line(a.row(y) + c, b.row(y) + c, W, C, ri, ww, fw, pad);
+    if (C == 3) box_blur_rows<3>(a, b, ri, ww, fw, scratch);
+    else box_blur_rows<1>(a, b, ri, ww, fw, scratch);
     std::swap(a, b);
   }
   for (int p = 0; p < passes; ++p) {
-    for (int x = 0; x < W; ++x)
-      for (int c = 0; c < C; ++c)
-        box_blur_line(a.pixels.data() + size_t(x) * C + c, b.pixels.data() + size_t(x) * C + c, H, size_t(W) * C, ri, ww, fw,
-                      pad);
+    box_blur_cols(a, b, ri, ww, fw, scratch);
     std::swap(a, b);
   }
   return a;

@@ -1,6 +1,9 @@
 // image_pipeline.cpp: the timm / DeiT train and eval preprocessing chains (see image_pipeline.h).
 #include "data/image_pipeline.h"
 
+#include "data/decode_jpeg.h"
+#include "data/decode_jpeg_roi.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -33,27 +36,53 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
   return p;
 }
 
+namespace {
+
+// The crop box on the full-size image mapped onto the image decoded at ceil(H / d) x ceil(W / d)
+// (d = 1: unchanged). It keeps >= opt.size pixels each way by the choice of d.
+CropBox scaled_box(const CropBox& crop, int height, int width, int scaled_h, int scaled_w) {
+  if (scaled_h == height && scaled_w == width) return crop;
+  const double sy = double(scaled_h) / height, sx = double(scaled_w) / width;
+  CropBox box;
+  box.top = std::min(int(crop.top * sy), scaled_h - 1);
+  box.left = std::min(int(crop.left * sx), scaled_w - 1);
+  box.height = std::clamp(int(std::lround(crop.height * sy)), 1, scaled_h - box.top);
+  box.width = std::clamp(int(std::lround(crop.width * sx)), 1, scaled_w - box.left);
+  return box;
+}
+
+}  // namespace
+
+Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
+                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box) {
+  DecodeOptions dopt;
+  dopt.exif_orientation = opt.exif_orientation;
+  int d = 1;
+  if (opt.scaled_decode && info.format == ImageFormat::jpeg) {
+    // The smallest decode in which the crop still spans opt.size pixels each way.
+    const int min_h = int(std::ceil(double(opt.size) * info.height / crop.height));
+    const int min_w = int(std::ceil(double(opt.size) * info.width / crop.width));
+    d = jpeg_scale_denominator(info.height, info.width, min_h, min_w);
+  }
+  if (opt.roi_decode && info.format == ImageFormat::jpeg) {
+    // Only the crop's pixels are decoded (the same bytes as the whole decode, then crop).
+    box = scaled_box(crop, info.height, info.width, (info.height + d - 1) / d, (info.width + d - 1) / d);
+    Image im = decode_jpeg_crop(data, size, label, box.top, box.left, box.height, box.width, d, dopt);
+    box = {0, 0, im.height, im.width};
+    return im;
+  }
+  if (info.format == ImageFormat::jpeg) dopt.scale_denom = d;
+  Image im = decode_image(data, size, label, dopt);
+  box = scaled_box(crop, info.height, info.width, im.height, im.width);
+  return im;
+}
+
 void train_transform_into(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
                           const RandAugment* ra, RandomDraws& rd, const Tensor& out) {
   const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
-  DecodeOptions dopt;
-  dopt.exif_orientation = opt.exif_orientation;
-  if (opt.scaled_decode && info.format == ImageFormat::jpeg) {
-    // The smallest decode in which the crop still spans opt.size pixels each way.
-    dopt.min_height = int(std::ceil(double(opt.size) * info.height / p.crop.height));
-    dopt.min_width = int(std::ceil(double(opt.size) * info.width / p.crop.width));
-  }
-  const Image im = decode_image(data, size, label, dopt);
-  CropBox box = p.crop;
-  if (im.height != info.height || im.width != info.width) {
-    // Map the box onto the scaled image (it keeps >= opt.size pixels by the choice of scale).
-    const double sy = double(im.height) / info.height, sx = double(im.width) / info.width;
-    box.top = std::min(int(box.top * sy), im.height - 1);
-    box.left = std::min(int(box.left * sx), im.width - 1);
-    box.height = std::clamp(int(std::lround(p.crop.height * sy)), 1, im.height - box.top);
-    box.width = std::clamp(int(std::lround(p.crop.width * sx)), 1, im.width - box.left);
-  }
+  CropBox box;
+  const Image im = train_decode(data, size, label, info, opt, p.crop, box);
   Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
   if (p.flip) x = hflip(x);
   if (p.jitter) x = color_jitter_apply(x, *p.jitter);

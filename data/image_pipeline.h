@@ -9,6 +9,8 @@
 //   eval:   decode -> Resize(floor(S / crop_pct)) of the short side -> CenterCrop(S) -> normalise
 //           (the spec: ViT crop_pct 1.0, Swin 0.875, timm's pretrained configs 0.9)
 //
+// Region decode: the JPEG rows and columns outside the crop are never transformed (roi_decode;
+// same pixels, data/decode_jpeg_roi.h).
 // Scaled JPEG decode: train samples the crop on the header's full size first, then decodes at
 // the smallest 1/2, 1/4, 1/8 scale at which the crop still has at least S x S pixels (so the
 // resize that follows still shrinks, antialiased); the crop box is mapped to the scaled image.
@@ -45,6 +47,9 @@ struct TrainTransformOptions {
   RandomErasingOptions erasing = {.probability = 0.0};
   std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
   bool scaled_decode = true;
+  // JPEG: decode only the crop's rows and columns (data/decode_jpeg_roi.h). The same pixels as
+  // the whole decode + crop (tested bit for bit), about half the decode work on average.
+  bool roi_decode = true;
   bool exif_orientation = true;
 };
 
@@ -67,6 +72,12 @@ struct TrainParams {
   std::vector<CropBox> erase;  // on the S x S output
 };
 TrainParams train_params(int height, int width, const TrainTransformOptions& opt, const RandAugment* ra, RandomDraws& rd);
+
+// The decode step of train_transform alone (exposed for `ropevit bench data`): the pixels the
+// crop needs, decoded as opt says (scaled, region), for a crop drawn on the full-size `info`.
+// `box` receives the crop's place in the returned image (all of it when roi_decode applies).
+Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
+                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box);
 
 // Bytes of one image file -> (3, S, S) f32. `label` names the file in errors. `ra` is the parsed
 // RandAugment of opt.rand_augment (parse it once: RandAugment::parse), used when augment is

@@ -7,6 +7,10 @@
 #include <stdexcept>
 #include <vector>
 
+#if defined(__SSE4_1__)
+#include <immintrin.h>
+#endif
+
 #include "engine/cpu/parallel.h"
 
 namespace rv::data {
@@ -109,6 +113,42 @@ void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
   }
 }
 
+// The RGB case with 4 lanes per tap: R, G, B and the next pixel's R (computed, never stored),
+// so that each tap is one 4 x int32 multiply-add the compiler can vectorise instead of three
+// scalar ones. `in` must have one readable byte past the row: the caller pads it.
+void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* w = t.w.data() + size_t(x) * t.taps;
+    const uint8_t* p = in + size_t(t.first[x]) * 3;
+    const int count = t.count[x];  // a local: `out` (uint8_t) may alias the taps for all the compiler knows
+    constexpr int32_t half = 1 << (kPrecisionBits - 1);
+#if defined(__SSE4_1__)
+    // GCC does not find this on its own: 4 bytes -> 4 x int32, times the broadcast weight. Two
+    // accumulators (even and odd taps) halve the chain of dependent multiply-adds.
+    auto tap = [&](int k) {
+      int32_t four;
+      std::memcpy(&four, p + k * 3, 4);
+      return _mm_mullo_epi32(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(four)), _mm_set1_epi32(w[k]));
+    };
+    __m128i a = _mm_setr_epi32(half, half, half, 0), b = _mm_setzero_si128();
+    int k = 0;
+    for (; k + 1 < count; k += 2) {
+      a = _mm_add_epi32(a, tap(k));
+      b = _mm_add_epi32(b, tap(k + 1));
+    }
+    if (k < count) a = _mm_add_epi32(a, tap(k));
+    a = _mm_add_epi32(a, b);
+    alignas(16) int32_t acc[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(acc), a);
+#else
+    int32_t acc[4] = {half, half, half, 0};
+    for (int k = 0; k < count; ++k)
+      for (int c = 0; c < 4; ++c) acc[c] += int32_t(p[k * 3 + c]) * w[k];
+#endif
+    for (int c = 0; c < 3; ++c) out[x * 3 + c] = clip8(acc[c]);
+  }
+}
+
 }  // namespace
 
 Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
@@ -125,9 +165,14 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   if (need_h) {
     const Taps t = make_taps(src.width, out_w, interp);
     cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
+      std::vector<uint8_t> padded(C == 3 ? size_t(src.width) * 3 + 1 : 0);  // the row + 1 readable byte
       for (int64_t y = y0; y < y1; ++y) {
-        if (C == 3) horizontal_row<3>(src.row(int(y)), mid.row(int(y)), out_w, t);
-        else horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+        if (C == 3) {
+          std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
+          horizontal_row_rgb(padded.data(), mid.row(int(y)), out_w, t);
+        } else {
+          horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+        }
       }
     });
   } else {
@@ -141,17 +186,22 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   Image out(out_h, out_w, C);
   const int row_len = out_w * C;
   cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
-    std::vector<int32_t> acc(row_len);
+    // Locals and __restrict: the uint8_t rows may alias anything as far as the compiler knows
+    // (char types), which would make it reload the bounds and give up vectorising.
+    const int n = row_len;
+    std::vector<int32_t> acc_buf(n);
+    int32_t* __restrict acc = acc_buf.data();
     for (int64_t y = y0; y < y1; ++y) {
-      std::fill(acc.begin(), acc.end(), 1 << (kPrecisionBits - 1));
+      for (int i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
       const int32_t* w = t.w.data() + size_t(y) * t.taps;
-      for (int k = 0; k < t.count[y]; ++k) {
-        const uint8_t* in = mid.row(t.first[y] + k);
+      const int count = t.count[y], first = t.first[y];
+      for (int k = 0; k < count; ++k) {
+        const uint8_t* __restrict in = mid.row(first + k);
         const int32_t wk = w[k];
-        for (int i = 0; i < row_len; ++i) acc[i] += int32_t(in[i]) * wk;
+        for (int i = 0; i < n; ++i) acc[i] += int32_t(in[i]) * wk;
       }
-      uint8_t* o = out.row(int(y));
-      for (int i = 0; i < row_len; ++i) o[i] = clip8(acc[i]);
+      uint8_t* __restrict o = out.row(int(y));
+      for (int i = 0; i < n; ++i) o[i] = clip8(acc[i]);
     }
   });
   return out;

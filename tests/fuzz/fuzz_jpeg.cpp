@@ -1,9 +1,11 @@
-// fuzz_jpeg.cpp: libFuzzer target for the JPEG decoder and EXIF parser (data/decode_jpeg.cpp, data/exif.cpp).
+// fuzz_jpeg.cpp: libFuzzer target for the JPEG decoders (whole: data/decode_jpeg.cpp, region:
+// data/decode_jpeg_roi.cpp) and the EXIF parser (data/exif.cpp).
 // The property is in image_fuzz_check.h.
 //
 //   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DROPEVIT_FUZZ=ON -DROPEVIT_TESTS=OFF
 //   cmake --build build-fuzz --target fuzz_jpeg
-//   build-fuzz/tests/fuzz/fuzz_jpeg -max_len=8192 -max_total_time=300 /tmp/jpeg-corpus tests/fixtures/data/images tests/fuzz/corpus_image
+//   build-fuzz/tests/fuzz/fuzz_jpeg -max_len=16384 -max_total_time=300 /tmp/jpeg-corpus tests/fixtures/data/images \
+//       tests/fixtures/data/images_roi tests/fuzz/corpus_image
 // (the first corpus folder receives new inputs; the fixture images and past findings are the seeds).
 #include <cstdio>
 #include <cstdlib>

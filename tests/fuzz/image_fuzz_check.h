@@ -7,15 +7,19 @@
 //   - peek_image / decode_image (with and without a scaled-decode request) / decode_png_indices
 //     either throw std::runtime_error or return an image (anything else, a crash, a sanitizer
 //     report or another exception type, is a bug);
+//   - decode_jpeg_crop of a box inside the peeked size (full and half scale) throws
+//     std::runtime_error or returns exactly that box;
 //   - a decoded image is non-empty, has the channel count asked for and exactly H * W * C
 //     bytes, all readable; a full-size decode has the size peek_image announced.
 // Returns "" when all holds, else what went wrong.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
 
 #include "data/decode_image.h"
+#include "data/decode_jpeg_roi.h"
 #include "data/exif.h"
 
 namespace rv::fuzz {
@@ -58,6 +62,24 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
     data::Image im = data::decode_image(data, size, "<fuzz>", {.min_height = 8, .min_width = 8, .channels = 1, .max_pixels = kFuzzMaxPixels});
     if (auto p = image_check_image(im, 1, "decode_image(scaled, grey)"); !p.empty()) return p;
   } catch (const std::runtime_error&) {
+  }
+  // The region decode (libjpeg crop / skip scanlines): a box inside the announced size, at full
+  // and half scale, is an error or exactly that box.
+  if (peeked && info.format == data::ImageFormat::jpeg) {
+    for (int d : {1, 2}) {
+      const int H = (info.height + d - 1) / d, W = (info.width + d - 1) / d;
+      const int top = H / 4, left = W / 3, h = std::max(1, H / 2), w = std::max(1, W / 3);
+      try {
+        data::Image im = data::decode_jpeg_crop(data, size, "<fuzz>", top, left, h, w, d, {.max_pixels = kFuzzMaxPixels});
+        if (auto p = image_check_image(im, 3, "decode_jpeg_crop"); !p.empty()) return p;
+        if (im.height != h || im.width != w)
+          return "decode_jpeg_crop gave " + std::to_string(im.height) + "x" + std::to_string(im.width) + " for a " +
+                 std::to_string(h) + "x" + std::to_string(w) + " box";
+      } catch (const std::runtime_error&) {
+      } catch (const std::invalid_argument& e) {
+        return std::string("decode_jpeg_crop refused a box inside the peeked size: ") + e.what();
+      }
+    }
   }
   return "";
 }

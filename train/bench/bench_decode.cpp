@@ -22,6 +22,10 @@
 #include "data/decode_jpeg.h"
 #include "data/image_pipeline.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace rv::bench {
 
 namespace {
@@ -160,6 +164,11 @@ int bench_decode(int argc, char** argv) {
          data::eval_transform(bytes_of(i), len_of(i), "bench", o);
        }},
   };
+  // One thread, as in a loader worker: OpenMP teams inside the ops (resize, ...) would otherwise
+  // wake and wait on every image, which on a busy machine costs more than the work.
+#ifdef _OPENMP
+  omp_set_num_threads(1);
+#endif
   std::printf("%-44s %10s %10s\n", "case", "ms/image", "images/s");
   for (const Row& r : rows) {
     for (size_t i = 0; i < files.size(); ++i) r.f(i);  // warm-up: every image once
