@@ -93,6 +93,8 @@ void apply_override(ModelConfig& cfg, const std::string& key, const std::string&
       {"window_size", [&] { only(swin, "Swin"); cfg.window_size = parse_int(cfg, key, value); }},
       {"ape_antialias", [&] { only(vit, "ViT"); cfg.ape_antialias = parse_bool(cfg, key, value); }},
       {"ape_on_cls", [&] { only(vit, "ViT"); cfg.ape_on_cls = parse_bool(cfg, key, value); }},
+      {"class_token", [&] { only(vit, "ViT"); cfg.class_token = parse_bool(cfg, key, value); }},
+      {"global_pool", [&] { only(vit, "ViT"); cfg.global_pool = value; }},
       {"pos_embed", [&] { cfg.pos_embed = value; }},
       {"seed", [&] { cfg.seed = uint64_t(parse_int(cfg, key, value)); }},
   };
@@ -151,6 +153,10 @@ void validate(const ModelConfig& cfg) {
     if (cfg.uses_rope() && (cfg.embed_dim / cfg.num_heads[0]) % 4 != 0)
       fail("RoPE needs a head dim divisible by 4, got " + std::to_string(cfg.embed_dim / cfg.num_heads[0]));
     if (cfg.ape_on_cls && !cfg.uses_ape()) fail("ape_on_cls needs an APE pos_embed");
+    if (cfg.global_pool != "token" && cfg.global_pool != "avg")
+      fail("global_pool '" + cfg.global_pool + "' is not one of token, avg (ViT)");
+    if (!cfg.class_token && cfg.global_pool == "token") fail("global_pool 'token' needs class_token = true");
+    if (!cfg.class_token && cfg.ape_on_cls) fail("ape_on_cls needs class_token = true");
   } else if (cfg.arch == "swin") {
     if (cfg.depths.empty()) fail("a Swin needs at least one stage");
     if (cfg.pos_embed != "rpb" && cfg.pos_embed != "rope_axial" && cfg.pos_embed != "rope_mixed")
@@ -186,7 +192,8 @@ std::string to_string(const ModelConfig& cfg) {
     << "\nproj_drop_rate=" << cfg.proj_drop_rate << "\ndrop_path_rate=" << cfg.drop_path_rate << "\nseed=" << cfg.seed;
   if (cfg.arch == "vit")
     o << "\nlayer_scale_init=" << cfg.layer_scale_init << "\nape_on_cls=" << (cfg.ape_on_cls ? "true" : "false")
-      << "\nape_antialias=" << (cfg.ape_antialias ? "true" : "false");
+      << "\nape_antialias=" << (cfg.ape_antialias ? "true" : "false")
+      << "\nclass_token=" << (cfg.class_token ? "true" : "false") << "\nglobal_pool=" << cfg.global_pool;
   if (cfg.arch == "swin") o << "\nwindow_size=" << cfg.window_size;
   if (cfg.uses_rope()) o << "\nrope_theta=" << cfg.rope_theta << "\nrope_mixed_theta=" << cfg.rope_mixed_theta;
   o << "\n";

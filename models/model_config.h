@@ -32,6 +32,12 @@ struct ModelConfig {
   // bicubic, whose A = -0.5 kernel differs from plain bicubic when growing too, not only when
   // shrinking); false reproduces the official RoPE-ViT code (plain bicubic, A = -0.75).
   bool ape_antialias = true;
+  // ViT only, timm's names: a CLS token (class_token) and what the head reads (global_pool):
+  //   "token"  the CLS token after the final norm (every registered ViT; the paper's models)
+  //   "avg"    the mean of the patch tokens, then fc_norm (timm: norm is Identity, fc_norm
+  //            takes its place after pooling); class_token may then be false (no CLS at all)
+  bool class_token = true;
+  std::string global_pool = "token";
 
   int64_t img_h = 224, img_w = 224;  // input size; must be divisible by the patch (ViT)
   int64_t in_chans = 3;
@@ -58,6 +64,7 @@ struct ModelConfig {
   bool uses_rope_mixed() const { return pos_embed.rfind("rope_mixed", 0) == 0; }
   bool uses_ape() const { return pos_embed == "ape" || pos_embed.ends_with("_ape"); }
   bool uses_rpb() const { return pos_embed == "rpb"; }
+  bool avg_pool() const { return global_pool == "avg"; }
 };
 
 // Sets one field from text. Keys are the field names above, plus `img_size` ("224" or

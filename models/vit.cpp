@@ -7,6 +7,7 @@
 
 #include "engine/nn/init.h"
 #include "engine/ops/elementwise.h"
+#include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 
 namespace rv::models {
@@ -22,9 +23,11 @@ VisionTransformer::VisionTransformer(const ModelConfig& cfg) : Model(cfg) {
   // Own parameters first (PyTorch lists them before any child's): cls_token, pos_embed.
   // timm: cls_token ~ N(0, 1e-6) (VisionTransformer) or trunc_normal(.02) (Eva); pos_embed
   // trunc_normal(.02). We use trunc_normal(.02) for both: any small init trains the same way.
-  Tensor cls = empty({1, 1, C});
-  nn::init::trunc_normal_(cls, gen, 0.02);
-  cls_token = register_parameter("cls_token", cls);
+  if (cfg_.class_token) {
+    Tensor cls = empty({1, 1, C});
+    nn::init::trunc_normal_(cls, gen, 0.02);
+    cls_token = register_parameter("cls_token", cls);
+  }
   if (cfg_.uses_ape()) {
     Tensor pe = empty({1, (cfg_.ape_on_cls ? 1 : 0) + g.tokens(), C});
     nn::init::trunc_normal_(pe, gen, 0.02);
@@ -49,7 +52,12 @@ VisionTransformer::VisionTransformer(const ModelConfig& cfg) : Model(cfg) {
                         .attn_drop = cfg_.attn_drop_rate, .proj_drop = cfg_.proj_drop_rate, .drop_path = dp},
         gen));
   }
-  norm = register_module("norm", std::make_shared<nn::LayerNorm>(C, cfg_.norm_eps));
+  // timm: with average pooling the final norm moves after the pooling (fc_norm); `norm` is an
+  // Identity (no weights), so the features the blocks return are not normalised.
+  if (cfg_.avg_pool())
+    fc_norm = register_module("fc_norm", std::make_shared<nn::LayerNorm>(C, cfg_.norm_eps));
+  else
+    norm = register_module("norm", std::make_shared<nn::LayerNorm>(C, cfg_.norm_eps));
   head_drop = register_module("head_drop", std::make_shared<nn::Dropout>(cfg_.drop_rate));
   if (cfg_.num_classes > 0) head = register_module("head", std::make_shared<nn::Linear>(C, cfg_.num_classes, gen));
 
@@ -70,26 +78,32 @@ std::string VisionTransformer::who() const { return "model " + (cfg_.name.empty(
 std::pair<Tensor, Grid> VisionTransformer::embed(const Tensor& images) {
   auto [x, g] = patch_embed->forward(images, who());  // (B, Gh*Gw, C)
   const int64_t B = x.size(0), C = cfg_.embed_dim;
-  Tensor cls = cls_token.expand({B, 1, C});
-  if (!pos_embed.defined()) return {cat({cls, x}, 1), g};
-  const int64_t P = cfg_.ape_on_cls ? 1 : 0;
-  Tensor pe = resample_abs_pos_embed(pos_embed, config_grid(), g, P, cfg_.ape_antialias);
-  if (P == 1) return {add(cat({cls, x}, 1), pe), g};  // original ViT: the CLS row too
-  return {cat({cls, add(x, pe)}, 1), g};              // DeiT-III / RoPE-ViT: patch tokens only
+  if (pos_embed.defined() && !cfg_.ape_on_cls)
+    x = add(x, resample_abs_pos_embed(pos_embed, config_grid(), g, 0, cfg_.ape_antialias));  // patch tokens only
+  if (!cls_token.defined()) return {x, g};  // no prefix token (global_pool avg, class_token false)
+  x = cat({cls_token.expand({B, 1, C}), x}, 1);
+  if (cfg_.ape_on_cls)  // original ViT: the table has a CLS row too, added after the prepend
+    x = add(x, resample_abs_pos_embed(pos_embed, config_grid(), g, 1, cfg_.ape_antialias));
+  return {x, g};
 }
 
 Tensor VisionTransformer::forward_features(const Tensor& images) {
   auto [x, g] = embed(images);
   std::vector<Tensor> angles = rope ? rope->angles(g) : std::vector<Tensor>(blocks->size());
   for (size_t l = 0; l < blocks->size(); ++l) x = block(l)->forward(x, angles[l], num_prefix_tokens());
-  return norm->forward(x);
+  return norm ? norm->forward(x) : x;
 }
 
 Tensor VisionTransformer::forward_head(const Tensor& features, bool pre_logits) {
   if (features.dim() != 3 || features.size(2) != cfg_.embed_dim)
     throw std::invalid_argument(who() + ": forward_head expected features (B, N, " + std::to_string(cfg_.embed_dim) +
                                 "), got " + shape_str(features.shape()));
-  Tensor x = head_drop->forward(features.select(1, 0));  // the CLS token (B, C)
+  Tensor x;
+  if (cfg_.avg_pool())  // the mean of the patch tokens, then fc_norm (B, C)
+    x = fc_norm->forward(mean(features.narrow(1, num_prefix_tokens(), features.size(1) - num_prefix_tokens()), {1}));
+  else
+    x = features.select(1, 0);  // the CLS token (B, C)
+  x = head_drop->forward(x);
   if (pre_logits || !head) return x;
   return head->forward(x);
 }
@@ -130,7 +144,8 @@ std::vector<FeatureInfo> VisionTransformer::feature_info() const {
 }
 
 std::set<std::string> VisionTransformer::no_weight_decay() const {
-  std::set<std::string> names = {"cls_token"};
+  std::set<std::string> names;
+  if (cls_token.defined()) names.insert("cls_token");
   if (pos_embed.defined()) names.insert("pos_embed");
   if (rope && rope->mixed()) names.insert("rope.freqs");
   return names;

@@ -14,6 +14,9 @@
 //        (ape_on_cls: prepend first, then add pos_embed (1, N, C), whose CLS row is not resampled)
 //     -> blocks[l](x, rope angles of layer l for this grid; CLS not rotated) -> norm -> (B, N, C)
 //   forward_head: x[:, 0] (the CLS token) -> head_drop -> head Linear(C, classes) -> (B, classes)
+//   global_pool avg (timm's option): no final norm on the tokens; forward_head takes the mean of
+//   the patch tokens -> fc_norm -> head_drop -> head. With class_token false there is no CLS
+//   (P = 0) and every token is rotated.
 //
 // State dict names and order are timm's: VisionTransformer for the APE-only models (ls1.gamma),
 // Eva for the RoPE ones (gamma_1, rope.freqs), so timm checkpoints load unchanged:
@@ -38,12 +41,13 @@ namespace rv::models {
 
 class VisionTransformer : public Model {
  public:
-  Tensor cls_token;   // (1, 1, C)
+  Tensor cls_token;   // (1, 1, C); absent with class_token = false
   Tensor pos_embed;   // APE only: (1, P + Gh*Gw, C) for the config's grid; P = 1 with ape_on_cls
   std::shared_ptr<PatchEmbed> patch_embed;
   std::shared_ptr<VitRope> rope;          // RoPE only
   std::shared_ptr<nn::ModuleList> blocks;  // depth VitBlocks
-  std::shared_ptr<nn::LayerNorm> norm;
+  std::shared_ptr<nn::LayerNorm> norm;     // global_pool token: the final norm of the tokens
+  std::shared_ptr<nn::LayerNorm> fc_norm;  // global_pool avg: the norm after pooling (norm is absent)
   std::shared_ptr<nn::Dropout> head_drop;
   std::shared_ptr<nn::Linear> head;        // absent when num_classes = 0
 
@@ -52,7 +56,8 @@ class VisionTransformer : public Model {
   // nn::set_generator).
   explicit VisionTransformer(const ModelConfig& cfg);
 
-  // images (B, in_chans, H, W), H and W multiples of the patch -> tokens (B, 1 + Gh*Gw, C), normed.
+  // images (B, in_chans, H, W), H and W multiples of the patch -> tokens (B, P + Gh*Gw, C), normed
+  // (global_pool token) or as the last block left them (avg: fc_norm comes after the pooling).
   Tensor forward_features(const Tensor& images) override;
   // tokens (B, N, C) -> logits (B, classes); pre_logits or no head: the CLS features (B, C).
   Tensor forward_head(const Tensor& features, bool pre_logits = false) override;
@@ -63,7 +68,7 @@ class VisionTransformer : public Model {
   std::vector<FeatureInfo> feature_info() const override;  // blocks.i: C channels, reduction = patch
   std::set<std::string> no_weight_decay() const override;  // pos_embed, cls_token, rope.freqs
 
-  int64_t num_prefix_tokens() const { return 1; }  // the CLS token
+  int64_t num_prefix_tokens() const { return cfg_.class_token ? 1 : 0; }  // the CLS token
   Grid config_grid() const { return {cfg_.img_h / cfg_.patch_size, cfg_.img_w / cfg_.patch_size}; }
   std::shared_ptr<VitBlock> block(size_t i) const { return blocks->get<VitBlock>(i); }
 

@@ -102,7 +102,12 @@ VARIANTS = {
     "rope_mixed": ("vit_small_patch16_rope_mixed_224", "rope_mixed", False, True),
     "rope_axial_ape": ("vit_small_patch16_rope_ape_224", "rope_axial_ape", False, True),
     "rope_mixed_ape": ("vit_small_patch16_rope_mixed_ape_224", "rope_mixed_ape", False, True),
+    # timm's global_pool='avg' without a CLS token (norm -> Identity, fc_norm after the pooling)
+    "rope_mixed_gap": ("vit_small_patch16_rope_mixed_224", "rope_mixed", False, True),
+    "deit3_gap": ("deit3_small_patch16_224", "ape", False, True),
 }
+# Variants built without a CLS token and with global_pool='avg' (timm's create_model kwargs).
+GAP_VARIANTS = {"rope_mixed_gap", "deit3_gap"}
 
 
 def canonical(key):
@@ -153,8 +158,10 @@ def vit_parity_fixtures():
         manifest["sizes"][s] = [h, w]
 
     for vi, (variant, (builder, pos_embed, ape_on_cls, ls)) in enumerate(VARIANTS.items()):
+        gap = variant in GAP_VARIANTS
+        extra = {"class_token": False, "global_pool": "avg"} if gap else {}
         model = timm.create_model(builder, img_size=TRAIN, embed_dim=DIM, depth=DEPTH, num_heads=HEADS,
-                                  mlp_ratio=MLP_RATIO, num_classes=CLASSES, dynamic_img_size=True)
+                                  mlp_ratio=MLP_RATIO, num_classes=CLASSES, dynamic_img_size=True, **extra)
         model.eval()
         weights = {}
         with torch.no_grad():
@@ -172,7 +179,7 @@ def vit_parity_fixtures():
             check_rope_xy(model, 3, 5)
 
         gamma = "blocks.0.ls1.gamma" if (ls and not pos_embed.startswith("rope")) else "blocks.0.gamma_1"
-        grads_of = ["cls_token"] + (["pos_embed"] if "ape" in pos_embed else []) + \
+        grads_of = ([] if gap else ["cls_token"]) + (["fc_norm.weight"] if gap else []) + (["pos_embed"] if "ape" in pos_embed else []) + \
                    (["rope.freqs"] if "mixed" in pos_embed else []) + ([gamma] if ls else [])
         params = dict(model.named_parameters())
         for s, (h, w) in EVAL_SIZES.items():
@@ -190,6 +197,8 @@ def vit_parity_fixtures():
             "pos_embed": pos_embed,
             "ape_on_cls": ape_on_cls,
             "layer_scale": ls,
+            "class_token": not gap,
+            "global_pool": "avg" if gap else "token",
             "weights": weights,
         }
     manifest["config"] = {"embed_dim": DIM, "depth": DEPTH, "num_heads": HEADS, "mlp_ratio": MLP_RATIO,

@@ -340,6 +340,53 @@ TEST_CASE("ViT: the head, num_classes = 0, and errors") {
   CHECK_THROWS_AS(m->forward_head(zeros({1, 5, 15})), std::invalid_argument);
 }
 
+TEST_CASE("ViT: global_pool avg (timm's option), with and without a CLS token") {
+  for (const bool cls : {false, true})
+    for (const std::string pe : {"rope_mixed", "ape", "rope_axial_ape"}) {
+      CAPTURE(cls);
+      CAPTURE(pe);
+      ModelConfig c = tiny(pe);
+      c.global_pool = "avg";
+      c.class_token = cls;
+      auto model = create_model(c);
+      auto* vit = dynamic_cast<VisionTransformer*>(model.get());
+      REQUIRE(vit);
+      // timm's keys: fc_norm instead of norm; cls_token only with class_token.
+      std::set<std::string> names;
+      for (const auto& [name, p] : model->named_parameters()) names.insert(name);
+      CHECK(names.count("fc_norm.weight") == 1);
+      CHECK(names.count("norm.weight") == 0);
+      CHECK(names.count("cls_token") == size_t(cls));
+      CHECK(model->no_weight_decay().count("cls_token") == size_t(cls));
+      randomize(*model, 90);
+      model->eval();
+      // Features are the last block's tokens, not normalised; the head averages the patch
+      // tokens (the CLS excluded), then fc_norm, then the Linear.
+      Tensor x = test_tensor({2, 3, 16, 12}, 91);
+      Tensor f = model->forward_features(x);
+      CHECK(f.shape() == Shape{2, (cls ? 1 : 0) + 4 * 3, 16});
+      Tensor pooled = mean(f.narrow(1, cls ? 1 : 0, 12), {1});
+      Tensor want = vit->head->forward(vit->fc_norm->forward(pooled));
+      RV_EXPECT_CLOSE(model->forward(x), want, 1e-6, 1e-6);
+      RV_EXPECT_CLOSE(model->forward_head(f, true), vit->fc_norm->forward(pooled), 1e-6, 1e-6);
+      // Every patch token is rotated when there is no CLS: the intermediates still cover the grid.
+      CHECK(model->forward_intermediates(x, {-1})[0].shape() == Shape{2, 16, 4, 3});
+    }
+  ModelConfig bad = tiny("rope_mixed");
+  bad.class_token = false;
+  CHECK_THROWS_WITH_AS(create_model(bad), doctest::Contains("global_pool 'token' needs class_token = true"),
+                       std::invalid_argument);
+  bad.global_pool = "max";
+  CHECK_THROWS_WITH_AS(create_model(bad), doctest::Contains("global_pool 'max' is not one of token, avg"),
+                       std::invalid_argument);
+  ModelConfig o = model_config("vit_tiny_patch16_rope_mixed_224");
+  apply_override(o, "global_pool", "avg");
+  apply_override(o, "class_token", "false");
+  CHECK(create_model(o)->num_parameters() == create_model("vit_tiny_patch16_rope_mixed_224")->num_parameters() - 192);
+  ModelConfig sw = model_config("swin_tiny_patch4_window7_224");
+  CHECK_THROWS_AS(apply_override(sw, "global_pool", "avg"), std::invalid_argument);
+}
+
 TEST_CASE("ViT: drop path and dropout train with the model's own generator, and are off in eval") {
   ModelConfig c = tiny("rope_mixed");
   c.drop_path_rate = 0.5;

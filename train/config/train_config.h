@@ -26,8 +26,8 @@ struct ModelSection {
   std::optional<double> mlp_ratio, layer_scale_init, norm_eps;
   std::optional<double> drop_rate, attn_drop_rate, proj_drop_rate, drop_path_rate;
   std::optional<double> rope_theta, rope_mixed_theta;
-  std::optional<std::string> pos_embed;
-  std::optional<bool> qkv_bias, ape_on_cls, ape_antialias;
+  std::optional<std::string> pos_embed, global_pool;
+  std::optional<bool> qkv_bias, ape_on_cls, ape_antialias, class_token;
   // Pretrained weights (models/pretrained.h: timm or official names, resized to the model's
   // resolution): a .safetensors path, "" = train from the initialisation.
   std::string pretrained;

@@ -63,6 +63,10 @@ std::vector<Field> fields() {
           .one_of({"ape", "rope_axial", "rope_mixed", "rope_axial_ape", "rope_mixed_ape", "rpb"}),
       RV_FIELD(model.ape_on_cls, "APE also covers the CLS token (original ViT; ViT only)"),
       RV_FIELD(model.ape_antialias, "antialias when resampling APE to a smaller grid (ViT only)"),
+      RV_FIELD(model.class_token, "a CLS token (ViT only; false needs global_pool avg)"),
+      RV_FIELD(model.global_pool, "what the head reads: token (the CLS) or avg (mean of the patch tokens, "
+                                  "then fc_norm; ViT only)")
+          .one_of({"token", "avg"}),
       RV_FIELD(model.pretrained, "pretrained weights: a .safetensors file (timm or official names; "
                                  "`ropevit convert` makes one from a .pth); \"\" = none"),
       RV_FIELD(model.pretrained_skip_head, "with model.pretrained: a head of another num_classes keeps its "
@@ -217,6 +221,8 @@ std::map<std::string, std::string> TrainConfig::model_overrides() const {
   if (m.pos_embed) o["pos_embed"] = *m.pos_embed;
   boolean("ape_on_cls", m.ape_on_cls);
   boolean("ape_antialias", m.ape_antialias);
+  boolean("class_token", m.class_token);
+  if (m.global_pool) o["global_pool"] = *m.global_pool;
   o["seed"] = std::to_string(train.seed);
   return o;
 }
