@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 
@@ -92,9 +93,21 @@ int bench_data(int argc, char** argv) {
       .value("reprob", "P", "random erasing probability", &reprob)
       .value("seconds", "S", "time per measured stage, after a warm-up", &seconds);
   if (!opts.parse(argc, argv)) return 0;
-  if (workers < 0 || batch < 1 || size < 0 || count < 1 || !(seconds >= 0) || !(reprob >= 0 && reprob <= 1))
-    throw cli::UsageError("bench data: expected --workers >= 0, --batch >= 1, --img-size >= 0, --count >= 1, --seconds >= 0, "
-                          "--reprob in [0, 1]");
+  auto shortest = [](double v) {
+    std::ostringstream o;
+    o << v;  // 2 -> "2", 0.5 -> "0.5"
+    return o.str();
+  };
+  // Each bad value is named with what was expected (the option parser has checked the types).
+  auto require = [](bool ok, const std::string& flag, const std::string& expected, const std::string& got) {
+    if (!ok) throw cli::UsageError("bench data: " + flag + ": expected " + expected + ", got '" + got + "'");
+  };
+  require(workers >= 0, "--workers", "an integer >= 0", std::to_string(workers));
+  require(batch >= 1, "--batch", "an integer >= 1", std::to_string(batch));
+  require(size >= 0, "--img-size", "an integer >= 0", std::to_string(size));
+  require(count >= 1, "--count", "an integer >= 1", std::to_string(count));
+  require(seconds >= 0, "--seconds", "a number >= 0", shortest(seconds));
+  require(reprob >= 0 && reprob <= 1, "--reprob", "a probability in [0, 1]", shortest(reprob));
   if (dataset == "fashion-mnist") return bench_fashion_mnist(dir, split, workers, batch, size, eval, reprob, seconds);
   if (dataset == "imagefolder") return bench_imagefolder(dir, synth, count, workers, batch, size, aa, reprob, seconds);
   throw cli::UsageError(dataset.empty() ? "bench data: expected --dataset fashion-mnist or imagefolder"
