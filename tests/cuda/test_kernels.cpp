@@ -78,7 +78,7 @@ TEST_CASE("binary ops read non-contiguous device inputs (transposed, stepped, ex
                   mul(a.slice(1, 1, 14, 3), b.t().slice(1, 0, 14, 3)), .rtol = 0, .atol = 0);
   const Tensor col = input({9, 1}, 5, DType::f32);
   RV_EXPECT_CLOSE(div(da, col.cuda().expand({9, 14})).cpu(), div(a, col.expand({9, 14})), .rtol = 0, .atol = 0);
-  // More dims than the kernel's index holds after merging: still right (7 dims, all permuted).
+  // Seven dims that no merging can shorten (all permuted): the general index path.
   const Tensor big = input({2, 3, 2, 3, 2, 3, 2}, 6, DType::f64);
   const Shape perm = {6, 5, 4, 3, 2, 1, 0};
   RV_EXPECT_CLOSE(sub(big.cuda().permute(perm), big.cuda().permute(perm)).cpu(),
