@@ -1,6 +1,7 @@
-// device.h: where a tensor's memory lives. Only the CPU is implemented in this build; the CUDA
-// backend plugs in through the same enum when it is compiled in.
+// device.h: where a tensor's memory lives: the host (cpu) or a CUDA device (cuda:<index>).
+// CPU kernels live in engine/cpu; other devices are reached through engine/backend.h.
 #pragma once
+#include <cstdint>
 #include <string>
 
 namespace rv {
@@ -11,10 +12,12 @@ struct Device {
   DeviceType type = DeviceType::cpu;
   int index = 0;
   bool is_cpu() const { return type == DeviceType::cpu; }
+  bool is_cuda() const { return type == DeviceType::cuda; }
   bool operator==(const Device& o) const { return type == o.type && index == o.index; }
   std::string str() const { return type == DeviceType::cpu ? "cpu" : "cuda:" + std::to_string(index); }
 };
 
 inline Device cpu_device() { return Device{}; }
+inline Device cuda_device(int index = 0) { return Device{DeviceType::cuda, index}; }
 
 }  // namespace rv

@@ -1,5 +1,6 @@
-// storage.cpp: host allocation for tensors (through the caching host allocator), counted in
-// profile::memory_stats (bytes held by live tensors, not bytes kept in the cache).
+// storage.cpp: allocation for tensors: host memory through the caching host allocator, counted
+// in profile::memory_stats (bytes held by live tensors, not bytes kept in the cache); device
+// memory through the device's backend (engine/backend.h).
 #include "engine/storage.h"
 
 #include <cstdlib>
@@ -7,16 +8,23 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/backend.h"
 #include "engine/cpu/host_allocator.h"
 #include "engine/profile/memory_stats.h"
 
 namespace rv {
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  if (!device.is_cpu())
-    throw std::runtime_error("Storage::allocate: device " + device.str() +
-                             " is not available in this build (CPU only)");
   auto s = std::shared_ptr<Storage>(new Storage());
+  if (!device.is_cpu()) {
+    backend::DeviceBackend& b = backend::get(device);  // throws, naming the device, when absent
+    s->data_ = b.allocate(nbytes, device.index);
+    s->nbytes_ = nbytes;
+    s->device_ = device;
+    const int index = device.index;
+    s->release_ = [&b, index](void* p) { b.deallocate(p, index); };
+    return s;
+  }
   // 64-byte aligned; large blocks are recycled by the host cache (cpu/host_allocator.h).
   s->data_ = cpu::host_alloc(nbytes);
   s->nbytes_ = nbytes;

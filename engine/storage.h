@@ -16,8 +16,9 @@ namespace rv {
 
 class Storage {
  public:
-  // Allocates `nbytes` of 64-byte aligned, uninitialised host memory (counted in
-  // profile::memory_stats, engine/profile/memory_stats.h).
+  // Allocates `nbytes` of uninitialised memory on `device`: 64-byte aligned host memory (counted
+  // in profile::memory_stats, engine/profile/memory_stats.h), or device memory from the device's
+  // backend (engine/backend.h; its own statistics).
   static std::shared_ptr<Storage> allocate(size_t nbytes, Device device = Device{});
   // Wraps memory owned by someone else (an mmap, a Python buffer); `release` runs on destruction.
   static std::shared_ptr<Storage> wrap(void* data, size_t nbytes, std::function<void(void*)> release,

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/loops.h"
 #include "engine/ops/reduce.h"
@@ -348,7 +349,27 @@ void copy_values(const Tensor& dst, const Tensor& src) {
   });
 }
 
+// copy_values on any device: dst and src on the same device, src already in dst's dtype when that
+// is not the CPU (device backends copy without converting).
+void copy_values_any(const Tensor& dst, const Tensor& src, const char* op) {
+  if (dst.device() != src.device())
+    throw std::invalid_argument(std::string(op) + ": source on " + src.device().str() + ", destination on " +
+                                dst.device().str() + "; move one with .to(device) first");
+  if (dst.device().is_cpu()) return copy_values(dst, src);
+  if (dst.dtype() != src.dtype())
+    throw std::runtime_error(std::string(op) + ": converting " + dtype_name(src.dtype()) + " to " +
+                             dtype_name(dst.dtype()) + " is not implemented on " + dst.device().str() + " yet");
+  if (dst.numel() == 0) return;
+  backend::get(dst.device()).copy_strided(dst, src);
+}
+
 }  // namespace
+
+void Tensor::throw_not_on_host() const {
+  throw std::runtime_error("Tensor::data: this tensor lives on " + device().str() +
+                           ", and the op reading it has no kernel there: not implemented on " + device().str() +
+                           " yet (CPU kernels cannot read device memory; move it with .cpu() if that is meant)");
+}
 
 Tensor Tensor::contiguous() const {
   if (is_contiguous()) return *this;
@@ -356,8 +377,8 @@ Tensor Tensor::contiguous() const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor out = empty(shape(), dtype());
-  copy_values(out, *this);
+  Tensor out = empty(shape(), dtype(), device());
+  copy_values_any(out, *this, "clone");
   if (auto rec = autograd::Recorder("clone", {*this})) {
     rec.finish(out, [](const Tensor& g, const autograd::Needs&) -> autograd::Grads { return {g}; });
   }
@@ -366,13 +387,32 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::to(DType dt) const {
   if (dt == dtype()) return *this;
-  Tensor out = empty(shape(), dt);
-  copy_values(out, *this);
+  Tensor out = empty(shape(), dt, device());
+  copy_values_any(out, *this, "to(dtype)");
   if (is_floating(dt) && is_floating(dtype())) {
     if (auto rec = autograd::Recorder("to", {*this})) {
       DType src = dtype();
       rec.finish(out, [src](const Tensor& g, const autograd::Needs&) -> autograd::Grads { return {g.to(src)}; });
     }
+  }
+  return out;
+}
+
+Tensor Tensor::to(Device dev) const {
+  if (dev == device()) return *this;
+  // Between devices only raw bytes move, so the source is first made contiguous where it lives.
+  Tensor src = detach().contiguous();
+  Tensor out = empty(shape(), dtype(), dev);
+  const size_t nbytes = size_t(numel()) * itemsize();
+  if (nbytes == 0) return out;
+  if (dev.is_cpu()) {
+    backend::get(src.device()).copy_to_host(out.raw_data(), src.device_data(), nbytes, src.device().index);
+  } else if (src.device().is_cpu()) {
+    backend::get(dev).copy_from_host(out.device_data(), src.raw_data(), nbytes, dev.index);
+  } else if (src.device().type == dev.type) {
+    backend::get(dev).copy_on_device(out.device_data(), src.device_data(), nbytes, dev.index);
+  } else {
+    return src.cpu().to(dev);
   }
   return out;
 }
@@ -388,12 +428,18 @@ Tensor& Tensor::copy_(const Tensor& src) {
   // Source and destination may overlap (x.copy_(x.flip...)): read from a private copy then.
   Tensor s = src;
   if (src.storage() == storage()) s = src.detach().clone();
-  copy_values(*this, s);
+  if (!device().is_cpu() && s.dtype() != dtype()) s = s.detach().to(dtype());  // convert on the source's side
+  if (s.device() != device() && s.numel() == numel()) s = s.detach().to(device());
+  copy_values_any(*this, s, "copy_");
   return *this;
 }
 
 Tensor& Tensor::fill_(double value) {
   autograd::check_inplace(*this, "fill_");
+  if (!device().is_cpu()) {
+    if (numel() > 0) backend::get(device()).fill(*this, value);
+    return *this;
+  }
   copy_values(*this, scalar_tensor(value, DType::f64));
   return *this;
 }
@@ -403,6 +449,7 @@ Tensor& Tensor::fill_(double value) {
 double Tensor::item() const {
   if (numel() != 1)
     throw std::runtime_error("item: expected a tensor with one element, got shape " + shape_str(shape()));
+  if (!device().is_cpu()) return cpu().item();
   return cpu::dispatch_storage(dtype(), "item", [&]<class T>() { return cpu::to_double(*static_cast<T*>(raw_data())); });
 }
 
@@ -411,7 +458,7 @@ std::vector<T> Tensor::to_vector() const {
   if (dtype_of<T>() != dtype())
     throw std::runtime_error(std::string("to_vector<") + dtype_name(dtype_of<T>()) + ">: tensor has dtype " +
                              dtype_name(dtype()));
-  Tensor c = detach().contiguous();
+  Tensor c = detach().cpu().contiguous();
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }
@@ -422,7 +469,7 @@ template std::vector<int64_t> Tensor::to_vector<int64_t>() const;
 template std::vector<uint8_t> Tensor::to_vector<uint8_t>() const;
 
 std::vector<double> Tensor::to_double_vector() const {
-  return detach().to(DType::f64).contiguous().to_vector<double>();
+  return detach().cpu().to(DType::f64).contiguous().to_vector<double>();
 }
 
 // ---- autograd -----------------------------------------------------------------------------------
@@ -454,7 +501,7 @@ void Tensor::backward(const Tensor& grad_output) const {
     if (numel() != 1)
       throw std::runtime_error("backward: grad can be implicitly created only for a one-element output, got shape " +
                                shape_str(shape()) + "; pass a gradient");
-    g = ones(shape(), dtype());
+    g = ones(shape(), dtype(), device());
   }
   autograd::run_backward(*this, g);
 }
@@ -477,21 +524,25 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
   return Tensor(impl);
 }
 
-Tensor full(const Shape& shape, double value, DType dtype) {
-  Tensor t = empty(shape, dtype);
+Tensor full(const Shape& shape, double value, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
   autograd::NoGradGuard ng;
   t.fill_(value);
   return t;
 }
-Tensor zeros(const Shape& shape, DType dtype) {
-  Tensor t = empty(shape, dtype);
-  std::memset(t.raw_data(), 0, size_t(t.numel()) * t.itemsize());
+Tensor zeros(const Shape& shape, DType dtype, Device device) {
+  Tensor t = empty(shape, dtype, device);
+  const size_t nbytes = size_t(t.numel()) * t.itemsize();
+  if (device.is_cpu())
+    std::memset(t.raw_data(), 0, nbytes);
+  else if (nbytes > 0)
+    backend::get(device).memset(t.device_data(), 0, nbytes, device.index);
   return t;
 }
-Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype()); }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype()); }
+Tensor ones(const Shape& shape, DType dtype, Device device) { return full(shape, 1.0, dtype, device); }
+Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
+Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
 
 Tensor scalar_tensor(double value, DType dtype) {
   Tensor t = empty({}, dtype);

@@ -68,14 +68,22 @@ class Tensor {
   bool is_contiguous() const;
   const std::shared_ptr<Storage>& storage() const { return checked()->storage; }
 
-  // Pointer to the first element, typed. Throws if T does not match the dtype.
+  // Host pointer to the first element, typed, for CPU kernels. Throws if T does not match the
+  // dtype, and if the tensor lives on a device: a CPU kernel reached with a device tensor is an
+  // op that has no kernel for that device yet (see engine/backend.h), never a silent copy.
   template <class T> T* data() const {
     if (dtype_of<T>() != dtype())
       throw std::runtime_error(std::string("Tensor::data<") + dtype_name(dtype_of<T>()) +
                                ">: tensor has dtype " + dtype_name(dtype()));
+    if (!storage()->device().is_cpu()) throw_not_on_host();
     return static_cast<T*>(storage()->data()) + offset();
   }
   void* raw_data() const {
+    if (!storage()->device().is_cpu()) throw_not_on_host();
+    return static_cast<char*>(storage()->data()) + offset() * int64_t(itemsize());
+  }
+  // Address of the first element on whatever device holds it (for device backends).
+  void* device_data() const {
     return static_cast<char*>(storage()->data()) + offset() * int64_t(itemsize());
   }
 
@@ -117,6 +125,11 @@ class Tensor {
   Tensor contiguous() const;                    // itself if already contiguous
   Tensor clone() const;                         // always a fresh contiguous copy
   Tensor to(DType dt) const;                    // differentiable between float dtypes
+  // A copy on `device` (itself if already there), same shape, contiguous. Host <-> device copies
+  // go through pinned staging memory and are complete when this returns. Not recorded by autograd.
+  Tensor to(Device device) const;
+  Tensor cuda(int index = 0) const { return to(cuda_device(index)); }
+  Tensor cpu() const { return to(cpu_device()); }
 
   // ---- in-place (refused on tensors that require grad while grad mode is on) ---------------
   Tensor& copy_(const Tensor& src);             // broadcasts src, converts dtype
@@ -124,6 +137,7 @@ class Tensor {
   Tensor& zero_() { return fill_(0.0); }
 
  private:
+  [[noreturn]] void throw_not_on_host() const;
   TensorImpl* checked() const {
     if (!impl_) throw std::runtime_error("use of an undefined Tensor");
     return impl_.get();
@@ -136,9 +150,9 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 
 // ---- factories ------------------------------------------------------------------------------
 Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
-Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-Tensor ones(const Shape& shape, DType dtype = DType::f32);
-Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
+Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
+Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
+Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device{});
 Tensor scalar_tensor(double value, DType dtype = DType::f32);  // shape []
 Tensor arange(double start, double end, double step = 1.0, DType dtype = DType::f32);
 Tensor arange(int64_t end, DType dtype = DType::i64);
@@ -146,7 +160,7 @@ Tensor arange(int64_t end, DType dtype = DType::i64);
 Tensor from_vector(const std::vector<double>& values, const Shape& shape, DType dtype = DType::f32);
 Tensor from_vector(const std::vector<float>& values, const Shape& shape);
 Tensor from_vector(const std::vector<int64_t>& values, const Shape& shape);
-Tensor zeros_like(const Tensor& t);
+Tensor zeros_like(const Tensor& t);  // the *_like factories keep t's device
 Tensor ones_like(const Tensor& t);
 Tensor empty_like(const Tensor& t);
 

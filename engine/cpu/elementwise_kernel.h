@@ -14,11 +14,18 @@
 #pragma once
 #include <cmath>
 
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/loops.h"
 #include "engine/tensor.h"
 
 namespace rv::cpu {
+
+// These maps run on the host: a device tensor reaching one is an op with no kernel for its
+// device yet, which fails here with the op's name ("exp: not implemented on cuda:0 yet").
+inline void require_host(const Tensor& t, const char* op) {
+  if (!t.device().is_cpu()) backend::throw_not_implemented(op, t.device());
+}
 
 // The float type an op computes in for inputs of dtype `dt` (bf16/f16 -> f32).
 inline DType compute_dtype(DType dt) {
@@ -28,6 +35,7 @@ inline DType compute_dtype(DType dt) {
 // Unary float map: y = f(x), same shape as x, contiguous.
 template <class F>
 Tensor map_unary(const Tensor& x_in, const char* op, F&& f) {
+  require_host(x_in, op);
   const DType dt = x_in.dtype();
   if (!is_floating(dt))
     throw std::invalid_argument(std::string(op) + ": expected a float tensor, got " + dtype_name(dt));
@@ -53,6 +61,8 @@ Tensor map_unary(const Tensor& x_in, const char* op, F&& f) {
 // Binary float map with broadcasting: z = f(a, b). Both inputs are promoted to one dtype.
 template <class F>
 Tensor map_binary(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f) {
+  require_host(a_in, op);
+  require_host(b_in, op);
   const DType dt = promote_types(a_in.dtype(), b_in.dtype());
   if (!is_floating(dt))
     throw std::invalid_argument(std::string(op) + ": expected float tensors, got " + dtype_name(a_in.dtype()) +
@@ -91,6 +101,9 @@ Tensor map_binary(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f)
 // promoted dtype. Used by backward passes that need two saved tensors and the gradient.
 template <class F>
 Tensor map_ternary(const Tensor& a_in, const Tensor& b_in, const Tensor& c_in, const char* op, F&& f) {
+  require_host(a_in, op);
+  require_host(b_in, op);
+  require_host(c_in, op);
   const DType dt = promote_types(promote_types(a_in.dtype(), b_in.dtype()), c_in.dtype());
   if (!is_floating(dt))
     throw std::invalid_argument(std::string(op) + ": expected float tensors, got " + dtype_name(a_in.dtype()) +
@@ -133,6 +146,8 @@ inline DType compare_dtype(DType a, DType b) {
 // Broadcasting comparison: m = f(a, b) as a bool tensor. Any dtypes.
 template <class F>
 Tensor map_compare(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f) {
+  require_host(a_in, op);
+  require_host(b_in, op);
   const DType ct = compare_dtype(a_in.dtype(), b_in.dtype());
   Tensor a = a_in.dtype() == ct ? a_in : a_in.to(ct);
   Tensor b = b_in.dtype() == ct ? b_in : b_in.to(ct);
@@ -167,6 +182,9 @@ Tensor map_compare(const Tensor& a_in, const Tensor& b_in, const char* op, F&& f
 // Broadcasting select: out = cond ? a : b. cond must be bool; a and b are promoted to one
 // dtype and copied bit for bit (no widening, so bf16 stays exact).
 inline Tensor map_where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in, const char* op) {
+  require_host(cond, op);
+  require_host(a_in, op);
+  require_host(b_in, op);
   if (cond.dtype() != DType::boolean)
     throw std::invalid_argument(std::string(op) + ": expected cond to be a bool tensor, got " +
                                 dtype_name(cond.dtype()));

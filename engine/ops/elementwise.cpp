@@ -1,11 +1,13 @@
 // elementwise.cpp: add, sub, mul, div (tensor-tensor with broadcasting, and tensor-scalar),
 // neg, and the in-place updates used by optimizers.
 //
-// Each op computes its values with cpu::map_binary / map_unary, then records a backward
-// closure. Broadcast inputs get their gradient summed back to their own shape.
+// Each op computes its values with cpu::map_binary / map_unary (or, for tensors on a device, the
+// device backend's binary kernel), then records a backward closure. Broadcast inputs get their
+// gradient summed back to their own shape.
 #include "engine/ops/elementwise.h"
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/ops/reduce.h"
 
@@ -14,8 +16,28 @@ namespace rv {
 using autograd::Grads;
 using autograd::Needs;
 
+namespace {
+
+// The values of a tensor-tensor op whose inputs live on a device: both on the same device, one
+// float dtype (promotion between dtypes is not on devices yet).
+Tensor device_binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = backend::binary_op_name(op);
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(name) + ": operands on different devices (" + a.device().str() + " and " +
+                                b.device().str() + "); move one with .to(device)");
+  if (a.dtype() != b.dtype())
+    throw std::runtime_error(std::string(name) + ": mixed dtypes (" + dtype_name(a.dtype()) + " and " +
+                             dtype_name(b.dtype()) + ") are not implemented on " + a.device().str() + " yet");
+  return backend::get(a.device()).binary(op, a, b);
+}
+
+bool on_host(const Tensor& a, const Tensor& b) { return a.device().is_cpu() && b.device().is_cpu(); }
+
+}  // namespace
+
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = cpu::map_binary(a, b, "add", [](auto p, auto q) { return p + q; });
+  Tensor out = on_host(a, b) ? cpu::map_binary(a, b, "add", [](auto p, auto q) { return p + q; })
+                             : device_binary(backend::BinaryOp::add, a, b);
   if (auto rec = autograd::Recorder("add", {a, b})) {
     Shape sa = a.shape(), sb = b.shape();
     rec.finish(out, [sa, sb](const Tensor& g, const Needs& n) -> Grads {
@@ -26,7 +48,8 @@ Tensor add(const Tensor& a, const Tensor& b) {
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = cpu::map_binary(a, b, "sub", [](auto p, auto q) { return p - q; });
+  Tensor out = on_host(a, b) ? cpu::map_binary(a, b, "sub", [](auto p, auto q) { return p - q; })
+                             : device_binary(backend::BinaryOp::sub, a, b);
   if (auto rec = autograd::Recorder("sub", {a, b})) {
     Shape sa = a.shape(), sb = b.shape();
     rec.finish(out, [sa, sb](const Tensor& g, const Needs& n) -> Grads {
@@ -37,7 +60,8 @@ Tensor sub(const Tensor& a, const Tensor& b) {
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = cpu::map_binary(a, b, "mul", [](auto p, auto q) { return p * q; });
+  Tensor out = on_host(a, b) ? cpu::map_binary(a, b, "mul", [](auto p, auto q) { return p * q; })
+                             : device_binary(backend::BinaryOp::mul, a, b);
   if (auto rec = autograd::Recorder("mul", {a, b})) {
     Shape sha = a.shape(), shb = b.shape();
     Tensor sa = rec.needs(1) ? rec.save(a) : Tensor();  // save only what a needed gradient uses
@@ -50,7 +74,8 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = cpu::map_binary(a, b, "div", [](auto p, auto q) { return p / q; });
+  Tensor out = on_host(a, b) ? cpu::map_binary(a, b, "div", [](auto p, auto q) { return p / q; })
+                             : device_binary(backend::BinaryOp::div, a, b);
   if (auto rec = autograd::Recorder("div", {a, b})) {
     Shape sa = a.shape();
     Tensor sb = rec.save(b);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/reduce_kernel.h"
 #include "engine/ops/elementwise.h"
@@ -181,6 +182,13 @@ void sum_kernel(const Tensor& x, const cpu::ReducePlan& plan, Tensor& out) {
 
 // Sum without autograd; bf16/f16 compute in f32 and round once at the end.
 Tensor sum_values(const Tensor& x, const std::vector<bool>& mask, bool keepdim) {
+  if (!x.device().is_cpu()) {
+    // On a device: the full reduction only, so far.
+    for (bool m : mask)
+      if (!m) throw std::runtime_error("sum: reducing over some dims only is not implemented on " + x.device().str() + " yet");
+    Tensor out = backend::get(x.device()).sum_all(x);
+    return keepdim ? out.reshape(Shape(size_t(x.dim()), 1)) : out;
+  }
   DType dt = x.dtype();
   Tensor xc = (dt == DType::bf16 || dt == DType::f16) ? x.to(DType::f32) : x;
   if (is_integral(xc.dtype())) xc = xc.to(DType::i64);
