@@ -280,7 +280,7 @@ void Trainer::State::setup() {
     message("data-parallel: " + std::to_string(comm->world_size()) + " ranks over " + comm->name() + ", " +
             std::to_string(cfg.train.batch_size) + " images per rank and micro-batch (global batch " +
             std::to_string(cfg.train.batch_size * micro * comm->world_size()) + "), " +
-            std::to_string(grad_sync->num_buckets()) + " gradient buckets");
+            std::to_string(grad_sync->num_buckets()) + " gradient bucket(s) of up to 25 MB");
 }
 
 void Trainer::State::resume(const std::string& path) {
