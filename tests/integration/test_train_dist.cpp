@@ -5,7 +5,8 @@
 //     optimizer state as one process with the whole batch, to 1e-6, and log the same losses;
 //   - a rank killed mid-run (RV_TEST_EXIT_AFTER_STEP + RV_TEST_EXIT_RANK) ends the other with a
 //     clear error, well within dist.timeout_s;
-//   - a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ranks, to the same end.
+//   - a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ranks, to the same end;
+//   - `ropevit bench comm` prints its all-reduce table from rank 0.
 // Evaluation uses 101 images, so the ranks' shares differ by one (no padding, counts summed).
 // Without mpirun (or in a build without MPI) the mpirun cases are skipped with a warning saying so.
 // Needs the Fashion-MNIST files (Debian's dataset-fashion-mnist), as test_train_cli does.
@@ -130,8 +131,9 @@ Run single(const fs::path& cfg, const std::string& args, const std::string& env 
                1, {e});
 }
 
-// `world` processes with torchrun's variables, started by the test; rendezvous over TCP.
-Run torchrun_style(int world, const fs::path& cfg, const std::string& args, const std::string& env = "") {
+// `world` processes of `ropevit <command>` with torchrun's variables, started by the test;
+// rendezvous over TCP. stdout goes to out.txt (rank 0's is what bench comm prints).
+Run torchrun_command(int world, const std::string& command, const std::string& env = "") {
   const int port = free_master_port();
   std::string script = "(";
   std::vector<fs::path> errs;
@@ -139,12 +141,16 @@ Run torchrun_style(int world, const fs::path& cfg, const std::string& args, cons
     errs.push_back(tmp().path / ("rank" + std::to_string(r) + ".err"));
     script += "env OMP_NUM_THREADS=1 RANK=" + std::to_string(r) + " WORLD_SIZE=" + std::to_string(world) +
               " LOCAL_RANK=" + std::to_string(r) + " LOCAL_WORLD_SIZE=" + std::to_string(world) +
-              " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + env + " " + bin() + " train '" +
-              cfg.string() + "' " + args + " >/dev/null 2>'" + errs.back().string() + "' & p" + std::to_string(r) +
-              "=$!; ";
+              " MASTER_ADDR=127.0.0.1 MASTER_PORT=" + std::to_string(port) + " " + env + " " + bin() + " " + command +
+              (r == 0 ? " >'" + (tmp().path / "out.txt").string() + "'" : std::string(" >/dev/null")) + " 2>'" +
+              errs.back().string() + "' & p" + std::to_string(r) + "=$!; ";
   }
   for (int r = 0; r < world; ++r) script += "wait $p" + std::to_string(r) + "; echo $?; ";
   return shell(script + ")", world, errs);
+}
+
+Run torchrun_style(int world, const fs::path& cfg, const std::string& args, const std::string& env = "") {
+  return torchrun_command(world, "train '" + cfg.string() + "' " + args, env);
 }
 
 Run mpirun(int world, const fs::path& cfg, const std::string& args, const std::string& env_names = "") {
@@ -308,4 +314,16 @@ TEST_CASE("dist: a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ra
     REQUIRE(rest.codes == std::vector<int>{0, 0});
     expect_same_state(last("ref"), last("one_then_two"));
   }
+}
+
+TEST_CASE("dist: bench comm prints the all-reduce table from rank 0") {
+  Run r = torchrun_command(2, "bench comm --max-mb 0.02 --iters 2");
+  INFO(r.err);
+  REQUIRE(r.codes == std::vector<int>{0, 0});
+  const std::string out = read_file(tmp().path / "out.txt");
+  INFO(out);
+  CHECK(contains(out, "all_reduce_sum f32 over tcp 127.0.0.1:"));
+  CHECK(contains(out, "busbw_GB/s"));
+  CHECK(contains(out, "        4096 "));
+  CHECK(contains(out, "       16384 "));
 }
