@@ -127,3 +127,23 @@ endif()
 function(rv_print_summary)
   message(STATUS "ropevit configuration (${CMAKE_BUILD_TYPE}):\n${RV_SUMMARY}")
 endfunction()
+
+# MPI (Open MPI; Debian: libopenmpi-dev) for multi-process CPU training launched by mpirun
+# (train/distributed/mpi_communicator.h). Optional: without it mpirun launches stop with an error
+# saying how to get it, and torchrun / srun launches use TCP sockets instead.
+option(ROPEVIT_MPI "Use MPI for multi-process training when it is found" ON)
+set(RV_HAVE_MPI OFF)
+if(ROPEVIT_MPI)
+  # The CXX component (the project enables no C language); only MPI's C API is used, so the
+  # deprecated C++ bindings are left out.
+  set(MPI_CXX_SKIP_MPICXX ON)
+  find_package(MPI QUIET COMPONENTS CXX)
+  if(MPI_CXX_FOUND)
+    set(RV_HAVE_MPI ON)
+  endif()
+endif()
+if(RV_HAVE_MPI)
+  rv_report("MPI" RV_HAVE_MPI "${MPI_CXX_LIBRARIES} (mpirun launches of multi-process training)")
+else()
+  rv_report("MPI" RV_HAVE_MPI "not found: mpirun launches stop with an error; torchrun / srun use TCP (install libopenmpi-dev)")
+endif()

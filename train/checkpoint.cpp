@@ -37,6 +37,8 @@ json meta_to_json(const CheckpointMeta& m) {
               {"model", m.model},
               {"epoch", m.epoch},
               {"epoch_batches", m.epoch_batches},
+              {"epoch_samples", m.epoch_samples},
+              {"world_size", m.world_size},
               {"step", m.step},
               {"seed", m.seed},
               {"dropout_offset", m.dropout_offset},
@@ -63,6 +65,14 @@ CheckpointMeta meta_from_json(const json& j, const std::string& where) {
     m.model = field("model").get<std::string>();
     m.epoch = field("epoch").get<int64_t>();
     m.epoch_batches = field("epoch_batches").get<int64_t>();
+    // Added with multi-rank training; older files are single-rank: their position in samples is
+    // epoch_batches x train.batch_size.
+    m.world_size = j.value("world_size", int64_t(1));
+    const json& cfg = field("config");
+    const int64_t batch = cfg.contains("train") && cfg["train"].contains("batch_size")
+                              ? cfg["train"]["batch_size"].get<int64_t>()
+                              : int64_t(1);
+    m.epoch_samples = j.contains("epoch_samples") ? j.at("epoch_samples").get<int64_t>() : m.epoch_batches * batch;
     m.step = field("step").get<int64_t>();
     m.seed = field("seed").get<uint64_t>();
     m.dropout_offset = field("dropout_offset").get<uint64_t>();

@@ -38,7 +38,10 @@ struct CheckpointMeta {
   std::string kind = "last";      // last | best | epoch | recovery
   std::string model;              // model.name, for messages
   int64_t epoch = 0;              // the epoch to continue in
-  int64_t epoch_batches = 0;      // micro-batches of that epoch already trained on (loader position)
+  int64_t epoch_batches = 0;      // micro-batches of that epoch already trained on, per rank
+  int64_t epoch_samples = -1;     // the same position as samples of all ranks together (world-size
+                                  // independent; -1 in files from before it: epoch_batches x batch_size)
+  int64_t world_size = 1;         // ranks of the run that wrote it (for messages)
   int64_t step = 0;               // optimizer steps done (the LR schedule's position)
   uint64_t seed = 0;              // train.seed (data order, augmentation, mixup, dropout)
   uint64_t dropout_offset = 0;    // the dropout / drop-path Generator's offset

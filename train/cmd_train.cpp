@@ -1,12 +1,16 @@
 // cmd_train.cpp: `ropevit train CONFIG.json [key=value ...] [--resume auto|PATH] [--print-config]`:
 // resolve the config (train/config/resolve.h), decide the run folder and the checkpoint to
 // continue from (train/run_dir.h), then hand over to the Trainer (train/trainer.h).
+// Under torchrun / mpirun / srun every process runs this; the communicator comes from the
+// launch environment (train/distributed/), and rank 0 decides the run folder for all.
 #include <cstdio>
 #include <iostream>
 
 #include "train/cli_options.h"
 #include "train/commands.h"
 #include "train/config/resolve.h"
+#include "train/distributed/communicator.h"
+#include "train/distributed/mpi_communicator.h"
 #include "train/run_dir.h"
 #include "train/trainer.h"
 
@@ -32,14 +36,40 @@ int cmd_train(int argc, char** argv) {
           "  ropevit train configs/fmnist_vit_ape.json train.run_name=quick --resume auto");
   if (!opts.parse(argc, argv)) return 0;
   const config::ResolvedConfig rc = config::resolve_config(path, overrides);
-  if (print_config) std::fputs(config::format_config(rc).c_str(), stdout);
+  const std::shared_ptr<train::dist::Communicator> comm = train::dist::make_communicator(rc.config.dist);
+  const bool lead = comm->rank() == 0;
+  if (print_config && lead) std::fputs(config::format_config(rc).c_str(), stdout);
   if (resume.empty()) resume = rc.config.ckpt.resume;
   const auto origin = rc.origin.find("train.run_name");
   const bool named = origin == rc.origin.end() || origin->second != config::kFromFileName;
-  const train::RunPlan plan = train::plan_run(rc.config, path, resume, named);
-  if (!plan.note.empty()) std::cerr << plan.note << "\n";
-  train::Trainer trainer(rc, plan);
-  const train::TrainSummary s = trainer.fit();
+  train::RunPlan plan;
+  train::TrainSummary s;
+  try {
+    // Rank 0 plans (a timestamped folder name, --resume auto's search) and tells the others.
+    std::string error;
+    if (lead) try {
+        plan = train::plan_run(rc.config, path, resume, named);
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    error = train::dist::broadcast_string(*comm, error);
+    if (!error.empty()) throw std::runtime_error(error);
+    plan.dir = train::dist::broadcast_string(*comm, plan.dir);
+    const std::string from = train::dist::broadcast_string(*comm, plan.resume.value_or(""));
+    plan.resume = from.empty() ? std::nullopt : std::optional<std::string>(from);
+    if (lead && !plan.note.empty()) std::cerr << plan.note << "\n";
+    train::Trainer trainer(rc, plan, comm);
+    s = trainer.fit();
+  } catch (const std::exception& e) {
+    if (comm->world_size() == 1) throw;
+    // One rank failing must end them all: print this rank's reason, then under MPI abort the job
+    // (its peers may be blocked in a collective); over TCP the closed sockets tell the peers.
+    std::fprintf(stderr, "ropevit train: rank %d of %d: error: %s\n", comm->rank(), comm->world_size(), e.what());
+    std::fflush(stderr);
+    if (comm->name() == "mpi") train::dist::mpi_abort(1);
+    return 1;
+  }
+  if (!lead) return 0;
   std::fprintf(stderr, "done: %lld steps, last loss %.4f, %.1f img/s%s; run folder %s\n", (long long)s.steps,
                s.last_loss, s.img_per_s,
                s.nan_skipped ? (", " + std::to_string(s.nan_skipped) + " steps skipped (NaN)").c_str() : "",

@@ -18,13 +18,15 @@ std::optional<int64_t> read(const char* name) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != std::string(v).size() || k < 1)
-    throw std::invalid_argument(std::string(name) + "='" + v + "': expected a step number >= 1 (a test hook)");
+  const int64_t least = std::string(name) == "RV_TEST_EXIT_RANK" ? 0 : 1;
+  if (used != std::string(v).size() || k < least)
+    throw std::invalid_argument(std::string(name) + "='" + v + "': expected an integer >= " + std::to_string(least) +
+                                " (a test hook)");
   return k;
 }
 
 }  // namespace
 
-TestHooks TestHooks::from_env() { return {read("RV_TEST_EXIT_AFTER_STEP"), read("RV_TEST_NAN_AT_STEP")}; }
+TestHooks TestHooks::from_env() { return {read("RV_TEST_EXIT_AFTER_STEP"), read("RV_TEST_NAN_AT_STEP"), read("RV_TEST_EXIT_RANK")}; }
 
 }  // namespace rv::train

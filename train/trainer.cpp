@@ -26,6 +26,7 @@
 #include "train/checkpoint.h"
 #include "train/criterion.h"
 #include "train/datasets.h"
+#include "train/distributed/grad_sync.h"
 #include "train/ema.h"
 #include "train/evaluate.h"
 #include "train/log/csv_summary.h"
@@ -59,9 +60,9 @@ void check_device(const config::TrainConfig& cfg) {
   if (cfg.train.amp == "bf16")
     throw std::invalid_argument("train.amp = bf16: bf16 autocast is for the GPU; on the CPU use off or auto "
                                 "(auto = fp32 on the CPU)");
-  if (cfg.dist.backend == "nccl" || cfg.dist.backend == "mpi")
-    throw std::invalid_argument("dist.backend = " + cfg.dist.backend +
-                                ": multi-process training is not in this build; use auto or none");
+  if (cfg.dist.backend == "nccl")
+    throw std::invalid_argument("dist.backend = nccl: NCCL comes with the CUDA backend, not in this build; use auto "
+                                "(MPI under mpirun, TCP under torchrun / srun) or none");
 }
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg, const TrainParamGroups& pg) {
@@ -91,6 +92,9 @@ struct Trainer::State {
   const config::TrainConfig& cfg;
   RunPlan plan;
   TestHooks hooks = TestHooks::from_env();
+  std::shared_ptr<dist::Communicator> comm;  // the ranks (LocalCommunicator when alone)
+  bool lead = true;                          // rank 0: the one that writes files and prints
+  std::unique_ptr<dist::GradientSync> grad_sync;
 
   std::shared_ptr<models::Model> model;
   std::unique_ptr<ModelEma> ema;
@@ -120,7 +124,9 @@ struct Trainer::State {
   int64_t timed_images = 0;
   double last_loss = 0.0;
 
-  State(const config::ResolvedConfig& r, const RunPlan& p) : rc(r), cfg(rc.config), plan(p) {}
+  State(const config::ResolvedConfig& r, const RunPlan& p, std::shared_ptr<dist::Communicator> c)
+      : rc(r), cfg(rc.config), plan(p), comm(c ? std::move(c) : std::make_shared<dist::LocalCommunicator>()),
+        lead(comm->rank() == 0) {}
 
   std::string ckpt_path(const std::string& name) const { return checkpoints_dir(plan.dir) + "/" + name + ".safetensors"; }
 
@@ -130,6 +136,8 @@ struct Trainer::State {
     m.model = cfg.model.name;
     m.epoch = epoch;
     m.epoch_batches = epoch_batches;
+    m.epoch_samples = epoch_batches * cfg.train.batch_size * comm->world_size();
+    m.world_size = comm->world_size();
     m.step = step;
     m.seed = uint64_t(cfg.train.seed);
     m.dropout_offset = dropout_gen->offset();
@@ -142,14 +150,27 @@ struct Trainer::State {
     return m;
   }
 
+  // Rank 0 writes; every rank waits until the file is whole (a rank that went on and died
+  // could otherwise leave the others resuming from an older checkpoint than it believed).
   void save(const std::string& name, const std::string& kind) {
     const std::string path = ckpt_path(name);
-    save_checkpoint(path, *model, ema ? &ema->model() : nullptr, opt.get(), meta(kind));
+    if (lead) save_checkpoint(path, *model, ema ? &ema->model() : nullptr, opt.get(), meta(kind));
+    comm->barrier();
     last_checkpoint = path;
   }
 
   void message(const std::string& line) {
     if (progress) progress->message(line);
+  }
+
+  // evaluate() on this rank's shard of the validation set, counts and loss summed over ranks.
+  EvalResult evaluate_all_ranks(models::Model& m) {
+    EvalResult r = evaluate(m, *val_loader);
+    int64_t counts[3] = {r.counts.top1, r.counts.top5, r.counts.total};
+    comm->all_reduce_sum(counts, 3, DType::i64);
+    comm->all_reduce_sum(&r.loss_sum, 1, DType::f64);
+    r.counts = {counts[0], counts[1], counts[2]};
+    return r;
   }
 
   void setup();
@@ -190,7 +211,14 @@ void Trainer::State::setup() {
       }
     }
   }
-  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kDropoutStream);
+  // Every rank starts from rank 0's weights (the same seed makes them equal already; a
+  // pretrained file read differently, or a bug, would not).
+  dist::broadcast_state(model->state_dict(), *comm);
+  // Rank r > 0 draws its dropout masks from a stream of its own (rank in bits 40..60: clear of
+  // the loader's streams, data/sampler.h), so ranks do not drop the same units; rank 0 keeps
+  // the single-process stream.
+  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed),
+                                            kDropoutStream | (uint64_t(comm->rank()) << 40));
   nn::set_generator(*model, dropout_gen);
   if (cfg.train.ema_decay > 0) ema = std::make_unique<ModelEma>(models::create_model(mc), *model, cfg.train.ema_decay);
 
@@ -202,21 +230,27 @@ void Trainer::State::setup() {
       train_ds, data::LoaderOptions{.batch_size = cfg.train.batch_size,
                                     .shuffle = true,
                                     .drop_last = true,
+                                    .pad_to_equal = true,  // every rank runs the same steps
                                     .repeated_augment = int(std::max<int64_t>(1, cfg.data.aug_repeats)),
                                     .workers = int(cfg.data.workers),
-                                    .seed = uint64_t(cfg.train.seed)});
+                                    .seed = uint64_t(cfg.train.seed),
+                                    .rank = comm->rank(),
+                                    .world_size = comm->world_size()});
   val_loader = std::make_unique<data::Loader>(make_eval_dataset(cfg, mc.img_h),
                                               data::LoaderOptions{.batch_size = cfg.eval.batch_size,
                                                                   .shuffle = false,
                                                                   .workers = int(cfg.data.workers),
-                                                                  .seed = uint64_t(cfg.train.seed)});
+                                                                  .seed = uint64_t(cfg.train.seed),
+                                                                  .rank = comm->rank(),
+                                                                  .world_size = comm->world_size()});
   micro = cfg.train.grad_accum;
   steps_per_epoch = train::steps_per_epoch(train_loader->batches_per_epoch(), micro);
-  sched = make_schedule(cfg, steps_per_epoch);
+  sched = make_schedule(cfg, steps_per_epoch, comm->world_size());
 
   groups = make_param_groups(*model, cfg.optim.weight_decay, cfg.optim.layer_decay);
   for (const auto& g : groups.groups) params.insert(params.end(), g.params.begin(), g.params.end());
   opt = make_optimizer(cfg, groups);
+  grad_sync = std::make_unique<dist::GradientSync>(params, *comm);
   criterion = std::make_unique<Criterion>(cfg.train.loss, cfg.train.label_smoothing, cfg.data.num_classes);
   mixup = std::make_unique<data::Mixup>(data::MixupOptions{.mixup_alpha = cfg.aug.mixup,
                                                            .cutmix_alpha = cfg.aug.cutmix,
@@ -229,8 +263,9 @@ void Trainer::State::setup() {
     throw std::invalid_argument("aug.mixup / aug.cutmix need an even train.batch_size, got " +
                                 std::to_string(cfg.train.batch_size));
 
-  fs::create_directories(checkpoints_dir(plan.dir));
-  if (plan.resume) resume(*plan.resume);
+  if (lead) fs::create_directories(checkpoints_dir(plan.dir));
+  if (plan.resume) resume(*plan.resume);  // every rank reads the file (a shared file system)
+  if (!lead) return;                       // the run folder, logs and console are rank 0's
   {  // the resolved config, as `ropevit config` prints it
     std::ofstream out(fs::path(plan.dir) / "config.json");
     out << rc.json.dump(2) << "\n";
@@ -241,6 +276,11 @@ void Trainer::State::setup() {
   for (const auto& n : notes) message(n);
   message("model: " + cfg.model.name + ", " + std::to_string(model->num_parameters(true)) + " trainable parameters");
   message("data: " + train_ds->describe() + "; " + std::to_string(steps_per_epoch) + " steps per epoch");
+  if (comm->world_size() > 1)
+    message("data-parallel: " + std::to_string(comm->world_size()) + " ranks over " + comm->name() + ", " +
+            std::to_string(cfg.train.batch_size) + " images per rank and micro-batch (global batch " +
+            std::to_string(cfg.train.batch_size * micro * comm->world_size()) + "), " +
+            std::to_string(grad_sync->num_buckets()) + " gradient bucket(s) of up to 25 MB");
 }
 
 void Trainer::State::resume(const std::string& path) {
@@ -250,7 +290,15 @@ void Trainer::State::resume(const std::string& path) {
                              ", this run has " + std::to_string(cfg.train.seed) + ": it would not continue exactly");
   restore_checkpoint(c, *model, ema ? &ema->model() : nullptr, opt.get());
   epoch = c.meta.epoch;
-  epoch_batches = c.meta.epoch_batches;
+  // The position is global (samples of all ranks); in this run's micro-batches per rank:
+  const int64_t per_batch = cfg.train.batch_size * comm->world_size();
+  if (c.meta.epoch_samples % per_batch != 0)
+    throw std::runtime_error("checkpoint '" + path + "' stopped after " + std::to_string(c.meta.epoch_samples) +
+                             " samples of epoch " + std::to_string(c.meta.epoch) + " (" +
+                             std::to_string(c.meta.world_size) + " rank(s)), which is not a whole number of this "
+                             "run's micro-batches (train.batch_size " + std::to_string(cfg.train.batch_size) + " x " +
+                             std::to_string(comm->world_size()) + " ranks): keep the global batch of that run");
+  epoch_batches = c.meta.epoch_samples / per_batch;
   step = c.meta.step;
   dropout_gen->set_offset(c.meta.dropout_offset);
   best_metric = c.meta.best_metric;
@@ -283,6 +331,7 @@ void Trainer::State::open_logs(bool resumed) {
 
 void Trainer::State::one_step() {
   const auto t_step = Clock::now();
+  comm->set_step(step + 1);
   double data_ms = 0.0, loss_sum = 0.0, bad_value = 0.0;
   bool bad = false, bad_grad = false;
   model->zero_grad();
@@ -313,6 +362,14 @@ void Trainer::State::one_step() {
     loss_sum += v;
     (micro > 1 ? mul(loss, 1.0 / double(micro)) : loss).backward();
   }
+  if (comm->world_size() > 1) {
+    // The global mean loss, and whether any rank saw a non-finite one: then every rank skips.
+    double sums[2] = {loss_sum, bad ? 1.0 : 0.0};
+    comm->all_reduce_sum(sums, 2, DType::f64);
+    loss_sum = sums[0] / double(comm->world_size());
+    if (sums[1] > 0 && !bad) bad = true, bad_value = std::nan("");
+    if (!bad) grad_sync->average();  // only after the last micro-step: no reduction while accumulating
+  }
   const double lr = sched.lr_at(step);
   for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);
   double grad_norm = NAN;
@@ -326,7 +383,7 @@ void Trainer::State::one_step() {
     opt->zero_grad();
     json rec = {{"kind", "train"}, {"step", step}, {"epoch", epoch}, {"loss", loss_value}, {"lr", lr},
                 {"skipped", true}, {"nan_skipped", nan_skipped + 1}};
-    log->write(rec);
+    if (lead) log->write(rec);
     if (cfg.train.nan_policy != "skip") {
       const std::string v = std::isnan(loss_value) ? "nan" : loss_value > 0 ? "inf" : "-inf";
       throw std::runtime_error(
@@ -349,11 +406,11 @@ void Trainer::State::one_step() {
   }
 
   const double step_ms = ms_since(t_step);
-  const int64_t images = cfg.train.batch_size * micro;
+  const int64_t images = cfg.train.batch_size * micro * comm->world_size();
   const double img_per_s = images / (step_ms / 1000.0);
   if (step > 1) train_seconds += step_ms / 1000.0, timed_images += images;  // the first step warms caches
   const int64_t epoch_step = epoch_batches / micro;
-  if (!bad && (step % cfg.log.interval == 0 || epoch_step == steps_per_epoch)) {
+  if (lead && !bad && (step % cfg.log.interval == 0 || epoch_step == steps_per_epoch)) {
     json rec = {{"kind", "train"}, {"step", step},       {"epoch", epoch},        {"loss", loss_value},
                 {"lr", lr},        {"img_per_s", img_per_s}, {"data_ms", data_ms}, {"step_ms", step_ms}};
     if (cfg.train.clip_grad > 0) rec["grad_norm"] = grad_norm;
@@ -375,12 +432,13 @@ void Trainer::State::one_step() {
   ps.img_per_s = img_per_s;
   ps.data_ms = data_ms;
   ps.step_ms = step_ms;
-  progress->update(ps);
+  if (progress) progress->update(ps);
 
   // A recovery checkpoint mid-epoch (the end of an epoch writes `last` right after this).
   if (cfg.ckpt.recovery_steps > 0 && step % cfg.ckpt.recovery_steps == 0 && epoch_step < steps_per_epoch)
     save("recovery", "recovery");
-  if (hooks.exit_after_step && step == *hooks.exit_after_step) {
+  if (hooks.exit_after_step && step == *hooks.exit_after_step &&
+      (!hooks.exit_rank || *hooks.exit_rank == comm->rank())) {
     std::fflush(nullptr);
     _exit(137);  // test hook: as if killed with SIGKILL here (test_hooks.h)
   }
@@ -399,7 +457,7 @@ void Trainer::State::end_epoch(int64_t finished) {
   row["train_loss"] = epoch_loss_steps ? epoch_loss_sum / double(epoch_loss_steps) : NAN;
   const bool do_eval = (finished + 1) % cfg.eval.interval == 0 || last_epoch;
   if (do_eval) {
-    const EvalResult r = evaluate(*model, *val_loader);
+    const EvalResult r = evaluate_all_ranks(*model);
     json rec = {{"kind", "eval"}, {"step", step},       {"epoch", finished},
                 {"top1", r.top1()}, {"top5", r.top5()}, {"loss", r.loss()}, {"samples", r.counts.total}};
     row["eval_loss"] = r.loss();
@@ -408,14 +466,14 @@ void Trainer::State::end_epoch(int64_t finished) {
     std::string line = "epoch " + std::to_string(finished) + ": top1 " + std::to_string(r.top1()) + " top5 " +
                        std::to_string(r.top5()) + " loss " + std::to_string(r.loss());
     if (ema) {
-      const EvalResult e = evaluate(ema->model(), *val_loader);
+      const EvalResult e = evaluate_all_ranks(ema->model());
       rec["top1_ema"] = e.top1();
       rec["top5_ema"] = e.top5();
       rec["loss_ema"] = e.loss();
       row["eval_top1_ema"] = e.top1();
       line += " | EMA top1 " + std::to_string(e.top1());
     }
-    log->write(rec);
+    if (lead) log->write(rec);
     if (tb) tb->add_scalars(step, {{"val/top1", float(r.top1())}, {"val/top5", float(r.top5())},
                                    {"val/loss", float(r.loss())}});
     message(line);
@@ -426,7 +484,7 @@ void Trainer::State::end_epoch(int64_t finished) {
     }
   }
   row["lr"] = sched.lr_at(std::min(step, sched.total_steps - 1));
-  csv->write_row(row);
+  if (lead) csv->write_row(row);
 
   // The state after this epoch: the next one starts from its first batch.
   epoch = finished + 1;
@@ -441,7 +499,7 @@ void Trainer::State::end_epoch(int64_t finished) {
     save(name, "epoch");
     if (cfg.ckpt.keep > 0) {  // drop the oldest kept ones beyond ckpt.keep
       const int64_t drop = epoch - cfg.ckpt.keep * cfg.ckpt.every_epochs;
-      if (drop > 0 && drop % cfg.ckpt.every_epochs == 0) {
+      if (lead && drop > 0 && drop % cfg.ckpt.every_epochs == 0) {
         std::snprintf(name, sizeof name, "epoch_%04lld", (long long)drop);
         fs::remove(ckpt_path(name));
       }
@@ -451,6 +509,10 @@ void Trainer::State::end_epoch(int64_t finished) {
 }
 
 void Trainer::State::finish_run() {
+  if (!lead) {  // the files below are rank 0's; wait so no rank exits while rank 0 still works
+    comm->barrier();
+    return;
+  }
   progress->finish();
   NamedTensors weights;
   for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t);
@@ -474,9 +536,11 @@ void Trainer::State::finish_run() {
   csv->close();
   if (tb) tb->close();
   runlog::plot_run(plan.dir);
+  comm->barrier();
 }
 
-Trainer::Trainer(const config::ResolvedConfig& rc, const RunPlan& plan) : s_(std::make_unique<State>(rc, plan)) {
+Trainer::Trainer(const config::ResolvedConfig& rc, const RunPlan& plan, std::shared_ptr<dist::Communicator> comm)
+    : s_(std::make_unique<State>(rc, plan, std::move(comm))) {
   s_->setup();
 }
 

@@ -19,6 +19,15 @@
 // the step). So a run killed anywhere and resumed from its last checkpoint computes the same
 // losses, bit for bit on the CPU with the same thread count (tests/integration/test_train_cli.cpp).
 //
+// Data-parallel (train/distributed/): every rank runs this loop on its share of each batch
+// (train.batch_size images per rank; global batch = batch_size x grad_accum x world size).
+// Rank 0's weights are broadcast at start; gradients are averaged over the ranks after the
+// last micro-step's backward (grad_sync.h), before clipping and the optimizer, so every rank
+// takes the same step. The logged loss is the global mean; evaluation shards the data without
+// padding and sums the counts. Rank 0 alone writes the run folder; every rank waits at a
+// barrier after each checkpoint. Checkpoints store the loader position as samples of the epoch
+// (global), so a run resumes on any world size whose global batch divides it.
+//
 // A NaN or Inf loss (or gradient norm, when clipping) stops the run naming the step, the value
 // and the last good checkpoint (train.nan_policy = stop), or skips the update (skip): counted,
 // logged ({"kind": "train", "skipped": true, ...}) and kept in checkpoints.
@@ -28,6 +37,7 @@
 #include <string>
 
 #include "train/config/resolve.h"
+#include "train/distributed/communicator.h"
 #include "train/run_dir.h"
 
 namespace rv::train {
@@ -37,12 +47,13 @@ struct TrainSummary {
   double last_loss = 0.0;
   double best_metric = 0.0;
   int64_t nan_skipped = 0;
-  double img_per_s = 0.0;  // training throughput of this process (steps after the first)
+  double img_per_s = 0.0;  // training throughput of all ranks together (steps after the first)
 };
 
 class Trainer {
  public:
-  Trainer(const config::ResolvedConfig& rc, const RunPlan& plan);
+  // comm: the ranks of a data-parallel run (nullptr: this process alone).
+  Trainer(const config::ResolvedConfig& rc, const RunPlan& plan, std::shared_ptr<dist::Communicator> comm = nullptr);
   ~Trainer();
   TrainSummary fit();
 

@@ -184,6 +184,14 @@ TEST_CASE("checkpoint: load errors say why") {
     j = train::meta_to_json(nan_best);
     CHECK(j["best_metric"].is_null());
     CHECK(std::isnan(train::meta_from_json(nlohmann::json::parse(j.dump()), "x").best_metric));
+    // A file from before multi-rank training: one rank, position = micro-batches x batch size.
+    j = train::meta_to_json(some_meta());
+    j.erase("epoch_samples");
+    j.erase("world_size");
+    j["config"]["train"]["batch_size"] = 32;
+    const train::CheckpointMeta old = train::meta_from_json(j, "x");
+    CHECK(old.world_size == 1);
+    CHECK(old.epoch_samples == 6 * 32);
     j = train::meta_to_json(some_meta());
     j.erase("step");
     CHECK_THROWS_WITH_AS(train::meta_from_json(j, "x"), doctest::Contains("\"step\""), std::runtime_error);

@@ -1,0 +1,118 @@
+// mpi_communicator.cpp: the MPI communicator, or a clear error in builds without MPI (see mpi_communicator.h).
+#include "train/distributed/mpi_communicator.h"
+
+#include <algorithm>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#ifdef RV_HAVE_MPI
+#include <mpi.h>
+#endif
+
+namespace rv::train::dist {
+
+#ifdef RV_HAVE_MPI
+namespace {
+
+constexpr int64_t kPiece = int64_t(1) << 30;  // bytes per MPI call (counts are int)
+
+void check(int code, const char* op, int rank) {
+  if (code == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(code, text, &len);
+  throw std::runtime_error("dist (mpi): rank " + std::to_string(rank) + ": " + op + " failed: " +
+                           std::string(text, size_t(len)) + " (a peer process may have ended)");
+}
+
+class MpiCommunicator final : public Communicator {
+ public:
+  explicit MpiCommunicator(const LaunchLayout& layout) : local_rank_(layout.local_rank) {
+    int ready = 0;
+    MPI_Initialized(&ready);
+    if (!ready) {
+      int provided = 0;
+      // Only the training thread calls MPI (the watchdog and the loader workers never do).
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    }
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    if (rank_ != layout.rank || world_ != layout.world_size)
+      throw std::runtime_error("dist (mpi): MPI says rank " + std::to_string(rank_) + " of " + std::to_string(world_) +
+                               " but the environment says " + layout.describe());
+  }
+  ~MpiCommunicator() override {
+    int done = 0;
+    MPI_Finalized(&done);
+    if (!done) MPI_Finalize();
+  }
+  int rank() const override { return rank_; }
+  int world_size() const override { return world_; }
+  int local_rank() const override { return local_rank_; }
+  std::string name() const override { return "mpi"; }
+
+  void all_reduce_sum(void* data, int64_t count, DType dtype) override {
+    const int64_t item = int64_t(reduce_item_size(dtype, "all_reduce"));
+    const int64_t per_piece = kPiece / item;
+    char* p = static_cast<char*>(data);
+    for (int64_t done = 0; done < count; done += per_piece) {
+      const int64_t n = std::min(per_piece, count - done);
+      const int bytes = int(n * item);
+      // Gather every rank's piece on rank 0, add in rank order there, send the sums to all.
+      if (rank_ == 0) gathered_.resize(size_t(bytes) * size_t(world_));
+      check(MPI_Gather(p + done * item, bytes, MPI_BYTE, rank_ == 0 ? gathered_.data() : nullptr, bytes, MPI_BYTE, 0,
+                       MPI_COMM_WORLD),
+            "all_reduce (gather)", rank_);
+      if (rank_ == 0)
+        for (int r = 1; r < world_; ++r) add_into(p + done * item, gathered_.data() + size_t(r) * size_t(bytes), n, dtype);
+      check(MPI_Bcast(p + done * item, bytes, MPI_BYTE, 0, MPI_COMM_WORLD), "all_reduce (broadcast)", rank_);
+    }
+  }
+
+  void broadcast(void* data, int64_t bytes, int root) override {
+    char* p = static_cast<char*>(data);
+    for (int64_t done = 0; done < bytes; done += kPiece)
+      check(MPI_Bcast(p + done, int(std::min(kPiece, bytes - done)), MPI_BYTE, root, MPI_COMM_WORLD), "broadcast",
+            rank_);
+  }
+
+  void all_gather(const void* in, int64_t bytes, void* out) override {
+    if (bytes > kPiece) throw std::invalid_argument("all_gather: at most 1 GiB per rank over MPI");
+    check(MPI_Allgather(in, int(bytes), MPI_BYTE, out, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "all_gather", rank_);
+  }
+
+  void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier", rank_); }
+
+ private:
+  int rank_ = 0, world_ = 1, local_rank_ = 0;
+  std::vector<char> gathered_;
+};
+
+}  // namespace
+
+bool mpi_compiled_in() { return true; }
+std::shared_ptr<Communicator> make_mpi_communicator(const LaunchLayout& layout) {
+  return std::make_shared<MpiCommunicator>(layout);
+}
+void mpi_abort(int code) {
+  int ready = 0;
+  MPI_Initialized(&ready);
+  if (ready) MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+#else  // no MPI in this build
+
+bool mpi_compiled_in() { return false; }
+std::shared_ptr<Communicator> make_mpi_communicator(const LaunchLayout& layout) {
+  throw std::runtime_error("dist: " + layout.describe() +
+                           ", but this build has no MPI (CMake did not find it). Install Open MPI "
+                           "(Debian: apt-get install libopenmpi-dev openmpi-bin) and rebuild, or launch with torchrun "
+                           "(TCP, no MPI needed): see README, Multi-process training");
+}
+void mpi_abort(int) {}
+
+#endif
+
+}  // namespace rv::train::dist
