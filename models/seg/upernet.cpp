@@ -11,7 +11,9 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 #include "engine/ops/softmax.h"
+#include "models/registry.h"
 #include "models/seg/slide_inference.h"
+#include "models/swin.h"
 #include "models/seg/swin_seg_backbone.h"
 #include "models/seg/vit_seg_backbone.h"
 
@@ -25,6 +27,16 @@ Tensor bilinear_to(const Tensor& x, int64_t h, int64_t w) {
 }
 
 }  // namespace
+
+UperNetConfig upernet_ade20k_config(const std::string& backbone_name, int64_t crop) {
+  UperNetConfig c;
+  c.backbone = model_config(backbone_name);
+  if (c.backbone.arch == "swin") c.backbone.window_size = swin_window_size(c.backbone);  // before the size changes
+  c.backbone.img_h = c.backbone.img_w = crop;
+  c.backbone.num_classes = 0;
+  if (c.backbone.arch == "vit") c.vit_out_indices = default_vit_out_indices(c.backbone.depth());
+  return c;
+}
 
 UperNet::UperNet(const UperNetConfig& cfg) : cfg_(cfg) {
   // Stream 2 of the seed: apart from the backbone's init (stream 0) and its dropout (stream 1).

@@ -54,6 +54,15 @@ struct SegInferenceOptions {
   std::vector<int64_t> out_size = {};  // (H, W) to resize to (the label size); {} = input size
 };
 
+// mmseg's ADE20k UperNet recipe on a registered backbone (models/registry.h), e.g.
+// "vit_base_patch16_rope_mixed_224" or "swin_tiny_patch4_window7_rope_mixed_224": 150 classes,
+// channels 512, auxiliary 256 on level 2, dropout 0.1, the backbone built for crop x crop inputs.
+// ViT: blocks default_vit_out_indices(depth) (2, 5, 8, 11 for 12). Swin: the window stays the
+// pretraining one (7 at 224, as mmseg's upernet_swin configs keep window_size=7 at 512 crops)
+// instead of growing with the resolution, so RPB tables and RoPE-Swin weights load unchanged.
+// Drop path and the other training options are left as the backbone registers them.
+UperNetConfig upernet_ade20k_config(const std::string& backbone_name, int64_t crop = 512);
+
 class UperNet : public nn::Module {
  public:
   std::shared_ptr<SegBackbone> backbone;

@@ -367,6 +367,29 @@ TEST_CASE("UperNet configuration errors name the argument") {
   CHECK(default_vit_out_indices(24) == std::vector<int64_t>{5, 11, 17, 23});
 }
 
+TEST_CASE("upernet_ade20k_config: mmseg's ADE20k recipe on registered backbones") {
+  UperNetConfig v = upernet_ade20k_config("vit_base_patch16_rope_mixed_224");
+  CHECK(v.backbone.img_h == 512);
+  CHECK(v.backbone.img_w == 512);
+  CHECK(v.vit_out_indices == std::vector<int64_t>{2, 5, 8, 11});
+  CHECK(v.num_classes == 150);
+  CHECK(v.channels == 512);
+  CHECK(v.aux_channels == 256);
+  CHECK(v.aux_loss_weight == 0.4);
+  CHECK(v.dropout_ratio == 0.1);
+  CHECK_FALSE(v.avg_non_ignore);
+  UperNetConfig s = upernet_ade20k_config("swin_tiny_patch4_window7_rope_mixed_224");
+  CHECK(s.backbone.window_size == 7);  // not 512 // 32 = 16
+  CHECK(s.backbone.img_h == 512);
+  CHECK(upernet_ade20k_config("vit_large_patch16_rope_224").vit_out_indices == std::vector<int64_t>{5, 11, 17, 23});
+  // The tiny ViT builds (no init draws) with a UperNet of mmseg's widths.
+  nn::init::SkipInitGuard skip;
+  UperNet net(upernet_ade20k_config("vit_tiny_patch16_rope_mixed_224"));
+  CHECK(net.decode_head->num_classes() == 150);
+  CHECK(net.parameter("decode_head.fpn_bottleneck.conv.weight").shape() == Shape{512, 2048, 3, 3});
+  CHECK(net.parameter("auxiliary_head.convs.0.conv.weight").shape() == Shape{256, 192, 3, 3});
+}
+
 // ---- gradchecks -----------------------------------------------------------------------------------
 
 TEST_CASE("gradcheck UperHead and FCNHead (f64, BatchNorm on batch statistics) in every level") {
