@@ -118,6 +118,26 @@ Tensor UperNet::predict(const Tensor& images, const SegInferenceOptions& opt) {
   return mul(add(softmax(logits, 1), softmax(flipped, 1)), 0.5);
 }
 
+Tensor UperNet::predict_multi_scale(const std::vector<Tensor>& scaled, const SegInferenceOptions& opt) {
+  if (scaled.empty()) throw std::invalid_argument("UperNet::predict_multi_scale: expected at least one scaled image batch");
+  autograd::NoGradGuard no_grad;
+  SegInferenceOptions one = opt;
+  one.flip = false;
+  if (one.out_size.empty()) one.out_size = {scaled[0].size(2), scaled[0].size(3)};
+  Tensor acc;
+  int64_t n = 0;
+  for (const Tensor& img : scaled) {
+    for (bool flipped : {false, true}) {
+      if (flipped && !opt.flip) continue;
+      Tensor p = flipped ? flip(predict(flip(img, {3}), one), {3}) : predict(img, one);
+      p = softmax(p, 1);
+      acc = acc.defined() ? add(acc, p) : p;
+      ++n;
+    }
+  }
+  return mul(acc, 1.0 / double(n));
+}
+
 Tensor UperNet::predict_labels(const Tensor& images, const SegInferenceOptions& opt) {
   return argmax(predict(images, opt), 1);
 }

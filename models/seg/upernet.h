@@ -83,6 +83,11 @@ class UperNet : public nn::Module {
   // Inference (no grad, whatever the mode): logits (B, K, out_H, out_W) for "whole" / "slide"
   // without flip; with flip, the mean of the two softmax maps (mmseg's SegTTAModel), (B, K, ...).
   Tensor predict(const Tensor& images, const SegInferenceOptions& options = {});
+  // mmseg's multi-scale (+ flip) test (SegTTAModel): `scaled` holds the same images already resized
+  // by the data pipeline to each test scale (ADE20k: ratios 0.5 .. 1.75 of (2048, 512), keep ratio)
+  // and normalised. Each is predicted (mode whole / slide; and flipped back when options.flip),
+  // resized to out_size ({} = the first image's size) and softmaxed; returns the mean (B, K, H, W).
+  Tensor predict_multi_scale(const std::vector<Tensor>& scaled, const SegInferenceOptions& options = {});
   // The class map (B, out_H, out_W) i64: argmax over K of predict.
   Tensor predict_labels(const Tensor& images, const SegInferenceOptions& options = {});
 

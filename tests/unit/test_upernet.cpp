@@ -15,6 +15,7 @@
 #include "engine/ops/elementwise.h"
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
+#include "engine/ops/softmax.h"
 #include "models/seg/fcn_head.h"
 #include "models/seg/slide_inference.h"
 #include "models/seg/upernet.h"
@@ -321,6 +322,14 @@ TEST_CASE("UperNet: shapes, mmseg's names, whole = slide when the window covers 
   CHECK(out.shape() == Shape{1, 3, 50, 75});
   RV_EXPECT_CLOSE(sum(out, {1}), ones({1, 50, 75}), .rtol = 1e-5, .atol = 1e-5);
   CHECK(net.predict_labels(x).shape() == Shape{1, 64, 96});
+  // Multi-scale: one scale without flip is the softmax of predict; with flip, predict's flip mean;
+  // two scales: the mean of the two, each resized to out_size first.
+  RV_EXPECT_CLOSE(net.predict_multi_scale({x}), softmax(whole, 1), .rtol = 1e-6, .atol = 1e-7);
+  RV_EXPECT_CLOSE(net.predict_multi_scale({x}, {.flip = true, .out_size = {50, 75}}), out, .rtol = 1e-6, .atol = 1e-7);
+  Tensor x2 = test_tensor({1, 3, 32, 64}, 52);
+  Tensor ms = net.predict_multi_scale({x, x2}, {.out_size = {40, 60}});
+  Tensor a = softmax(net.predict(x, {.out_size = {40, 60}}), 1), b = softmax(net.predict(x2, {.out_size = {40, 60}}), 1);
+  RV_EXPECT_CLOSE(ms, mul(add(a, b), 0.5), .rtol = 1e-6, .atol = 1e-7);
   // Sizes that are not multiples of 32 are padded for the backbone and cropped back.
   CHECK(net.encode_decode(test_tensor({1, 3, 50, 70}, 51)).shape() == Shape{1, 3, 50, 70});
   CHECK_THROWS_WITH(net.predict(x, {.mode = "tiles"}), doctest::Contains("'whole' or 'slide'"));
