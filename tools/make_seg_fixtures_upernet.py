@@ -195,7 +195,7 @@ def deterministic_weights(model, seed):
             elif name.endswith("rope.freqs") or name.endswith("rope_freqs"):
                 p.copy_(torch.rand(p.shape, generator=g) * 2 - 1)
             else:
-                fan_in = math.prod(p.shape[1:]) if "ConvTranspose" not in name else p.shape[0]
+                fan_in = math.prod(p.shape[1:])
                 if "fpn1.0" in name or "fpn1.3" in name or "fpn2.0" in name:
                     fan_in = p.shape[0]  # ConvTranspose2d weight (C_in, C_out, 2, 2): each output sees C_in
                 b = 1.7 / math.sqrt(fan_in)
