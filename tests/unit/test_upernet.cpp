@@ -335,6 +335,38 @@ TEST_CASE("UperNet: shapes, mmseg's names, whole = slide when the window covers 
   CHECK_THROWS_WITH(net.predict(x, {.mode = "tiles"}), doctest::Contains("'whole' or 'slide'"));
 }
 
+TEST_CASE("UperNet builds and runs on every position embedding of both backbones, at a size not the config's") {
+  for (const std::string pe : {"ape", "rope_axial", "rope_mixed", "rope_axial_ape", "rope_mixed_ape"}) {
+    CAPTURE(pe);
+    UperNetConfig c = tiny_upernet();
+    c.backbone.pos_embed = pe;
+    UperNet net(c);
+    net.eval();
+    Tensor y = net.forward(test_tensor({1, 3, 96, 64}, 80));  // APE resampled, RoPE on the 6x4 grid
+    CHECK(y.shape() == Shape{1, 3, 24, 16});
+    const auto keys = net.state_dict().keys();
+    CHECK((std::find(keys.begin(), keys.end(), "backbone.pos_embed") != keys.end()) == (pe == "ape" || pe.ends_with("_ape")));
+  }
+  for (const std::string pe : {"rpb", "rope_axial", "rope_mixed"}) {
+    CAPTURE(pe);
+    UperNetConfig c = tiny_upernet();
+    c.backbone.arch = "swin";
+    c.backbone.pos_embed = pe;
+    c.backbone.patch_size = 4;
+    c.backbone.embed_dim = 8;
+    c.backbone.depths = {2, 2, 2, 2};
+    c.backbone.num_heads = {1, 1, 2, 2};
+    c.backbone.window_size = 4;
+    c.backbone.norm_eps = 1e-5;
+    c.backbone.img_h = 96, c.backbone.img_w = 64;  // a Swin is built for its input size
+    UperNet net(c);
+    net.eval();
+    CHECK(net.forward(test_tensor({1, 3, 96, 64}, 81)).shape() == Shape{1, 3, 24, 16});
+    CHECK(net.parameter("backbone.norm3.weight").shape() == Shape{64});
+    CHECK(net.backbone->out_channels() == std::vector<int64_t>{8, 16, 32, 64});
+  }
+}
+
 TEST_CASE("UperNet training step: both losses, dropout from the model's generator, gradients everywhere") {
   UperNet net(tiny_upernet());
   net.train();
