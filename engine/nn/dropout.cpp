@@ -5,6 +5,7 @@
 #include <string>
 
 #include "engine/ops/dropout.h"
+#include "engine/ops/elementwise.h"
 
 namespace rv::nn {
 
@@ -31,6 +32,19 @@ Dropout::Dropout(double p, std::shared_ptr<Generator> gen) : StochasticModule(st
 Tensor Dropout::forward(const Tensor& x) {
   if (!is_training() || p_ == 0.0) return x;
   return dropout(x, p_, true, require_generator("Dropout"));
+}
+
+Dropout2d::Dropout2d(double p, std::shared_ptr<Generator> gen)
+    : StochasticModule(std::move(gen)), p_(checked_p(p, "Dropout2d")) {}
+
+Tensor Dropout2d::forward(const Tensor& x) {
+  if (x.dim() != 4)
+    throw std::invalid_argument("Dropout2d: expected a 4-D input (B, C, H, W), got shape " + shape_str(x.shape()));
+  if (!is_training() || p_ == 0.0) return x;
+  // The mask (B, C, 1, 1) holds 0 or 1/(1-p) and needs no gradient; the product broadcasts it
+  // over H and W, and its backward is the same mask times the incoming gradient.
+  Tensor mask = dropout(ones({x.size(0), x.size(1), 1, 1}, x.dtype()), p_, true, require_generator("Dropout2d"));
+  return mul(x, mask);
 }
 
 DropPath::DropPath(double p, std::shared_ptr<Generator> gen)

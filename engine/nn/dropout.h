@@ -1,4 +1,5 @@
-// dropout.h: the random regularisers as modules: Dropout and DropPath (stochastic depth), and
+// dropout.h: the random regularisers as modules: Dropout, Dropout2d (whole channels) and DropPath
+// (stochastic depth), and
 // set_generator, which hands one random stream to every such module of a model.
 //
 // Where the random numbers come from. Each of these modules holds a std::shared_ptr<Generator>;
@@ -56,6 +57,20 @@ class DropPath : public StochasticModule {
  public:
   explicit DropPath(double p = 0.0, std::shared_ptr<Generator> gen = nullptr);
   Tensor forward(const Tensor& x) override;
+  double p() const { return p_; }
+
+ private:
+  double p_;
+};
+
+// nn.Dropout2d: in training, zeroes each whole channel (B, C) of x (B, C, H, W) with probability p
+// and scales the kept channels by 1/(1-p): one draw per (sample, channel), shared by its H*W
+// positions (mmseg's decode heads put one before their classifier). The draw is element (b, c)
+// of rv::dropout on a (B, C, 1, 1) tensor of ones, so it has that op's reproducibility.
+class Dropout2d : public StochasticModule {
+ public:
+  explicit Dropout2d(double p = 0.5, std::shared_ptr<Generator> gen = nullptr);
+  Tensor forward(const Tensor& x) override;  // x (B, C, H, W) -> same shape
   double p() const { return p_; }
 
  private:
