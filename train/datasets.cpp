@@ -1,6 +1,5 @@
 // datasets.cpp: data.dataset -> a data::Dataset (see datasets.h); Fashion-MNIST here, the
-// ImageNet-style folders in datasets_imagefolder.cpp (the two data sets' headers cannot meet in
-// one file: data/augment_params.h and data/augment.h both define CropBox).
+// ImageNet-style folders in datasets_imagefolder.cpp (one data set's config checks per file).
 #include "train/datasets.h"
 
 #include <stdexcept>

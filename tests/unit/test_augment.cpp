@@ -150,11 +150,12 @@ TEST_CASE("RandomDraws: ranges, coverage, determinism") {
 }
 
 TEST_CASE("RandomResizedCrop params: inside the image, scale and ratio respected, torchvision's fallback") {
+  // The pipeline draws its box with augment_params.h's rules from RandomDraws' generator.
   Generator g(1);
   RandomDraws rd(g);
   const RandomResizedCropOptions opt;
   for (int i = 0; i < 500; ++i) {
-    const CropBox b = random_resized_crop_params(100, 80, opt, rd);
+    const CropBox b = random_resized_crop_params(100, 80, rd.generator(), opt);
     CHECK(b.top >= 0);
     CHECK(b.left >= 0);
     CHECK(b.top + b.height <= 100);
@@ -167,12 +168,12 @@ TEST_CASE("RandomResizedCrop params: inside the image, scale and ratio respected
     CHECK(ratio <= 4.0 / 3.0 / 0.85);
   }
   // 1 x 200: no try fits, the fallback is the centred crop cut to the widest allowed ratio.
-  CHECK(random_resized_crop_params(1, 200, opt, rd) == CropBox{0, 99, 1, 1});
+  CHECK(random_resized_crop_params(1, 200, rd.generator(), opt) == CropBox{0, 99, 1, 1});
   // A scale above 1 never fits: the whole image (its ratio 1 is allowed).
-  CHECK(random_resized_crop_params(30, 30, {.scale = {2.0, 3.0}}, rd) == CropBox{0, 0, 30, 30});
+  CHECK(random_resized_crop_params(30, 30, rd.generator(), {.scale_min = 2.0, .scale_max = 3.0}) == CropBox{0, 0, 30, 30});
   // Tall image, fallback: height cut to round(width / (3/4)).
-  CHECK(random_resized_crop_params(100, 30, {.scale = {2.0, 3.0}}, rd) == CropBox{30, 0, 40, 30});
-  CHECK(error_of([&] { random_resized_crop_params(0, 5, opt, rd); }).find("random_resized_crop: empty image") == 0);
+  CHECK(random_resized_crop_params(100, 30, rd.generator(), {.scale_min = 2.0, .scale_max = 3.0}) == CropBox{30, 0, 40, 30});
+  CHECK(error_of([&] { random_resized_crop_params(0, 5, rd.generator(), opt); }).find("random_resized_crop_params: the image must be at least 1x1") == 0);
   // resized_crop = crop then resize.
   const Image im = noise_image(20, 30, 3, 5);
   CHECK(resized_crop(im, {3, 4, 10, 12}, 8, 8, Interp::bicubic).pixels == resize(crop(im, 3, 4, 10, 12), 8, 8, Interp::bicubic).pixels);
@@ -246,10 +247,10 @@ TEST_CASE("normalise to (C, H, W): per channel, non-square, grey") {
 TEST_CASE("random erasing: probability, box laws, the three fill modes touch only the boxes") {
   Generator g(3);
   RandomDraws rd(g);
-  CHECK(random_erasing_params(20, 30, {.probability = 0.0}, rd).empty());
+  CHECK(random_erasing_boxes(20, 30, rd.generator(), {.probability = 0.0}).empty());
   int erased = 0;
   for (int i = 0; i < 200; ++i) {
-    auto boxes = random_erasing_params(20, 30, {.probability = 1.0, .max_count = 3}, rd);
+    auto boxes = random_erasing_boxes(20, 30, rd.generator(), {.probability = 1.0, .max_count = 3});
     CHECK(boxes.size() <= 3);
     erased += !boxes.empty();
     for (const CropBox& b : boxes) {
