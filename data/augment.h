@@ -8,7 +8,8 @@
 //                       each factor uniform in [1 - x, 1 + x] (hue in [-h, h]); a 0 turns one off
 //   3-Augment           DeiT III: exactly one of grayscale / solarize / Gaussian blur (radius
 //                       uniform in [0.1, 2]), then ColorJitter(cj, cj, cj)
-// Random erasing works on the normalised tensor (data/random_erasing.h); RandAugment has its own
+// Random erasing works on the normalised tensor (data/augment_params.h boxes, data/tensor_transforms.h
+// chw::erase_ fill); RandAugment has its own
 // file (data/rand_augment.h).
 #pragma once
 #include <array>

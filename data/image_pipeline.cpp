@@ -89,8 +89,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   if (p.three) x = three_augment_apply(x, *p.three);
   if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
   to_tensor_normalized_into(x, opt.mean, opt.std, out);
-  Tensor t = out;  // a handle on the same pixels (random_erasing_apply takes a non-const handle)
-  if (!p.erase.empty()) random_erasing_apply(t, p.erase, opt.erase_mode, rd);
+  for (const CropBox& b : p.erase) chw::erase_(out, b, opt.erase_mode, rd.generator());
 }
 
 Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,

@@ -40,9 +40,7 @@ std::shared_ptr<const data::Dataset> fashion_mnist(const config::TrainConfig& cf
   tf.crop.ratio_min = a.ratio[0], tf.crop.ratio_max = a.ratio[1];
   tf.hflip = a.hflip;
   tf.erase.probability = a.reprob;
-  tf.erase_mode = a.remode == "const"  ? data::chw::EraseMode::constant
-                  : a.remode == "rand" ? data::chw::EraseMode::per_channel
-                                       : data::chw::EraseMode::per_pixel;
+  tf.erase_mode = data::chw::erase_mode_from_name(a.remode);
   tf.mean = d.mean[0];
   tf.std = d.std[0];
   const std::string key = train ? "data.train_split" : "data.val_split";

@@ -86,7 +86,7 @@ std::shared_ptr<const data::Dataset> make_image_folder_dataset(const config::Tra
     t.rand_augment = a.randaugment.empty() ? t.rand_augment : a.randaugment;
     t.color_jitter = float(a.color_jitter);
     t.erasing.probability = a.reprob;
-    t.erase_mode = data::erase_mode_from_name(a.remode);
+    t.erase_mode = data::chw::erase_mode_from_name(a.remode);
     t.mean = three(d.mean), t.std = three(d.std);
   } else {
     auto& e = o.eval_tf;
