@@ -1,4 +1,4 @@
-// augment.cpp: RandomResizedCrop, ColorJitter and 3-Augment (see augment.h for the references).
+// augment.cpp: resized crop, ColorJitter and 3-Augment (see augment.h for the references).
 #include "data/augment.h"
 
 #include <algorithm>
@@ -9,35 +9,8 @@
 
 namespace rv::data {
 
-CropBox random_resized_crop_params(int height, int width, const RandomResizedCropOptions& opt, RandomDraws& rd) {
-  if (height < 1 || width < 1)
-    throw std::invalid_argument("random_resized_crop: empty image " + std::to_string(height) + "x" + std::to_string(width));
-  if (!(opt.scale[0] <= opt.scale[1]) || !(opt.ratio[0] <= opt.ratio[1]) || !(opt.ratio[0] > 0))
-    throw std::invalid_argument("random_resized_crop: expected scale and ratio as (min <= max), ratio > 0");
-  const double area = double(height) * width;
-  const double log_r0 = std::log(opt.ratio[0]), log_r1 = std::log(opt.ratio[1]);
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    const double target_area = area * rd.uniform(opt.scale[0], opt.scale[1]);
-    const double aspect = std::exp(rd.uniform(log_r0, log_r1));
-    // Python's round() is half-to-even, as nearbyint.
-    const int w = int(std::nearbyint(std::sqrt(target_area * aspect)));
-    const int h = int(std::nearbyint(std::sqrt(target_area / aspect)));
-    if (w > 0 && w <= width && h > 0 && h <= height) {
-      const int top = int(rd.randint(0, height - h));
-      const int left = int(rd.randint(0, width - w));
-      return {top, left, h, w};
-    }
-  }
-  // Fallback: the whole image, cut to the nearest allowed aspect ratio, centred.
-  const double in_ratio = double(width) / height;
-  int w = width, h = height;
-  if (in_ratio < opt.ratio[0]) h = int(std::nearbyint(w / opt.ratio[0]));
-  else if (in_ratio > opt.ratio[1]) w = int(std::nearbyint(h * opt.ratio[1]));
-  return {(height - h) / 2, (width - w) / 2, h, w};
-}
-
 Image resized_crop(const Image& im, const CropBox& b, int out_h, int out_w, Interp interp) {
-  return resize(crop_view(im, b.top, b.left, b.height, b.width), out_h, out_w, interp);
+  return resize(crop_view(im, int(b.top), int(b.left), int(b.height), int(b.width)), out_h, out_w, interp);
 }
 
 ColorJitterParams color_jitter_params(const ColorJitterOptions& opt, RandomDraws& rd) {

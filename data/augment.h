@@ -2,36 +2,28 @@
 // each split into parameters sampled from RandomDraws and a deterministic apply (see
 // augment_random.h for why).
 //
-//   RandomResizedCrop   torchvision / timm: 10 tries of (area scale, log-uniform aspect ratio),
-//                       then the centre crop clamped to the ratio range; resize to the output
+//   RandomResizedCrop   the box from augment_params.h (timm's rules); the crop resized as PIL
 //   horizontal flip     with probability p
 //   ColorJitter         torchvision: a random order of brightness / contrast / saturation / hue,
 //                       each factor uniform in [1 - x, 1 + x] (hue in [-h, h]); a 0 turns one off
 //   3-Augment           DeiT III: exactly one of grayscale / solarize / Gaussian blur (radius
 //                       uniform in [0.1, 2]), then ColorJitter(cj, cj, cj)
-// Random erasing works on the normalised tensor (data/random_erasing.h); RandAugment has its own
+// Random erasing works on the normalised tensor (data/augment_params.h boxes, data/tensor_transforms.h
+// chw::erase_ fill); RandAugment has its own
 // file (data/rand_augment.h).
 #pragma once
 #include <array>
 #include <optional>
 
+#include "data/augment_params.h"
 #include "data/augment_random.h"
 #include "data/image.h"
 #include "data/pil_resize.h"
 
 namespace rv::data {
 
-struct CropBox {
-  int top = 0, left = 0, height = 0, width = 0;
-  bool operator==(const CropBox&) const = default;
-};
-
 // ---- RandomResizedCrop -------------------------------------------------------------------
-struct RandomResizedCropOptions {
-  std::array<double, 2> scale = {0.08, 1.0};          // fraction of the image area
-  std::array<double, 2> ratio = {3.0 / 4.0, 4.0 / 3.0};  // width / height
-};
-CropBox random_resized_crop_params(int height, int width, const RandomResizedCropOptions& opt, RandomDraws& rd);
+// The box: random_resized_crop_params (augment_params.h) on rd.generator(), the same draws.
 // The crop resized to out_height x out_width (torchvision F.resized_crop on a PIL image).
 Image resized_crop(const Image& im, const CropBox& box, int out_height, int out_width, Interp interp);
 

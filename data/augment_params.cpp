@@ -65,26 +65,44 @@ CropBox center_crop_box(int64_t H, int64_t W, int64_t h, int64_t w) {
   return {(H - h) / 2, (W - w) / 2, h, w};
 }
 
-std::optional<CropBox> random_erasing_params(int64_t H, int64_t W, Generator& gen, const RandomErasingOptions& opt) {
-  check_image(H, W, "random_erasing_params");
+std::vector<CropBox> random_erasing_boxes(int64_t H, int64_t W, Generator& gen, const RandomErasingOptions& opt) {
+  check_image(H, W, "random_erasing_boxes");
   if (!(opt.area_min > 0 && opt.area_min <= opt.area_max) || !(opt.ratio_min > 0 && opt.ratio_min <= opt.ratio_max))
-    throw std::invalid_argument("random_erasing_params: expected 0 < area_min <= area_max and 0 < ratio_min <= ratio_max");
+    throw std::invalid_argument("random_erasing_boxes: expected 0 < area_min <= area_max and 0 < ratio_min <= ratio_max");
+  if (opt.min_count < 1 || opt.max_count < opt.min_count)
+    throw std::invalid_argument("random_erasing_boxes: expected 1 <= min_count <= max_count, got " +
+                                std::to_string(opt.min_count) + ", " + std::to_string(opt.max_count));
+  std::vector<CropBox> boxes;
   // timm: `if random.random() > self.probability: return` -- erase when u <= p.
-  if (draw_uniform01(gen) > opt.probability) return std::nullopt;
+  if (draw_uniform01(gen) > opt.probability) return boxes;
   const double area = double(H) * double(W);
+  const int64_t count = opt.min_count == opt.max_count ? opt.min_count : draw_int(gen, opt.min_count, opt.max_count);
   const double log_lo = std::log(opt.ratio_min), log_hi = std::log(opt.ratio_max);
-  for (int attempt = 0; attempt < opt.attempts; ++attempt) {
-    const double target_area = draw_uniform(gen, opt.area_min, opt.area_max) * area;
-    const double aspect = std::exp(draw_uniform(gen, log_lo, log_hi));
-    const int64_t h = py_round(std::sqrt(target_area * aspect));
-    const int64_t w = py_round(std::sqrt(target_area / aspect));
-    if (w < W && h < H) {  // as timm: an empty box (tiny areas only) is accepted and erases nothing
-      const int64_t top = draw_int(gen, 0, H - h);
-      const int64_t left = draw_int(gen, 0, W - w);
-      return CropBox{top, left, h, w};
+  for (int64_t k = 0; k < count; ++k) {
+    for (int attempt = 0; attempt < opt.attempts; ++attempt) {
+      const double target_area = draw_uniform(gen, opt.area_min, opt.area_max) * area / double(count);
+      const double aspect = std::exp(draw_uniform(gen, log_lo, log_hi));
+      const int64_t h = py_round(std::sqrt(target_area * aspect));
+      const int64_t w = py_round(std::sqrt(target_area / aspect));
+      if (w < W && h < H) {  // as timm: an empty box (tiny areas only) is accepted and erases nothing
+        const int64_t top = draw_int(gen, 0, H - h);
+        const int64_t left = draw_int(gen, 0, W - w);
+        boxes.push_back({top, left, h, w});
+        break;
+      }
     }
   }
-  return std::nullopt;
+  return boxes;
+}
+
+std::optional<CropBox> random_erasing_params(int64_t H, int64_t W, Generator& gen, const RandomErasingOptions& opt) {
+  if (opt.min_count != 1 || opt.max_count != 1)
+    throw std::invalid_argument("random_erasing_params: makes one box; for min_count / max_count (" +
+                                std::to_string(opt.min_count) + ", " + std::to_string(opt.max_count) +
+                                ") use random_erasing_boxes");
+  std::vector<CropBox> b = random_erasing_boxes(H, W, gen, opt);
+  if (b.empty()) return std::nullopt;
+  return b.front();
 }
 
 }  // namespace rv::data

@@ -1,6 +1,8 @@
 // augment_params.h: the random geometry of augmentations, drawn from a Generator: where
 // RandomResizedCrop crops and where RandomErasing erases. Geometry only (boxes in pixels), so
-// the same draws serve float CHW tensors (tensor_transforms.h) and uint8 images alike.
+// the same draws serve float CHW tensors (tensor_transforms.h, Fashion-MNIST) and the uint8
+// ImageNet pipeline (image_pipeline.h, through RandomDraws::generator()) alike: the one
+// CropBox and the one set of options for both.
 //
 // The rules are timm's (timm/data/transforms.py RandomResizedCrop.get_params, random_erasing.py
 // RandomErasing._erase), with Python's random.uniform / random.randint replaced by draws from
@@ -8,6 +10,7 @@
 #pragma once
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "engine/rng.h"
 
@@ -41,11 +44,15 @@ struct RandomErasingOptions {
   double area_min = 0.02, area_max = 1.0 / 3.0;
   double ratio_min = 0.3, ratio_max = 1.0 / 0.3;  // height / width, drawn log-uniformly
   int attempts = 10;
+  int min_count = 1, max_count = 1;  // boxes per image, uniform in [min, max] (drawn when they differ)
 };
 
-// timm's RandomErasing._erase geometry for one box (max_count 1): with `probability`, up to
-// `attempts` times draw an area and a log-uniform ratio, and accept a box strictly smaller
-// than the image, placed uniformly. nullopt: no erasing this time.
+// timm's RandomErasing._erase geometry: with `probability`, `count` boxes (see above), each
+// tried up to `attempts` times: an area fraction uniform in [area_min, area_max] of the image
+// / count and a log-uniform ratio, accepted when strictly smaller than the image and placed
+// uniformly. Empty: no erasing this time.
+std::vector<CropBox> random_erasing_boxes(int64_t H, int64_t W, Generator& gen, const RandomErasingOptions& opt = {});
+// The same for one box (min_count = max_count = 1, else an error). nullopt: no erasing.
 std::optional<CropBox> random_erasing_params(int64_t H, int64_t W, Generator& gen,
                                              const RandomErasingOptions& opt = {});
 

@@ -4,8 +4,9 @@
 // only place randomness enters) and `*_apply(image, params)` is a deterministic function of
 // them. Tests feed the same parameters to torchvision / timm and compare pixels; the loader's
 // determinism contract (data/loader.h) holds because the draws come from the per-sample
-// Generator only. Each draw takes one fresh Philox block (4 words) from the generator, so the
-// sequence is fixed by (seed, stream) and the order of the draws.
+// Generator only. The draws are random_draws.h's (one fresh Philox block each), so the
+// sequence is fixed by (seed, stream) and the order of the draws; this class only bundles them
+// with the generator for the uint8 augmentations' signatures.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -26,7 +27,6 @@ class RandomDraws {
   Generator& generator() { return gen_; }
 
  private:
-  uint64_t next64();
   Generator& gen_;
 };
 

@@ -1,4 +1,4 @@
-// cv_resize.cpp: OpenCV-exact fixed-point bilinear resize of uint8 images (see cv_resize.h).
+// cv_resize.cpp: OpenCV-exact resizes of uint8 images: fixed-point bilinear, nearest (see cv_resize.h).
 #include "data/cv_resize.h"
 
 #include <algorithm>
@@ -100,6 +100,8 @@ Image cv_resize_linear(const Image& src, int out_height, int out_width) {
   if (src.empty())
     throw std::invalid_argument("cv_resize_linear: src: expected a non-empty image, got " +
                                 std::to_string(src.height) + "x" + std::to_string(src.width));
+  if (src.channels != 1 && src.channels != 3)
+    throw std::invalid_argument("cv_resize_linear: src: expected 1 or 3 channels, got " + std::to_string(src.channels));
   if (out_height == src.height && out_width == src.width) return src;
   const int C = src.channels, H = src.height, W = src.width;
   const Taps tx = make_taps(W, out_width, true), ty = make_taps(H, out_height, false);
@@ -124,6 +126,28 @@ Image cv_resize_linear(const Image& src, int out_height, int out_width) {
     const int32_t* r0 = hrow(y0, y1);
     const int32_t* r1 = hrow(y1, y0);
     vertical(r0, r1, ty.w0[size_t(dy)], ty.w1[size_t(dy)], n, out.row(dy));
+  }
+  return out;
+}
+
+Image cv_resize_nearest(const Image& src, int out_height, int out_width) {
+  if (out_height < 1 || out_width < 1)
+    throw std::invalid_argument("cv_resize_nearest: output size: expected >= 1x1, got " + std::to_string(out_height) +
+                                "x" + std::to_string(out_width));
+  if (src.empty())
+    throw std::invalid_argument("cv_resize_nearest: src: expected a non-empty image, got " +
+                                std::to_string(src.height) + "x" + std::to_string(src.width));
+  const int C = src.channels;
+  // OpenCV's scale is the inverse of the inverse scale, as in make_taps.
+  const double fx = 1.0 / (double(out_width) / double(src.width)), fy = 1.0 / (double(out_height) / double(src.height));
+  std::vector<int> xs(static_cast<size_t>(out_width));
+  for (int x = 0; x < out_width; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);
+  Image out(out_height, out_width, C);
+  for (int y = 0; y < out_height; ++y) {
+    const uint8_t* s = src.row(std::min(int(std::floor(y * fy)), src.height - 1));
+    uint8_t* d = out.row(y);
+    for (int x = 0; x < out_width; ++x)
+      for (int c = 0; c < C; ++c) d[x * C + c] = s[xs[size_t(x)] * C + c];
   }
   return out;
 }

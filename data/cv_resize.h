@@ -1,5 +1,6 @@
-// cv_resize.h: bilinear resize with OpenCV's pixels (cv2.resize(..., INTER_LINEAR) on uint8), the
-// resize mmdetection's Resize / RandomResize use (mmcv.imresize / imrescale, backend cv2).
+// cv_resize.h: OpenCV's resizes of uint8 images with its exact pixels: cv2.resize(...,
+// INTER_LINEAR), the resize mmdetection's Resize / RandomResize and mmseg's image resize use
+// (mmcv.imresize / imrescale, backend cv2), and INTER_NEAREST, mmseg's label-map resize.
 //
 // Unlike Pillow's resize (pil_resize.h) this is NOT antialiased: each output pixel is a blend
 // of the 2 x 2 input pixels around its back-projected centre, whatever the scale, so shrinking
@@ -14,6 +15,14 @@
 // a 2-bit rounding shift), which is what OpenCV 5's x86 build runs on whole rows: the fixtures
 // (tests/fixtures/test_det_transforms.cpp, cv2 5.0.0) match every byte. OpenCV builds that
 // finish a row with the scalar code (exact 22-bit rounding) differ by at most 1 grey level there.
+// One implementation for detection (box_transforms.cpp) and segmentation (seg_transforms.cpp):
+// both fixture tests (test_det_transforms.cpp, test_seg_transforms.cpp) check it. A second,
+// simpler version that ran the horizontal pass on every source row was 2x (upscaling) to 19x
+// (4x downscaling) slower and gave the same bytes; it was removed.
+//
+// INTER_NEAREST: source x = min(floor(dx * (1 / (out_w / W))), W - 1), likewise y: no new values,
+// as a label map needs.
+//
 // Single-threaded: the loader's workers are the parallelism.
 #pragma once
 #include "data/image.h"
@@ -22,5 +31,7 @@ namespace rv::data {
 
 // out_height x out_width (>= 1 each); 1 or 3 channels. A same-size request copies.
 Image cv_resize_linear(const Image& src, int out_height, int out_width);
+// out_height x out_width (>= 1 each); any number of channels.
+Image cv_resize_nearest(const Image& src, int out_height, int out_width);
 
 }  // namespace rv::data

@@ -20,7 +20,7 @@ TrainAugment train_augment_from_name(const std::string& name) {
 
 TrainParams train_params(int height, int width, const TrainTransformOptions& opt, const RandAugment* ra, RandomDraws& rd) {
   TrainParams p;
-  p.crop = random_resized_crop_params(height, width, opt.rrc, rd);
+  p.crop = random_resized_crop_params(height, width, rd.generator(), opt.rrc);
   p.flip = opt.hflip > 0 && rd.uniform() < opt.hflip;
   switch (opt.augment) {
     case TrainAugment::none:
@@ -32,7 +32,7 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
       p.rand_augment = ra->params(rd);
       break;
   }
-  if (opt.erasing.probability > 0) p.erase = random_erasing_params(opt.size, opt.size, opt.erasing, rd);
+  if (opt.erasing.probability > 0) p.erase = random_erasing_boxes(opt.size, opt.size, rd.generator(), opt.erasing);
   return p;
 }
 
@@ -44,10 +44,10 @@ CropBox scaled_box(const CropBox& crop, int height, int width, int scaled_h, int
   if (scaled_h == height && scaled_w == width) return crop;
   const double sy = double(scaled_h) / height, sx = double(scaled_w) / width;
   CropBox box;
-  box.top = std::min(int(crop.top * sy), scaled_h - 1);
-  box.left = std::min(int(crop.left * sx), scaled_w - 1);
-  box.height = std::clamp(int(std::lround(crop.height * sy)), 1, scaled_h - box.top);
-  box.width = std::clamp(int(std::lround(crop.width * sx)), 1, scaled_w - box.left);
+  box.top = std::min<int64_t>(int64_t(double(crop.top) * sy), scaled_h - 1);
+  box.left = std::min<int64_t>(int64_t(double(crop.left) * sx), scaled_w - 1);
+  box.height = std::clamp<int64_t>(std::lround(double(crop.height) * sy), 1, scaled_h - box.top);
+  box.width = std::clamp<int64_t>(std::lround(double(crop.width) * sx), 1, scaled_w - box.left);
   return box;
 }
 
@@ -67,7 +67,7 @@ Image train_decode(const uint8_t* data, size_t size, const std::string& label, c
   if (opt.roi_decode && info.format == ImageFormat::jpeg) {
     // Only the crop's pixels are decoded (the same bytes as the whole decode, then crop).
     box = scaled_box(crop, info.height, info.width, (info.height + d - 1) / d, (info.width + d - 1) / d);
-    Image im = decode_jpeg_crop(data, size, label, box.top, box.left, box.height, box.width, d, dopt);
+    Image im = decode_jpeg_crop(data, size, label, int(box.top), int(box.left), int(box.height), int(box.width), d, dopt);
     box = {0, 0, im.height, im.width};
     return im;
   }
@@ -89,8 +89,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   if (p.three) x = three_augment_apply(x, *p.three);
   if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
   to_tensor_normalized_into(x, opt.mean, opt.std, out);
-  Tensor t = out;  // a handle on the same pixels (random_erasing_apply takes a non-const handle)
-  if (!p.erase.empty()) random_erasing_apply(t, p.erase, opt.erasing.mode, rd);
+  for (const CropBox& b : p.erase) chw::erase_(out, b, opt.erase_mode, rd.generator());
 }
 
 Tensor train_transform(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,

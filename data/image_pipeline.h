@@ -29,7 +29,7 @@
 #include "data/decode_image.h"
 #include "data/image_ops.h"
 #include "data/rand_augment.h"
-#include "data/random_erasing.h"
+#include "data/tensor_transforms.h"  // chw::erase_
 
 namespace rv::data {
 
@@ -44,7 +44,8 @@ struct TrainTransformOptions {
   TrainAugment augment = TrainAugment::none;
   float color_jitter = 0.4f;                      // 0: off (none / three_augment only)
   std::string rand_augment = "rand-m9-mstd0.5-inc1";
-  RandomErasingOptions erasing = {.probability = 0.0};
+  RandomErasingOptions erasing = {.probability = 0.0};  // the boxes (augment_params.h)
+  chw::EraseMode erase_mode = chw::EraseMode::per_pixel;  // their fill (chw::erase_)
   std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
   bool scaled_decode = true;
   // JPEG: decode only the crop's rows and columns (data/decode_jpeg_roi.h). The same pixels as

@@ -22,8 +22,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <iostream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -56,10 +58,17 @@ struct Plan {
   std::vector<SampleRef> samples;
 };
 
-// A built batch, or the error that stopped it.
+// A sample skip replaced: its data set index and the error it failed with.
+struct BadSample {
+  int64_t index = 0;
+  std::string message;
+};
+
+// A built batch, or the error that stopped it; the samples skip replaced in it.
 struct Slot {
   Batch batch;
   std::exception_ptr error;
+  std::vector<BadSample> bad;
 };
 
 }  // namespace
@@ -69,6 +78,7 @@ struct Loader::Impl {
   const LoaderOptions opt;
   const EpochSampler sampler;
   const int64_t capacity;
+  const int64_t max_bad;  // skip: the failures an epoch may have, max(1, max_bad_fraction * samples)
 
   std::mutex mu;
   std::condition_variable work_cv;   // workers wait here for a batch to claim
@@ -79,6 +89,8 @@ struct Loader::Impl {
   bool stopped = false;   // the epoch ended early with an error
   bool shutdown = false;  // the destructor runs
   std::map<int64_t, Slot> ready;
+  int64_t bad_total = 0, bad_epoch = 0;  // skip: failures handed out (next())
+  std::set<int64_t> reported;            // data set indices whose error was logged
   std::vector<Tensor> buffers;  // image tensors handed out, for reuse (see above)
   std::vector<std::thread> threads;
 
@@ -94,7 +106,8 @@ struct Loader::Impl {
                                .seed = o.seed,
                                .rank = o.rank,
                                .world_size = o.world_size}),
-        capacity(int64_t(o.workers) * o.prefetch_batches) {}
+        capacity(int64_t(o.workers) * o.prefetch_batches),
+        max_bad(std::max<int64_t>(1, int64_t(o.max_bad_fraction * double(sampler.samples_per_epoch())))) {}
 
   // An f32 tensor of `shape` for a batch's images: a pooled one nobody else holds, or a new
   // one, pooled while the pool is under its size.
@@ -117,42 +130,82 @@ struct Loader::Impl {
     return t;
   }
 
-  // The error a failed sample stops the epoch with, naming it.
-  // (build() spells the same messages out; this is the padded path's copy.)
-  std::runtime_error sample_error(const Plan& p, int64_t step, int64_t index, const std::string& what,
-                                  bool colon = true) const {
-    return std::runtime_error("Loader: sample " + std::to_string(index) + " of " + dataset.describe() + " (epoch " +
-                              std::to_string(p.epoch) + ", batch " + std::to_string(step) + ") failed" +
-                              (colon ? ": " : " ") + what);
+  // "Loader: sample i of <data set> (epoch e, batch b) failed: <what>", for the exception in flight.
+  std::string sample_error(const Plan& p, int64_t step, int64_t index) const {
+    std::string what;
+    try {
+      throw;
+    } catch (const std::exception& e) {
+      what = std::string(": ") + e.what();
+    } catch (...) {
+      what = " with an exception that is not a std::exception";
+    }
+    return "Loader: sample " + std::to_string(index) + " of " + dataset.describe() + " (epoch " +
+           std::to_string(p.epoch) + ", batch " + std::to_string(step) + ") failed" + what;
+  }
+
+  // The sample at position `pos` of the plan (row of batch `step`), made by `load(index, gen)`,
+  // which writes it and returns its label (checked here). Sets `index` to the sample the row
+  // holds. stop: the first error, naming the sample. skip: the substitute rule (loader.h), the
+  // failure appended to `bad`; an error when no substitute loads within max_bad positions.
+  template <class Load>
+  int64_t load_row(const Plan& p, int64_t step, int64_t pos, std::vector<BadSample>& bad, int64_t& index, Load&& load) {
+    const int64_t n = int64_t(p.samples.size());
+    const bool skip = opt.on_bad_sample == OnBadSample::skip;
+    const int64_t tries = skip ? std::min<int64_t>(max_bad + 1, n) : 1;
+    std::string first_error;
+    for (int64_t t = 0; t < tries; ++t) {
+      const SampleRef s = p.samples[size_t((pos + t) % n)];
+      try {
+        Generator g(opt.seed, sample_stream(p.epoch, s.index, s.occurrence));
+        const int64_t label = load(s.index, g);
+        if (label < 0 || label >= dataset.num_classes())
+          throw std::runtime_error("label " + std::to_string(label) + " is outside 0 .. " +
+                                   std::to_string(dataset.num_classes() - 1));
+        index = s.index;
+        if (t > 0)
+          bad.push_back({p.samples[size_t(pos)].index, first_error + " (skipped: data.on_bad_sample = skip; its row holds sample " +
+                                                           std::to_string(s.index) + ")"});
+        return label;
+      } catch (...) {
+        if (t > 0) continue;  // a failing substitute is counted at its own position
+        first_error = sample_error(p, step, s.index);
+        if (!skip) throw std::runtime_error(first_error);
+      }
+    }
+    throw std::runtime_error(first_error + "; and the " + std::to_string(tries - 1) +
+                             " samples after it in the epoch's order, tried in turn as its substitute "
+                             "(data.on_bad_sample = skip), failed too: stopping");
+  }
+
+  // skip: a batch of two or more rows none of which loaded is a broken data set, not a bad file.
+  void check_not_all_bad(const Plan& p, int64_t step, int64_t rows, const std::vector<BadSample>& bad) const {
+    if (rows > 1 && int64_t(bad.size()) == rows)
+      throw std::runtime_error("Loader: every sample of batch " + std::to_string(step) + " of epoch " +
+                               std::to_string(p.epoch) + " of " + dataset.describe() +
+                               " failed (data.on_bad_sample = skip stops rather than train on substitutes only); the first: " +
+                               bad.front().message);
   }
 
   // Batch `step` of samples of different sizes (opt.pad): every sample through get(), then
   // padded into one tensor (pad_batch.h); targets and valid sizes per row.
-  Batch build_padded(const Plan& p, int64_t step, uint64_t gen_at_claim, int64_t begin, int64_t rows, Batch b) {
+  Batch build_padded(const Plan& p, int64_t step, uint64_t gen_at_claim, int64_t begin, int64_t rows, Batch b,
+                     std::vector<BadSample>& bad) {
     std::vector<Sample> samples(static_cast<size_t>(rows));
     std::vector<Shape> shapes(static_cast<size_t>(rows));
     int64_t* labels = b.labels.data<int64_t>();
     for (int64_t r = 0; r < rows; ++r) {
       if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
-      const SampleRef s = p.samples[size_t(begin + r)];
-      b.indices[size_t(r)] = s.index;
-      try {
-        Generator g(opt.seed, sample_stream(p.epoch, s.index, s.occurrence));
-        Sample& smp = samples[size_t(r)];
-        smp = dataset.get(s.index, g);
+      Sample& smp = samples[size_t(r)];
+      labels[r] = load_row(p, step, begin + r, bad, b.indices[size_t(r)], [&](int64_t index, Generator& g) {
+        smp = dataset.get(index, g);
         if (!smp.image.defined() || smp.image.dtype() != DType::f32 || smp.image.dim() != 3)
           throw std::runtime_error("the sample's image is not a float32 (C, H, W) tensor");
-        if (smp.label < 0 || smp.label >= dataset.num_classes())
-          throw std::runtime_error("label " + std::to_string(smp.label) + " is outside 0 .. " +
-                                   std::to_string(dataset.num_classes() - 1));
-        labels[r] = smp.label;
-        shapes[size_t(r)] = smp.image.shape();
-      } catch (const std::exception& e) {
-        throw sample_error(p, step, s.index, e.what());
-      } catch (...) {
-        throw sample_error(p, step, s.index, "with an exception that is not a std::exception", false);
-      }
+        return smp.label;
+      });
+      shapes[size_t(r)] = smp.image.shape();
     }
+    check_not_all_bad(p, step, rows, bad);
     b.images = acquire_images(padded_batch_shape(shapes, *opt.pad));
     b.image_sizes.resize(size_t(rows));
     b.targets.resize(size_t(rows));
@@ -161,13 +214,14 @@ struct Loader::Impl {
       b.image_sizes[size_t(r)] = {shapes[size_t(r)][1], shapes[size_t(r)][2]};
       b.targets[size_t(r)] = std::move(samples[size_t(r)].targets);
     }
+    b.bad_samples = int64_t(bad.size());
     return b;
   }
 
-  // Builds batch `step` of `p`. Throws the first sample error, naming the index; returns
-  // early (an undefined batch) when the generation moves on, so start_epoch and the
-  // destructor do not wait for a whole stale batch.
-  Batch build(const Plan& p, int64_t step, uint64_t gen_at_claim) {
+  // Builds batch `step` of `p`, appending the failures skip replaced to `bad`. Throws the first
+  // sample error (stop), naming the index; returns early (an undefined batch) when the
+  // generation moves on, so start_epoch and the destructor do not wait for a whole stale batch.
+  Batch build(const Plan& p, int64_t step, uint64_t gen_at_claim, std::vector<BadSample>& bad) {
     const int64_t begin = step * opt.batch_size;
     const int64_t rows = std::min<int64_t>(opt.batch_size, int64_t(p.samples.size()) - begin);
     SampleRequest req;
@@ -178,7 +232,7 @@ struct Loader::Impl {
     b.indices.resize(size_t(rows));
     b.labels = empty({rows}, DType::i64);
     int64_t* labels = b.labels.data<int64_t>();
-    if (opt.pad) return build_padded(p, step, gen_at_claim, begin, rows, std::move(b));
+    if (opt.pad) return build_padded(p, step, gen_at_claim, begin, rows, std::move(b), bad);
     const Shape shape = dataset.sample_shape(req);
     // Dense labels: the label maps get their own (B, H, W) u8 tensor, allocated with the images
     // (not pooled: a twelfth of the images' bytes). Either shape unknown: both come from the
@@ -197,43 +251,30 @@ struct Loader::Impl {
     }
     for (int64_t r = 0; r < rows; ++r) {
       if (generation.load(std::memory_order_relaxed) != gen_at_claim) return Batch{};
-      const SampleRef s = p.samples[size_t(begin + r)];
-      b.indices[size_t(r)] = s.index;
-      try {
-        Generator g(opt.seed, sample_stream(p.epoch, s.index, s.occurrence));
-        if (!b.images.defined()) {  // shape known only from the first sample
-          Sample first = dataset.get(s.index, g);
-          if (!first.image.defined() || first.image.dtype() != DType::f32)
-            throw std::runtime_error("the sample's image is not a defined float32 tensor");
-          Shape full = {rows};
-          full.insert(full.end(), first.image.shape().begin(), first.image.shape().end());
-          b.images = empty(full, DType::f32);
-          b.images.select(0, 0).copy_(first.image);
-          labels[r] = first.label;
-          if (dense) {
-            if (!first.label_map.defined() || first.label_map.dtype() != DType::u8 || first.label_map.dim() != 2)
-              throw std::runtime_error("the sample's label map is not a defined uint8 (H, W) tensor");
-            b.label_maps = empty({rows, first.label_map.size(0), first.label_map.size(1)}, DType::u8);
-            b.label_maps.select(0, 0).copy_(first.label_map);
-          }
-        } else if (dense) {
-          labels[r] = dataset.get_into_with_label_map(s.index, g, req, b.images.select(0, r), b.label_maps.select(0, r));
-        } else {
-          labels[r] = dataset.get_into(s.index, g, req, b.images.select(0, r));
+      labels[r] = load_row(p, step, begin + r, bad, b.indices[size_t(r)], [&](int64_t index, Generator& g) -> int64_t {
+        if (b.images.defined()) {
+          if (dense) return dataset.get_into_with_label_map(index, g, req, b.images.select(0, r), b.label_maps.select(0, r));
+          return dataset.get_into(index, g, req, b.images.select(0, r));
         }
-        if (labels[r] < 0 || labels[r] >= dataset.num_classes())
-          throw std::runtime_error("label " + std::to_string(labels[r]) + " is outside 0 .. " +
-                                   std::to_string(dataset.num_classes() - 1));
-      } catch (const std::exception& e) {
-        throw std::runtime_error("Loader: sample " + std::to_string(s.index) + " of " + dataset.describe() +
-                                 " (epoch " + std::to_string(p.epoch) + ", batch " + std::to_string(step) +
-                                 ") failed: " + e.what());
-      } catch (...) {
-        throw std::runtime_error("Loader: sample " + std::to_string(s.index) + " of " + dataset.describe() +
-                                 " (epoch " + std::to_string(p.epoch) + ", batch " + std::to_string(step) +
-                                 ") failed with an exception that is not a std::exception");
-      }
+        // The shape is known only from the first sample that loads.
+        Sample first = dataset.get(index, g);
+        if (!first.image.defined() || first.image.dtype() != DType::f32)
+          throw std::runtime_error("the sample's image is not a defined float32 tensor");
+        if (dense && (!first.label_map.defined() || first.label_map.dtype() != DType::u8 || first.label_map.dim() != 2))
+          throw std::runtime_error("the sample's label map is not a defined uint8 (H, W) tensor");
+        Shape full = {rows};
+        full.insert(full.end(), first.image.shape().begin(), first.image.shape().end());
+        b.images = empty(full, DType::f32);
+        b.images.select(0, r).copy_(first.image);
+        if (dense) {
+          b.label_maps = empty({rows, first.label_map.size(0), first.label_map.size(1)}, DType::u8);
+          b.label_maps.select(0, r).copy_(first.label_map);
+        }
+        return first.label;
+      });
     }
+    check_not_all_bad(p, step, rows, bad);
+    b.bad_samples = int64_t(bad.size());
     return b;
   }
 
@@ -255,7 +296,7 @@ struct Loader::Impl {
       lock.unlock();
       Slot slot;
       try {
-        slot.batch = build(*p, step, gen);
+        slot.batch = build(*p, step, gen, slot.bad);
       } catch (...) {
         slot.error = std::current_exception();
       }
@@ -276,6 +317,8 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   if (opt_.pad && !opt_.resolutions.empty())
     throw std::invalid_argument("Loader: pad and resolutions cannot be combined (padded batches take each sample's own size)");
   if (opt_.pad) padded_batch_shape({{1, 1, 1}}, *opt_.pad);  // checks the options now, not at the first batch
+  if (!(opt_.max_bad_fraction >= 0 && opt_.max_bad_fraction <= 1))
+    throw std::invalid_argument("Loader: max_bad_fraction must be in [0, 1], got " + std::to_string(opt_.max_bad_fraction));
   for (int64_t r : opt_.resolutions) {
     if (r < 1) throw std::invalid_argument("Loader: resolutions must be >= 1, got " + std::to_string(r));
     if (dataset_->sample_shape({r, r}).empty())
@@ -311,6 +354,7 @@ void Loader::start_epoch(int64_t epoch, int64_t skip_batches) {
     impl_->plan = std::move(p);
     impl_->next_claim = impl_->next_out = skip_batches;
     impl_->stopped = false;
+    impl_->bad_epoch = 0;
     impl_->ready.clear();
   }
   impl_->work_cv.notify_all();
@@ -328,7 +372,7 @@ std::optional<Batch> Loader::next() {
     const uint64_t gen = im.generation.load();
     lock.unlock();  // nothing else runs; unlocked only so that the build never holds the mutex
     try {
-      slot.batch = im.build(*p, step, gen);
+      slot.batch = im.build(*p, step, gen, slot.bad);
     } catch (...) {
       slot.error = std::current_exception();
     }
@@ -341,13 +385,51 @@ std::optional<Batch> Loader::next() {
     ++im.next_out;
     im.work_cv.notify_all();  // a place in the queue opened
   }
+  // skip: count the batch's failures, report each index's first, and stop past the limit.
+  std::vector<std::string> to_log;
+  if (!slot.error && !slot.bad.empty()) {
+    im.bad_total += int64_t(slot.bad.size());
+    im.bad_epoch += int64_t(slot.bad.size());
+    for (const BadSample& bs : slot.bad)
+      if (im.reported.insert(bs.index).second) to_log.push_back(bs.message);
+    if (im.bad_epoch > im.max_bad)
+      slot.error = std::make_exception_ptr(std::runtime_error(
+          "Loader: " + std::to_string(im.bad_epoch) + " samples of epoch " + std::to_string(im.plan->epoch) +
+          " failed by batch " + std::to_string(slot.batch.step) + ", more than the " + std::to_string(im.max_bad) +
+          " allowed (max_bad_fraction " + std::to_string(opt_.max_bad_fraction) + " of the " +
+          std::to_string(samples_per_epoch()) + " samples per epoch, at least 1): stopping rather than training on "
+          "substitutes. The last: " + slot.bad.back().message));
+  }
   if (slot.error) {
     im.stopped = true;  // workers stop claiming; what they finish is dropped at start_epoch
     im.ready.clear();
-    std::rethrow_exception(slot.error);
   }
+  lock.unlock();
+  for (const std::string& m : to_log) {
+    if (opt_.log) opt_.log(m);
+    else std::cerr << m << "\n";
+  }
+  if (slot.error) std::rethrow_exception(slot.error);
   return std::move(slot.batch);
 }
+
+int64_t Loader::bad_samples() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->bad_total;
+}
+
+int64_t Loader::epoch_bad_samples() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->bad_epoch;
+}
+
+OnBadSample parse_on_bad_sample(const std::string& name) {
+  if (name == "stop") return OnBadSample::stop;
+  if (name == "skip") return OnBadSample::skip;
+  throw std::invalid_argument("on_bad_sample: expected \"stop\" or \"skip\", got \"" + name + "\"");
+}
+
+const char* on_bad_sample_name(OnBadSample v) { return v == OnBadSample::skip ? "skip" : "stop"; }
 
 int64_t Loader::batches_per_epoch() const { return impl_->sampler.batches_per_epoch(); }
 int64_t Loader::samples_per_epoch() const { return impl_->sampler.samples_per_epoch(); }
@@ -364,6 +446,7 @@ std::string Loader::describe() const {
   else if (opt_.world_size > 1)
     s += "; exact shards, no sample repeated";
   if (opt_.drop_last) s += "; last short batch dropped";
+  if (opt_.on_bad_sample == OnBadSample::skip) s += "; bad samples skipped (up to " + std::to_string(impl_->max_bad) + " per epoch)";
   s += "), ";
   if (opt_.pad) {
     s += "padded to a multiple of " + std::to_string(opt_.pad->size_divisor);

@@ -31,9 +31,25 @@
 // (pad_batch.h, mmdet's DetDataPreprocessor); Batch::image_sizes gives each row's valid size
 // and Batch::targets its boxes. The padded size is a function of the batch's samples, so the
 // determinism above holds unchanged.
+//
+// Bad samples (a corrupt or truncated file: get() / get_into() throws). With
+// on_bad_sample = stop (the default) the epoch stops with the error, naming the file and the
+// data set index. With skip, the row is filled by a substitute, chosen by a rule that depends
+// only on the epoch's plan, so the determinism above still holds:
+//   the sample at position j of this rank's epoch order fails -> the row takes the sample at
+//   position j + 1 (wrapping to 0 after the last), or j + 2 if that fails too, ..., made
+//   exactly as at its own position (its own augmentation stream), and Batch::indices names it.
+// Each failure is counted once, at its own position (bad_samples(), epoch_bad_samples(),
+// Batch::bad_samples), and its error is reported through LoaderOptions::log once per data set
+// index for the loader's life. Counting and reporting happen in next(), on the consumer's
+// thread, in batch order, so they too are the same for any worker count. A run that fails too
+// often still stops, with an error: more than max(1, max_bad_fraction * samples per epoch)
+// failures in an epoch, every row of a batch of two or more failing, or no substitute found
+// within that many positions.
 #pragma once
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +59,12 @@
 #include "data/pad_batch.h"
 
 namespace rv::data {
+
+// What the loader does with a sample that throws (see above).
+enum class OnBadSample { stop, skip };
+// "stop" / "skip" (config key data.on_bad_sample); anything else throws, naming the choices.
+OnBadSample parse_on_bad_sample(const std::string& name);
+const char* on_bad_sample_name(OnBadSample v);
 
 struct LoaderOptions {
   int64_t batch_size = 1;  // on each rank
@@ -59,6 +81,11 @@ struct LoaderOptions {
   std::vector<int64_t> resolutions = {};
   // Samples of different sizes (detection): pad each batch (see above); unset: one shape.
   std::optional<PadOptions> pad = std::nullopt;
+  // Bad samples (see above): stop the epoch, or replace and count them.
+  OnBadSample on_bad_sample = OnBadSample::stop;
+  double max_bad_fraction = 0.01;  // skip: more failures per epoch than this share (at least 1) stop
+  // skip: where each bad sample's error is reported (once per index); unset: std::cerr.
+  std::function<void(const std::string&)> log = nullptr;
 };
 
 struct Batch {
@@ -68,7 +95,8 @@ struct Batch {
   // (Dataset::has_label_maps, segmentation); undefined otherwise. uint8, not int64: ADE20k's 150
   // classes and 255 fit, and a 16 x 512 x 512 batch is 4 MB instead of 32 MB.
   Tensor label_maps;
-  std::vector<int64_t> indices;  // data set index of each row
+  std::vector<int64_t> indices;  // data set index of each row (a substitute's own, see above)
+  int64_t bad_samples = 0;       // rows whose own sample failed and holds a substitute (skip)
   int64_t epoch = 0;
   int64_t step = 0;              // batch number within the epoch on this rank, from 0
   // With LoaderOptions::pad only (else empty):
@@ -90,9 +118,14 @@ class Loader {
   // the previous epoch still queued are discarded.
   void start_epoch(int64_t epoch, int64_t skip_batches = 0);
   // The next batch of this rank, or nullopt at the end of the epoch. A sample that throws
-  // (e.g. a corrupt file) stops the epoch with that error, naming the data set index; next()
-  // throws it once, then returns nullopt until the next start_epoch.
+  // (e.g. a corrupt file) stops the epoch with that error, naming the data set index, unless
+  // on_bad_sample = skip (see above); next() throws it once, then returns nullopt until the
+  // next start_epoch.
   std::optional<Batch> next();
+  // Samples replaced under on_bad_sample = skip, counted as next() hands their batches out:
+  // over the loader's life, and in the epoch started last (from its resume batch on).
+  int64_t bad_samples() const;
+  int64_t epoch_bad_samples() const;
   int64_t batches_per_epoch() const;  // on this rank
   int64_t samples_per_epoch() const;  // on this rank, after drop_last / padding
   int64_t epoch() const;              // the epoch started last (-1 before any)

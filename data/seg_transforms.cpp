@@ -1,5 +1,6 @@
 // seg_transforms.cpp: mmseg's segmentation transforms on uint8 images and label maps (see
-// seg_transforms.h): OpenCV's resize and HSV arithmetic, mmseg's crop, distortion and padding.
+// seg_transforms.h): OpenCV's HSV arithmetic, mmseg's crop, distortion and padding. The
+// resizes are OpenCV's from data/cv_resize.h, shared with detection.
 #include "data/seg_transforms.h"
 
 #include <algorithm>
@@ -19,92 +20,10 @@ namespace {
 
 std::string size_str(int h, int w) { return std::to_string(h) + "x" + std::to_string(w); }
 
-void check_resize(const char* op, const Image& im, int out_h, int out_w) {
-  if (im.empty() || out_h < 1 || out_w < 1)
-    throw std::invalid_argument(std::string(op) + ": expected a non-empty image and an output of at least 1x1, got " +
-                                size_str(im.height, im.width) + " -> " + size_str(out_h, out_w));
-}
-
-// OpenCV's saturate_cast<short>(float): round to nearest, ties to even (cvRound).
+// OpenCV's saturate_cast<int>(float): round to nearest, ties to even (cvRound).
 int cv_round(float v) { return int(std::nearbyint(v)); }
 
-// One axis of cv2's INTER_LINEAR: for each output index the first source index and the two
-// 11-bit taps (they need not add to 2048: each is rounded on its own, as OpenCV does).
-struct LinearTaps {
-  std::vector<int> index;
-  std::vector<int> w0, w1;
-};
-
-constexpr int kCoefScale = 1 << 11;  // INTER_RESIZE_COEF_SCALE
-
-// `clamp_here`: the horizontal axis clamps the source index and zeroes the fraction at the
-// borders; the vertical one keeps the raw index (rows are clamped when read) and the fraction.
-LinearTaps linear_taps(int src, int dst, bool clamp_here) {
-  LinearTaps t;
-  t.index.resize(size_t(dst));
-  t.w0.resize(size_t(dst));
-  t.w1.resize(size_t(dst));
-  const double scale = 1.0 / (double(dst) / double(src));  // OpenCV: 1 / inv_scale
-  for (int d = 0; d < dst; ++d) {
-    float f = float((d + 0.5) * scale - 0.5);
-    int s = int(std::floor(f));
-    f -= float(s);
-    if (clamp_here) {
-      if (s < 0) f = 0, s = 0;
-      if (s >= src - 1) f = 0, s = src - 1;
-    }
-    t.index[size_t(d)] = s;
-    t.w0[size_t(d)] = cv_round((1.f - f) * float(kCoefScale));
-    t.w1[size_t(d)] = cv_round(f * float(kCoefScale));
-  }
-  return t;
-}
-
 }  // namespace
-
-Image cv_resize_bilinear(const Image& im, int out_h, int out_w) {
-  check_resize("cv_resize_bilinear", im, out_h, out_w);
-  const int C = im.channels, W = im.width, H = im.height;
-  const LinearTaps tx = linear_taps(W, out_w, true), ty = linear_taps(H, out_h, false);
-  // Horizontal pass of every source row into ints scaled by 2048 (OpenCV's buffer rows).
-  std::vector<int> hrow(size_t(H) * out_w * C);
-  for (int y = 0; y < H; ++y) {
-    const uint8_t* s = im.row(y);
-    int* d = hrow.data() + size_t(y) * out_w * C;
-    for (int x = 0; x < out_w; ++x) {
-      const int sx = tx.index[size_t(x)], a0 = tx.w0[size_t(x)], a1 = tx.w1[size_t(x)];
-      const int sx1 = std::min(sx + 1, W - 1);  // a1 is 0 whenever sx is the last column
-      for (int c = 0; c < C; ++c) d[x * C + c] = s[sx * C + c] * a0 + s[sx1 * C + c] * a1;
-    }
-  }
-  Image out(out_h, out_w, C);
-  const int n = out_w * C;
-  for (int y = 0; y < out_h; ++y) {
-    const int sy = ty.index[size_t(y)];
-    const int* r0 = hrow.data() + size_t(std::clamp(sy, 0, H - 1)) * n;
-    const int* r1 = hrow.data() + size_t(std::clamp(sy + 1, 0, H - 1)) * n;
-    const int b0 = ty.w0[size_t(y)], b1 = ty.w1[size_t(y)];
-    uint8_t* d = out.row(y);
-    for (int i = 0; i < n; ++i) d[i] = uint8_t((((b0 * (r0[i] >> 4)) >> 16) + ((b1 * (r1[i] >> 4)) >> 16) + 2) >> 2);
-  }
-  return out;
-}
-
-Image cv_resize_nearest(const Image& im, int out_h, int out_w) {
-  check_resize("cv_resize_nearest", im, out_h, out_w);
-  const int C = im.channels;
-  const double fx = 1.0 / (double(out_w) / double(im.width)), fy = 1.0 / (double(out_h) / double(im.height));
-  std::vector<int> xs(static_cast<size_t>(out_w));
-  for (int x = 0; x < out_w; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), im.width - 1);
-  Image out(out_h, out_w, C);
-  for (int y = 0; y < out_h; ++y) {
-    const uint8_t* s = im.row(std::min(int(std::floor(y * fy)), im.height - 1));
-    uint8_t* d = out.row(y);
-    for (int x = 0; x < out_w; ++x)
-      for (int c = 0; c < C; ++c) d[x * C + c] = s[xs[size_t(x)] * C + c];
-  }
-  return out;
-}
 
 std::array<int64_t, 2> random_resize_target(const std::array<int64_t, 2>& scale, double ratio) {
   if (!(ratio > 0)) throw std::invalid_argument("random_resize_target: ratio must be > 0, got " + std::to_string(ratio));
@@ -124,7 +43,7 @@ void seg_resize_keep_ratio(Image& image, Image* labels, const std::array<int64_t
                                 "x" + std::to_string(labels->channels) + " but the image is " +
                                 size_str(image.height, image.width) + " (expected the same size, 1 channel)");
   const auto [h, w] = keep_ratio_size(image.height, image.width, scale[0], scale[1]);
-  image = cv_resize_bilinear(image, int(h), int(w));
+  image = cv_resize_linear(image, int(h), int(w));
   if (labels) *labels = cv_resize_nearest(*labels, int(h), int(w));
 }
 

@@ -29,6 +29,7 @@
 #include <optional>
 
 #include "data/augment_params.h"
+#include "data/cv_resize.h"  // cv_resize_linear (the image), cv_resize_nearest (the labels)
 #include "data/image.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
@@ -36,15 +37,6 @@
 namespace rv::data {
 
 inline constexpr uint8_t kSegIgnore = 255;  // mmseg's ignore_index (and seg_pad_val)
-
-// ---- resizing (cv2.resize) ----
-
-// cv2.resize(im, (out_w, out_h), interpolation=INTER_LINEAR) on uint8 (1 or 3 channels):
-// source x = (dx + 0.5) * W / out_w - 0.5 in float, taps rounded to 11 bits, rows combined with
-// OpenCV's (b0 * (S0 >> 4) >> 16) + (b1 * (S1 >> 4) >> 16) + 2 >> 2.
-Image cv_resize_bilinear(const Image& im, int out_h, int out_w);
-// cv2.resize(..., INTER_NEAREST): source x = min(floor(dx * W / out_w), W - 1).
-Image cv_resize_nearest(const Image& im, int out_h, int out_w);
 
 // mmcv's RandomResize ratio sampling: target scale (int(long * r), int(short * r)) for a ratio r.
 std::array<int64_t, 2> random_resize_target(const std::array<int64_t, 2>& scale, double ratio);

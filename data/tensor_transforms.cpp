@@ -210,6 +210,13 @@ void normalize_(const Tensor& img, const std::vector<double>& mean, const std::v
   }
 }
 
+EraseMode erase_mode_from_name(const std::string& name) {
+  if (name == "const") return EraseMode::constant;
+  if (name == "rand") return EraseMode::per_channel;
+  if (name == "pixel") return EraseMode::per_pixel;
+  throw std::invalid_argument("random erasing mode: expected \"const\", \"rand\" or \"pixel\", got \"" + name + "\"");
+}
+
 void erase_(const Tensor& img, const CropBox& box, EraseMode mode, Generator& gen) {
   check_chw(img, "chw::erase_", "img", true);
   const int64_t C = img.size(0), H = img.size(1), W = img.size(2);

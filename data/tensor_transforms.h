@@ -17,6 +17,7 @@
 // aliasing (torchvision's default, antialias=True). Width is resampled first, then height, the
 // same order and float arithmetic as engine/ops/interpolate.cpp, so the two agree bit for bit.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "data/augment_params.h"
@@ -49,7 +50,10 @@ void normalize_(const Tensor& img, const std::vector<double>& mean, const std::v
 
 // What random erasing writes (timm's modes): zeros, one normal value per channel, or a normal
 // value per pixel (both drawn from `gen`, for images normalised to mean 0 and std 1).
+// One fill for both pipelines (Fashion-MNIST's and the ImageNet one, image_pipeline.h).
 enum class EraseMode { constant, per_channel, per_pixel };
+// timm's --remode names: "const" | "rand" | "pixel"; anything else throws, naming the choices.
+EraseMode erase_mode_from_name(const std::string& name);
 // Fills `box` of a contiguous f32 (C, H, W) tensor, in place.
 void erase_(const Tensor& img, const CropBox& box, EraseMode mode, Generator& gen);
 

@@ -1,6 +1,5 @@
 // datasets.cpp: data.dataset -> a data::Dataset (see datasets.h); Fashion-MNIST here, the
-// ImageNet-style folders in datasets_imagefolder.cpp (the two data sets' headers cannot meet in
-// one file: data/augment_params.h and data/augment.h both define CropBox).
+// ImageNet-style folders in datasets_imagefolder.cpp (one data set's config checks per file).
 #include "train/datasets.h"
 
 #include <stdexcept>
@@ -41,9 +40,7 @@ std::shared_ptr<const data::Dataset> fashion_mnist(const config::TrainConfig& cf
   tf.crop.ratio_min = a.ratio[0], tf.crop.ratio_max = a.ratio[1];
   tf.hflip = a.hflip;
   tf.erase.probability = a.reprob;
-  tf.erase_mode = a.remode == "const"  ? data::chw::EraseMode::constant
-                  : a.remode == "rand" ? data::chw::EraseMode::per_channel
-                                       : data::chw::EraseMode::per_pixel;
+  tf.erase_mode = data::chw::erase_mode_from_name(a.remode);
   tf.mean = d.mean[0];
   tf.std = d.std[0];
   const std::string key = train ? "data.train_split" : "data.val_split";

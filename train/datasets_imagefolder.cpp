@@ -75,8 +75,8 @@ std::shared_ptr<const data::Dataset> make_image_folder_dataset(const config::Tra
                "DeiT and Swin RandAugment): turn one off");
     auto& t = o.train_tf;
     t.size = int(img_size);
-    t.rrc.scale = {a.scale[0], a.scale[1]};
-    t.rrc.ratio = {a.ratio[0], a.ratio[1]};
+    t.rrc.scale_min = a.scale[0], t.rrc.scale_max = a.scale[1];
+    t.rrc.ratio_min = a.ratio[0], t.rrc.ratio_max = a.ratio[1];
     t.interp = interp;
     t.hflip = a.hflip;
     // As timm: with RandAugment on, colour jitter is not applied (aug.color_jitter is ignored).
@@ -86,7 +86,7 @@ std::shared_ptr<const data::Dataset> make_image_folder_dataset(const config::Tra
     t.rand_augment = a.randaugment.empty() ? t.rand_augment : a.randaugment;
     t.color_jitter = float(a.color_jitter);
     t.erasing.probability = a.reprob;
-    t.erasing.mode = data::erase_mode_from_name(a.remode);
+    t.erase_mode = data::chw::erase_mode_from_name(a.remode);
     t.mean = three(d.mean), t.std = three(d.std);
   } else {
     auto& e = o.eval_tf;

@@ -235,7 +235,11 @@ void Trainer::State::setup() {
                                     .workers = int(cfg.data.workers),
                                     .seed = uint64_t(cfg.train.seed),
                                     .rank = comm->rank(),
-                                    .world_size = comm->world_size()});
+                                    .world_size = comm->world_size(),
+                                    .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
+                                    .max_bad_fraction = cfg.data.max_bad_fraction,
+                                    // each skipped file's error, once (the loader calls this from next())
+                                    .log = [this](const std::string& m) { message(m); }});
   val_loader = std::make_unique<data::Loader>(make_eval_dataset(cfg, mc.img_h),
                                               data::LoaderOptions{.batch_size = cfg.eval.batch_size,
                                                                   .shuffle = false,
@@ -415,6 +419,7 @@ void Trainer::State::one_step() {
                 {"lr", lr},        {"img_per_s", img_per_s}, {"data_ms", data_ms}, {"step_ms", step_ms}};
     if (cfg.train.clip_grad > 0) rec["grad_norm"] = grad_norm;
     if (nan_skipped > 0) rec["nan_skipped"] = nan_skipped;
+    if (const int64_t b = train_loader->epoch_bad_samples(); b > 0) rec["bad_samples"] = b;
     log->write(rec);
     if (tb)
       tb->add_scalars(step, {{"train/loss", float(loss_value)}, {"train/lr", float(lr)},
@@ -432,6 +437,7 @@ void Trainer::State::one_step() {
   ps.img_per_s = img_per_s;
   ps.data_ms = data_ms;
   ps.step_ms = step_ms;
+  ps.bad_samples = train_loader->epoch_bad_samples();
   if (progress) progress->update(ps);
 
   // A recovery checkpoint mid-epoch (the end of an epoch writes `last` right after this).
@@ -455,6 +461,15 @@ void Trainer::State::end_epoch(int64_t finished) {
   nlohmann::ordered_json row;
   row["epoch"] = finished;
   row["train_loss"] = epoch_loss_steps ? epoch_loss_sum / double(epoch_loss_steps) : NAN;
+  // Training samples skipped this epoch (data.on_bad_sample = skip; counted from the resume
+  // batch on when the epoch was resumed). With several ranks this is rank 0's share: each rank
+  // logs its own skipped files' errors as they happen.
+  if (const int64_t bad = train_loader->epoch_bad_samples(); lead && bad > 0) {
+    log->write({{"kind", "data"}, {"step", step}, {"epoch", finished}, {"bad_samples", bad},
+                {"bad_samples_total", train_loader->bad_samples()}});
+    message("epoch " + std::to_string(finished) + ": " + std::to_string(bad) +
+            " training samples failed to load and were replaced (data.on_bad_sample = skip)");
+  }
   const bool do_eval = (finished + 1) % cfg.eval.interval == 0 || last_epoch;
   if (do_eval) {
     const EvalResult r = evaluate_all_ranks(*model);

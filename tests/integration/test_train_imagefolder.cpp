@@ -5,7 +5,8 @@
 // (40x48 px) for training and 3 x 2 for validation. Checks that it trains, writes the run folder,
 // that `ropevit eval RUN --img-size 32,48` prints the resolution table, and the errors a user
 // meets first: a missing data.root, an empty split, class folders that differ between the
-// splits, keys the data set cannot honour.
+// splits, keys the data set cannot honour; and a truncated training file under
+// data.on_bad_sample = stop (the run stops naming it) and skip (it trains, logs the count).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -169,4 +170,43 @@ TEST_CASE("imagefolder errors name the path, the key and what was expected") {
   CHECK(big.code != 0);
   CHECK(contains(big.err, "data.train_split = 'train', data.train_subset = 4: ImageFolder " +
                           (root / "train").string() + ": subset = 4 but the folder has 3 images"));
+}
+
+TEST_CASE("a truncated training JPEG: data.on_bad_sample = stop names it; skip trains through and logs the count") {
+  if (!have_encoder()) return;
+  const fs::path root = tmp().path / "bad_sample";
+  write_split(root, "train", 6);
+  write_split(root, "val", 2);
+  const fs::path broken = root / "train" / kClasses[1] / (kClasses[1] + "_2.JPEG");
+  const std::string bytes = read_file(broken);
+  std::ofstream(broken, std::ios::binary | std::ios::trunc) << bytes.substr(0, bytes.size() * 2 / 3);
+  // No repeated augmentation and batches that use all 18 images: the file is read exactly once.
+  const std::string once = " data.aug_repeats=0 train.batch_size=6";
+
+  Run stop = ropevit("train " + tiny_args(root, "bad_stop") + once);
+  CHECK(stop.code != 0);
+  CHECK(contains(stop.err, broken.string() + ": corrupt or truncated JPEG"));
+
+  Run skip = ropevit("train " + tiny_args(root, "bad_skip") + once + " data.on_bad_sample=skip");
+  INFO("stderr: " << skip.err);
+  REQUIRE(skip.code == 0);
+  CHECK(contains(skip.err, broken.string() + ": corrupt or truncated JPEG"));
+  CHECK(contains(skip.err, "(skipped: data.on_bad_sample = skip; its row holds sample "));
+  CHECK(contains(skip.err, "epoch 0: 1 training samples failed to load and were replaced"));
+  int data_records = 0;
+  std::istringstream log(read_file(tmp().path / "runs" / "bad_skip" / "log.jsonl"));
+  for (std::string line; std::getline(log, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.value("kind", "") == "train") CHECK(j.value("bad_samples", 0) <= 1);
+    if (j.value("kind", "") != "data") continue;
+    ++data_records;
+    CHECK(j["epoch"] == 0);
+    CHECK(j["bad_samples"] == 1);
+    CHECK(j["bad_samples_total"] == 1);
+  }
+  CHECK(data_records == 1);
+
+  Run bad_key = ropevit("train " + tiny_args(root, "bad_key") + " data.on_bad_sample=ignore");
+  CHECK(bad_key.code != 0);
+  CHECK(contains(bad_key.err, "data.on_bad_sample"));
 }

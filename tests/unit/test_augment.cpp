@@ -1,5 +1,5 @@
 // The uint8 transforms and random augmentations of data/ (pil_resize, image_ops, augment,
-// rand_augment, random_erasing) against plain reference loops and their documented laws: the
+// rand_augment, erasing boxes) against plain reference loops and their documented laws: the
 // resize against a double-precision loop, the parameter samplers (ranges, fallbacks, coverage,
 // determinism from the Generator), erasing, the RandAugment config parser and its argument
 // ranges, and every error message. Pixel equality with Pillow / torchvision / timm is in
@@ -11,7 +11,7 @@
 #include "data/augment.h"
 #include "data/image_ops.h"
 #include "data/rand_augment.h"
-#include "data/random_erasing.h"
+#include "data/tensor_transforms.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -150,11 +150,12 @@ TEST_CASE("RandomDraws: ranges, coverage, determinism") {
 }
 
 TEST_CASE("RandomResizedCrop params: inside the image, scale and ratio respected, torchvision's fallback") {
+  // The pipeline draws its box with augment_params.h's rules from RandomDraws' generator.
   Generator g(1);
   RandomDraws rd(g);
   const RandomResizedCropOptions opt;
   for (int i = 0; i < 500; ++i) {
-    const CropBox b = random_resized_crop_params(100, 80, opt, rd);
+    const CropBox b = random_resized_crop_params(100, 80, rd.generator(), opt);
     CHECK(b.top >= 0);
     CHECK(b.left >= 0);
     CHECK(b.top + b.height <= 100);
@@ -167,12 +168,12 @@ TEST_CASE("RandomResizedCrop params: inside the image, scale and ratio respected
     CHECK(ratio <= 4.0 / 3.0 / 0.85);
   }
   // 1 x 200: no try fits, the fallback is the centred crop cut to the widest allowed ratio.
-  CHECK(random_resized_crop_params(1, 200, opt, rd) == CropBox{0, 99, 1, 1});
+  CHECK(random_resized_crop_params(1, 200, rd.generator(), opt) == CropBox{0, 99, 1, 1});
   // A scale above 1 never fits: the whole image (its ratio 1 is allowed).
-  CHECK(random_resized_crop_params(30, 30, {.scale = {2.0, 3.0}}, rd) == CropBox{0, 0, 30, 30});
+  CHECK(random_resized_crop_params(30, 30, rd.generator(), {.scale_min = 2.0, .scale_max = 3.0}) == CropBox{0, 0, 30, 30});
   // Tall image, fallback: height cut to round(width / (3/4)).
-  CHECK(random_resized_crop_params(100, 30, {.scale = {2.0, 3.0}}, rd) == CropBox{30, 0, 40, 30});
-  CHECK(error_of([&] { random_resized_crop_params(0, 5, opt, rd); }).find("random_resized_crop: empty image") == 0);
+  CHECK(random_resized_crop_params(100, 30, rd.generator(), {.scale_min = 2.0, .scale_max = 3.0}) == CropBox{30, 0, 40, 30});
+  CHECK(error_of([&] { random_resized_crop_params(0, 5, rd.generator(), opt); }).find("random_resized_crop_params: the image must be at least 1x1") == 0);
   // resized_crop = crop then resize.
   const Image im = noise_image(20, 30, 3, 5);
   CHECK(resized_crop(im, {3, 4, 10, 12}, 8, 8, Interp::bicubic).pixels == resize(crop(im, 3, 4, 10, 12), 8, 8, Interp::bicubic).pixels);
@@ -243,13 +244,13 @@ TEST_CASE("normalise to (C, H, W): per channel, non-square, grey") {
   CHECK(to_tensor_normalized(noise_image(2, 2, 1, 1), {0.5f, 0, 0}, {0.5f, 1, 1}).shape() == Shape{1, 2, 2});
 }
 
-TEST_CASE("random erasing: probability, box laws, the three fill modes touch only the boxes") {
+TEST_CASE("random erasing: probability, box laws (up to max_count boxes), timm's mode names") {
   Generator g(3);
   RandomDraws rd(g);
-  CHECK(random_erasing_params(20, 30, {.probability = 0.0}, rd).empty());
+  CHECK(random_erasing_boxes(20, 30, rd.generator(), {.probability = 0.0}).empty());
   int erased = 0;
   for (int i = 0; i < 200; ++i) {
-    auto boxes = random_erasing_params(20, 30, {.probability = 1.0, .max_count = 3}, rd);
+    auto boxes = random_erasing_boxes(20, 30, rd.generator(), {.probability = 1.0, .max_count = 3});
     CHECK(boxes.size() <= 3);
     erased += !boxes.empty();
     for (const CropBox& b : boxes) {
@@ -260,26 +261,11 @@ TEST_CASE("random erasing: probability, box laws, the three fill modes touch onl
     }
   }
   CHECK(erased > 150);
-  for (EraseMode mode : {EraseMode::constant, EraseMode::per_channel, EraseMode::pixel}) {
-    Tensor t = full({3, 10, 12}, 5.0f);
-    const CropBox b{2, 3, 4, 5};
-    random_erasing_apply(t, {b}, mode, rd);
-    const float* d = t.data<float>();
-    std::set<float> inside;
-    for (int c = 0; c < 3; ++c)
-      for (int y = 0; y < 10; ++y)
-        for (int x = 0; x < 12; ++x) {
-          const float v = d[(c * 10 + y) * 12 + x];
-          const bool in = y >= 2 && y < 6 && x >= 3 && x < 8;
-          if (!in) CHECK(v == 5.0f);
-          else inside.insert(v);
-          if (in && mode == EraseMode::constant) CHECK(v == 0.0f);
-        }
-    CHECK(inside.size() == (mode == EraseMode::constant ? 1u : mode == EraseMode::per_channel ? 3u : 60u));
-  }
-  CHECK(error_of([] { erase_mode_from_name("zeros"); }).find("\"const\", \"rand\" or \"pixel\"") != std::string::npos);
-  Tensor t4 = full({3, 4}, 1.0f);
-  CHECK(error_of([&] { random_erasing_apply(t4, {}, EraseMode::pixel, rd); }).find("random_erasing: expected a contiguous (C, H, W)") == 0);
+  // The fill is chw::erase_ (tests/unit/test_tensor_transforms.cpp); the names are timm's.
+  CHECK(chw::erase_mode_from_name("pixel") == chw::EraseMode::per_pixel);
+  CHECK(chw::erase_mode_from_name("rand") == chw::EraseMode::per_channel);
+  CHECK(chw::erase_mode_from_name("const") == chw::EraseMode::constant);
+  CHECK(error_of([] { chw::erase_mode_from_name("zeros"); }).find("\"const\", \"rand\" or \"pixel\"") != std::string::npos);
 }
 
 TEST_CASE("RandAugment: timm's config strings, sampled arguments in range, errors") {

@@ -167,7 +167,7 @@ TEST_CASE("scaled JPEG decode in training: a crop that stays at least S pixels, 
   o.root = t.root.string();
   o.cache_dir = t.cache.string();
   o.train_tf.size = 8;
-  o.train_tf.rrc.scale = {0.9, 1.0};  // big.jpg (83 x 121) decodes at 1/4 or 1/8 for an 8-pixel output
+  o.train_tf.rrc.scale_min = 0.9, o.train_tf.rrc.scale_max = 1.0;  // big.jpg (83 x 121) decodes at 1/4 or 1/8 for an 8-pixel output
   ImageFolder fast(o);
   o.train_tf.scaled_decode = false;
   ImageFolder exact(o);

@@ -54,6 +54,9 @@ TEST_CASE("progress: the two line formats, to the byte") {
   s.epoch_step = 1251;
   CHECK(format_plain_line(s) ==
         "Train: 3 [1251/1251 (100%)]  Loss: nan (2.401)  LR: 1.000e-03  566.4 img/s  Data: 3.1 ms  Step: 452.0 ms  ETA: --");
+  s.bad_samples = 2;  // data.on_bad_sample = skip replaced some: shown, at the end
+  CHECK(format_plain_line(s).ends_with("ETA: --  Bad samples: 2"));
+  CHECK(format_tty_line(s).ends_with("ETA -- | bad 2"));
   ProgressState empty;  // zero totals: no division by zero
   CHECK(format_tty_line(empty).starts_with("step 0/0 (0.0%)"));
   CHECK(format_plain_line(empty).starts_with("Train: 0 [0/0 (  0%)]"));

@@ -40,21 +40,21 @@ TEST_CASE("nearest resize keeps label values; bilinear keeps constants and works
     REQUIRE(r.height == h);
     REQUIRE(r.width == w);
     for (uint8_t v : r.pixels) CHECK(in.count(v) == 1);
-    const Image c = cv_resize_bilinear(Image(37, 53, 3, 77), h, w);
+    const Image c = cv_resize_linear(Image(37, 53, 3, 77), h, w);
     for (uint8_t v : c.pixels) CHECK(v == 77);
   }
   CHECK(cv_resize_nearest(lab, 37, 53).pixels == lab.pixels);  // same size: a copy
   const Image rgb = random_rgb(23, 31, 2);
-  CHECK(cv_resize_bilinear(rgb, 23, 31).pixels == rgb.pixels);
+  CHECK(cv_resize_linear(rgb, 23, 31).pixels == rgb.pixels);
   // Channel c of the 3-channel result = the 1-channel resize of channel c.
-  const Image r3 = cv_resize_bilinear(rgb, 40, 17);
+  const Image r3 = cv_resize_linear(rgb, 40, 17);
   for (int c = 0; c < 3; ++c) {
     Image one(23, 31, 1);
     for (size_t i = 0; i < one.pixels.size(); ++i) one.pixels[i] = rgb.pixels[i * 3 + size_t(c)];
-    const Image r1 = cv_resize_bilinear(one, 40, 17);
+    const Image r1 = cv_resize_linear(one, 40, 17);
     for (size_t i = 0; i < r1.pixels.size(); ++i) CHECK(r1.pixels[i] == r3.pixels[i * 3 + size_t(c)]);
   }
-  CHECK_THROWS_WITH_AS(cv_resize_bilinear(rgb, 0, 5), doctest::Contains("cv_resize_bilinear: expected a non-empty image"),
+  CHECK_THROWS_WITH_AS(cv_resize_linear(rgb, 0, 5), doctest::Contains("cv_resize_linear: output size: expected >= 1x1"),
                        std::invalid_argument);
   CHECK_THROWS_AS(cv_resize_nearest(Image(), 3, 3), std::invalid_argument);
 }

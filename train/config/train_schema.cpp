@@ -88,6 +88,14 @@ std::vector<Field> fields() {
       RV_FIELD(data.mean, "normalisation mean per channel").length(1, 4),
       RV_FIELD(data.std, "normalisation std per channel").length(1, 4).above(0),
       RV_FIELD(data.interpolation, "resize interpolation").one_of({"bilinear", "bicubic"}),
+      RV_FIELD(data.on_bad_sample, "a training image that fails to load (corrupt, truncated): stop the run naming "
+                                   "the file, or skip it (logged once, counted per epoch; its row takes the next "
+                                   "sample of the epoch's order). Evaluation always stops")
+          .one_of({"stop", "skip"}),
+      RV_FIELD(data.max_bad_fraction, "with data.on_bad_sample = skip: more failed images per epoch than this "
+                                      "share of it (at least 1) still stop the run")
+          .at_least(0)
+          .at_most(1),
 
       // ---- aug: training augmentation (timm's names)
       RV_FIELD(aug.three_augment, "DeiT-III 3-Augment: one of grayscale, solarize, blur per image"),

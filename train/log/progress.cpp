@@ -35,6 +35,7 @@ std::string format_tty_line(const ProgressState& s, size_t width) {
   std::string line = fmt("step %lld/%lld (%.1f%%) | ep %lld | loss %.4g | lr %.2e | %.1f img/s | data %.1f ms | step %.1f ms | ETA %s",
                          (long long)s.step, (long long)s.total_steps, pct, (long long)s.epoch, s.loss, s.lr,
                          s.img_per_s, s.data_ms, s.step_ms, format_duration(s.eta_s).c_str());
+  if (s.bad_samples > 0) line += fmt(" | bad %lld", (long long)s.bad_samples);
   // A line longer than the terminal wraps, and "\r" then redraws only its last part.
   if (width > 0 && line.size() > width) line.resize(width);
   return line;
@@ -42,9 +43,12 @@ std::string format_tty_line(const ProgressState& s, size_t width) {
 
 std::string format_plain_line(const ProgressState& s) {
   double pct = s.steps_per_epoch > 0 ? 100.0 * double(s.epoch_step) / double(s.steps_per_epoch) : 0.0;
-  return fmt("Train: %lld [%*lld/%lld (%3.0f%%)]  Loss: %.4g (%.4g)  LR: %.3e  %.1f img/s  Data: %.1f ms  Step: %.1f ms  ETA: %s",
-             (long long)s.epoch, digits(s.steps_per_epoch), (long long)s.epoch_step, (long long)s.steps_per_epoch, pct,
-             s.loss, s.loss_avg, s.lr, s.img_per_s, s.data_ms, s.step_ms, format_duration(s.eta_s).c_str());
+  std::string line =
+      fmt("Train: %lld [%*lld/%lld (%3.0f%%)]  Loss: %.4g (%.4g)  LR: %.3e  %.1f img/s  Data: %.1f ms  Step: %.1f ms  ETA: %s",
+          (long long)s.epoch, digits(s.steps_per_epoch), (long long)s.epoch_step, (long long)s.steps_per_epoch, pct,
+          s.loss, s.loss_avg, s.lr, s.img_per_s, s.data_ms, s.step_ms, format_duration(s.eta_s).c_str());
+  if (s.bad_samples > 0) line += fmt("  Bad samples: %lld", (long long)s.bad_samples);
+  return line;
 }
 
 void EtaEstimator::add(int64_t step, double now_s) {

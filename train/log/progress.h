@@ -25,6 +25,7 @@ struct ProgressState {
   double img_per_s = 0;
   double data_ms = 0, step_ms = 0;  // time waiting for the batch / for the whole step
   double eta_s = -1;                // remaining seconds; < 0: unknown (printed as "--")
+  int64_t bad_samples = 0;          // samples skipped this epoch (data.on_bad_sample = skip); shown when > 0
 };
 
 std::string format_duration(double seconds);  // "0:07", "12:34", "1:02:03", "3d 01:02:03"; "--" if < 0 or not finite
