@@ -28,10 +28,7 @@
 
 #include "data/fashion_mnist.h"
 #include "engine/io/safetensors.h"
-
-#ifndef RV_ROPEVIT_BIN
-#error "RV_ROPEVIT_BIN (the path of the ropevit program) is set by tests/CMakeLists.txt"
-#endif
+#include "tests/support/cli_run.h"
 
 namespace {
 
@@ -39,27 +36,13 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-struct TempDir {
-  fs::path path = fs::temp_directory_path() / ("rv_train_dist_" + std::to_string(getpid()));
-  TempDir() { fs::create_directories(path); }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
-const TempDir& tmp() {
-  static TempDir d;
+using rv::test::contains;
+using rv::test::read_file;
+
+const rv::test::TempDir& tmp() {
+  static rv::test::TempDir d("rv_train_dist");
   return d;
 }
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 bool have_data() {
   return !rv::data::FashionMnist::find_file(rv::data::FashionMnist::kDebianDir, "train-images-idx3-ubyte").empty();
@@ -121,7 +104,7 @@ Run shell(const std::string& script, int processes, const std::vector<fs::path>&
   return r;
 }
 
-std::string bin() { return "'" + std::string(RV_ROPEVIT_BIN) + "'"; }
+std::string bin() { return "'" + rv::test::ropevit_path() + "'"; }
 
 // One process: `env ropevit train CFG args`.
 Run single(const fs::path& cfg, const std::string& args, const std::string& env = "") {

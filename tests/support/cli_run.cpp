@@ -46,6 +46,8 @@ std::vector<std::string> lines(const std::string& s) {
   return out;
 }
 
+std::string ropevit_path() { return RV_ROPEVIT_BIN; }
+
 CliRun ropevit(const std::string& args, const CliOptions& opt) {
   // stderr goes to a file of its own (popen reads only stdout); mkstemp keeps two runs of the
   // same executable, or of two executables, from sharing it.

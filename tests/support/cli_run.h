@@ -40,6 +40,9 @@ struct CliOptions {
 // exit status, stdout and stderr. Fails the current test when the shell cannot be started.
 CliRun ropevit(const std::string& args, const CliOptions& opt = {});
 
+// The program's path, for tests that start it themselves (several processes at once).
+std::string ropevit_path();
+
 // The whole file ("" when it cannot be read).
 std::string read_file(const std::filesystem::path& p);
 // The non-empty lines of s.
