@@ -60,7 +60,7 @@ nn::StateDict load_weights(const std::string& path, bool ema) {
 int cmd_eval(int argc, char** argv) {
   std::string target, checkpoint, sizes_text;
   std::vector<std::string> compare_runs;
-  bool ema = false, compare = false;
+  bool ema = false, compare = false, saved = false;
   cli::Options opts("ropevit eval", "Evaluate trained weights on every image of the evaluation split at one or more "
                                     "image sizes (top-1 / top-5).");
   opts.positional("CONFIG_OR_RUN", "a run folder (uses its config.json and checkpoints) or a config file", &target)
@@ -70,12 +70,38 @@ int cmd_eval(int argc, char** argv) {
              &sizes_text)
       .flag("ema", "evaluate the EMA weights of the checkpoint", &ema)
       .flag("compare", "plot the RUN folders given after the options next to this one", &compare)
+      .flag("saved", "evaluate nothing: plot the run's saved eval_resolutions.json (written by training with "
+                     "eval.img_sizes, or by an earlier eval) with the --compare runs", &saved)
       .epilog(
           "examples:\n"
           "  ropevit eval runs/fmnist_vit_rope_mixed --img-size 20,28,36,44\n"
-          "  ropevit eval runs/rope --compare runs/ape");
+          "  ropevit eval runs/rope --compare runs/ape\n"
+          "  ropevit eval runs/rope --saved --compare runs/ape     # redraw the plot only");
   if (!opts.parse(argc, argv)) return 0;
   if (!compare_runs.empty() && !compare) throw cli::UsageError("extra arguments need --compare: " + compare_runs[0]);
+
+  if (saved) {  // the plot alone, from files the sweeps already wrote
+    if (!fs::is_directory(target)) throw cli::UsageError("--saved needs a run folder, got '" + target + "'");
+    if (!checkpoint.empty() || !sizes_text.empty() || ema)
+      throw cli::UsageError("--saved evaluates nothing: drop --checkpoint, --img-size and --ema");
+    std::vector<runlog::ResolutionSweep> sweeps;
+    for (const std::string& run : [&] {
+           std::vector<std::string> all = {target};
+           all.insert(all.end(), compare_runs.begin(), compare_runs.end());
+           return all;
+         }()) {
+      runlog::ResolutionSweep s;
+      s.name = fs::path(run).filename().string();
+      for (const auto& [size, top1] : train::read_resolution_file(run))
+        s.img_size.push_back(double(size)), s.top1.push_back(top1);
+      sweeps.push_back(std::move(s));
+    }
+    fs::create_directories(fs::path(target) / "plots");
+    const std::string png = (fs::path(target) / "plots" / "acc_vs_res.png").string();
+    runlog::plot_accuracy_vs_resolution(sweeps, png);
+    std::printf("wrote %s\n", png.c_str());
+    return 0;
+  }
 
   // Which config, which weights, which run folder.
   std::string config_path = target, run_dir;

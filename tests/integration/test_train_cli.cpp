@@ -169,6 +169,19 @@ TEST_CASE("train: a run killed mid-epoch and resumed logs the same losses bit fo
     INFO(cmp.err);
     CHECK(cmp.code == 0);
     CHECK(fs::exists(cut_dir / "plots/acc_vs_res.png"));
+    // --saved: the plot alone, redrawn from both runs' files (nothing evaluated, so fast and no table)
+    fs::remove(cut_dir / "plots/acc_vs_res.png");
+    Run sv = ropevit("eval '" + cut_dir.string() + "' --saved --compare '" + full_dir.string() + "'");
+    INFO(sv.err);
+    CHECK(sv.code == 0);
+    CHECK(fs::exists(cut_dir / "plots/acc_vs_res.png"));
+    CHECK_FALSE(contains(sv.out, "top1"));
+    Run sv_bad = ropevit("eval '" + cut_dir.string() + "' --saved --img-size 20");
+    CHECK(sv_bad.code == 2);
+    CHECK(contains(sv_bad.err, "--saved evaluates nothing"));
+    Run sv_none = ropevit("eval '" + tmp().path.string() + "' --saved");
+    CHECK(sv_none.code != 0);
+    CHECK(contains(sv_none.err, "eval_resolutions"));
     // export
     const fs::path out = tmp().path / "exported.safetensors";
     Run ex = ropevit("export '" + (full_dir / "checkpoints/last.safetensors").string() + "' '" + out.string() + "' --ema");
