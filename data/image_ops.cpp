@@ -64,16 +64,6 @@ Image solarize(const Image& im, int threshold) {
 
 namespace {
 
-// PIL's blend of one byte: a + alpha * (b - a) in float, truncated toward zero, clipped outside
-// [0, 1] (inside it the value cannot leave 0..255). Written branch-free so loops over it
-// vectorise (compare-selects and a truncating float -> int conversion).
-inline uint8_t blend1(int a, int b, float alpha) {
-  float t = float(a) + alpha * float(b - a);
-  t = t < 0.0f ? 0.0f : t;
-  t = t > 255.0f ? 255.0f : t;
-  return uint8_t(int(t));
-}
-
 // blend of a constant per-channel degenerate image with `im`.
 Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha) {
   Image out(im.height, im.width, im.channels);
@@ -82,10 +72,10 @@ Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha)
   const uint8_t* s = im.pixels.data();
   uint8_t* d = out.pixels.data();
   if (C == 1) {
-    for (size_t i = 0; i < n; ++i) d[i] = blend1(a[0], s[i], alpha);
+    for (size_t i = 0; i < n; ++i) d[i] = blend_byte(a[0], s[i], alpha);
   } else {
     for (size_t i = 0; i < n; ++i)
-      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend1(a[c], s[3 * i + c], alpha);
+      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend_byte(a[c], s[3 * i + c], alpha);
   }
   return out;
 }
@@ -98,7 +88,7 @@ Image blend(const Image& a, const Image& b, float alpha) {
   Image out(a.height, a.width, a.channels);
   const uint8_t *pa = a.pixels.data(), *pb = b.pixels.data();
   uint8_t* d = out.pixels.data();
-  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend1(pa[i], pb[i], alpha);
+  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend_byte(pa[i], pb[i], alpha);
   return out;
 }
 

@@ -3,6 +3,7 @@
 
 #include "data/decode_jpeg.h"
 #include "data/decode_jpeg_roi.h"
+#include "data/fused_color.h"
 
 #include <algorithm>
 #include <cmath>
@@ -84,11 +85,19 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   CropBox box;
   const Image im = train_decode(data, size, label, info, opt, p.crop, box);
   Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
-  if (p.flip) x = hflip(x);
-  if (p.jitter) x = color_jitter_apply(x, *p.jitter);
-  if (p.three) x = three_augment_apply(x, *p.three);
-  if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
-  to_tensor_normalized_into(x, opt.mean, opt.std, out);
+  if (p.rand_augment) {
+    if (p.flip) x = hflip(x);
+    x = ra->apply(x, *p.rand_augment);
+    to_tensor_normalized_into(x, opt.mean, opt.std, out);
+  } else {
+    // The same pixels as hflip -> color_jitter_apply / three_augment_apply -> normalise, in
+    // fewer passes: byte maps composed and applied by the normalise, the flip folded into its
+    // writes (data/fused_color.h).
+    ChannelLut lut;
+    if (p.jitter) fused_color_apply(x, nullptr, &*p.jitter, lut);
+    if (p.three) fused_color_apply(x, &*p.three, p.three->jitter ? &*p.three->jitter : nullptr, lut);
+    to_tensor_normalized_lut_into(x, lut, p.flip, opt.mean, opt.std, out);
+  }
   Tensor t = out;  // a handle on the same pixels (random_erasing_apply takes a non-const handle)
   if (!p.erase.empty()) random_erasing_apply(t, p.erase, opt.erasing.mode, rd);
 }
