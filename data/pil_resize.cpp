@@ -239,9 +239,25 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   const int C = src.channels;
   const bool need_h = out_w != src.width, need_v = out_h != src.height;
 
-  // Horizontal pass (or a copy of the rows) into `mid` (src.height x out_w).
-  Image mid(src.height, out_w, C);
+  // Horizontal pass into `mid` (src.height x out_w): the output itself when there is no
+  // vertical pass, else a per-thread scratch buffer reused from image to image (a loader
+  // worker resizes one image after another: no allocation, no zero-fill, no page faults).
+  // Without a horizontal pass the vertical one reads the source rows directly.
+  thread_local std::vector<uint8_t> mid_scratch;
+  Image out_h_only;
+  const uint8_t* mid = src.data;
+  size_t mid_stride = src.row_stride;
   if (need_h) {
+    uint8_t* dst = nullptr;
+    if (!need_v) {
+      out_h_only = Image(src.height, out_w, C);
+      dst = out_h_only.pixels.data();
+    } else {
+      const size_t bytes = size_t(src.height) * out_w * C;
+      if (mid_scratch.size() < bytes) mid_scratch.resize(bytes);
+      dst = mid_scratch.data();
+    }
+    mid = dst, mid_stride = size_t(out_w) * C;
     const Taps t = make_taps(src.width, out_w, interp);
     size_t pad = 1;  // readable bytes past the row that the RGB paths may read (with weight 0)
 #if defined(__AVX2__)
@@ -252,26 +268,30 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
     if (avx2) pad = size_t(ta.steps) * 12 + 16;
 #endif
     cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
-      std::vector<uint8_t> padded(C == 3 ? size_t(src.width) * 3 + pad : 0);  // zeros past the row
+      thread_local std::vector<uint8_t> padded;  // one row + `pad` readable bytes
+      if (C == 3 && padded.size() < size_t(src.width) * 3 + pad) padded.resize(size_t(src.width) * 3 + pad);
       for (int64_t y = y0; y < y1; ++y) {
+        uint8_t* o = dst + size_t(y) * mid_stride;
         if (C == 3) {
           std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
 #if defined(__AVX2__)
           if (avx2) {
-            horizontal_row_rgb_avx2(padded.data(), mid.row(int(y)), out_w, t, ta);
+            horizontal_row_rgb_avx2(padded.data(), o, out_w, t, ta);
             continue;
           }
 #endif
-          horizontal_row_rgb(padded.data(), mid.row(int(y)), out_w, t);
+          horizontal_row_rgb(padded.data(), o, out_w, t);
         } else {
-          horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+          horizontal_row<1>(src.row(int(y)), o, out_w, t);
         }
       }
     });
-  } else {
-    for (int y = 0; y < src.height; ++y) std::memcpy(mid.row(y), src.row(y), size_t(out_w) * C);
+    if (!need_v) return out_h_only;
+  } else if (!need_v) {  // same size: a copy
+    Image same(src.height, src.width, C);
+    for (int y = 0; y < src.height; ++y) std::memcpy(same.row(y), src.row(y), size_t(out_w) * C);
+    return same;
   }
-  if (!need_v) return mid;
 
   // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
   // runs along the contiguous row (all W * C bytes) and vectorises.
@@ -282,14 +302,15 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
     // Locals and __restrict: the uint8_t rows may alias anything as far as the compiler knows
     // (char types), which would make it reload the bounds and give up vectorising.
     const int n = row_len;
-    std::vector<int32_t> acc_buf(n);
+    thread_local std::vector<int32_t> acc_buf;
+    if (acc_buf.size() < size_t(n)) acc_buf.resize(size_t(n));
     int32_t* __restrict acc = acc_buf.data();
     for (int64_t y = y0; y < y1; ++y) {
       for (int i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
       const int32_t* w = t.w.data() + size_t(y) * t.taps;
       const int count = t.count[y], first = t.first[y];
       for (int k = 0; k < count; ++k) {
-        const uint8_t* __restrict in = mid.row(first + k);
+        const uint8_t* __restrict in = mid + size_t(first + k) * mid_stride;
         const int32_t wk = w[k];
         for (int i = 0; i < n; ++i) acc[i] += int32_t(in[i]) * wk;
       }
