@@ -195,35 +195,42 @@ bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
   return true;
 }
 
-void horizontal_row_rgb_avx2(const uint8_t* in, uint8_t* out, int out_w, const Taps& t, const TapsAvx2& ta) {
+// R rows at once (Pillow-SIMD's trick): the rows share every output pixel's weights, so each
+// weight load serves R rows, and the R sums are finished together. `in[r]` are padded rows.
+template <int R>
+void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int out_w, const Taps& t, const TapsAvx2& ta) {
   // Low half: pixels 0, 1 of the step; high half (bytes 6.. of the same 16): pixels 2, 3.
   // -1 (0x80) zero-fills the high byte of each int16 and the unused fourth channel.
   const __m256i shuffle = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
                                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+  const __m128i half = _mm_set1_epi32(1 << (kPrecisionBits - 1));
   const int steps = ta.steps;
   for (int x = 0; x < out_w; ++x) {
-    const uint8_t* p = in + size_t(t.first[x]) * 3;
+    const size_t off = size_t(t.first[x]) * 3;
     const int16_t* wh = ta.hi.data() + size_t(x) * steps * 16;
     const int16_t* wl = ta.lo.data() + size_t(x) * steps * 16;
-    __m256i acc_hi = _mm256_setzero_si256(), acc_lo = _mm256_setzero_si256();
+    __m256i acc_hi[R], acc_lo[R];
+    for (int r = 0; r < R; ++r) acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
     for (int s = 0; s < steps; ++s) {
-      const __m256i px = _mm256_shuffle_epi8(
-          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + s * 12))), shuffle);
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + s * 16));
       const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wl + s * 16));
-      acc_hi = _mm256_add_epi32(acc_hi, _mm256_madd_epi16(px, h));
-      acc_lo = _mm256_add_epi32(acc_lo, _mm256_madd_epi16(px, l));
+      for (int r = 0; r < R; ++r) {
+        const __m256i px = _mm256_shuffle_epi8(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + off + s * 12))), shuffle);
+        acc_hi[r] = _mm256_add_epi32(acc_hi[r], _mm256_madd_epi16(px, h));
+        acc_lo[r] = _mm256_add_epi32(acc_lo[r], _mm256_madd_epi16(px, l));
+      }
     }
-    // The two halves hold taps (0, 1) and (2, 3) of each step: add them, then recombine.
-    const __m128i h = _mm_add_epi32(_mm256_castsi256_si128(acc_hi), _mm256_extracti128_si256(acc_hi, 1));
-    const __m128i l = _mm_add_epi32(_mm256_castsi256_si128(acc_lo), _mm256_extracti128_si256(acc_lo, 1));
-    __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(h, 8), l), _mm_set1_epi32(1 << (kPrecisionBits - 1)));
-    acc = _mm_srai_epi32(acc, kPrecisionBits);
-    acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
-    const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
-    out[x * 3 + 0] = uint8_t(rgbx);
-    out[x * 3 + 1] = uint8_t(rgbx >> 8);
-    out[x * 3 + 2] = uint8_t(rgbx >> 16);
+    for (int r = 0; r < R; ++r) {
+      // sum = 256 * hi + lo; the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
+      const __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]);
+      __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1)), half);
+      acc = _mm_srai_epi32(acc, kPrecisionBits);
+      acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
+      const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
+      uint8_t* o = out[r] + size_t(x) * 3;
+      o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+    }
   }
 }
 #endif
@@ -268,18 +275,35 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
     if (avx2) pad = size_t(ta.steps) * 12 + 16;
 #endif
     cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
-      thread_local std::vector<uint8_t> padded;  // one row + `pad` readable bytes
-      if (C == 3 && padded.size() < size_t(src.width) * 3 + pad) padded.resize(size_t(src.width) * 3 + pad);
-      for (int64_t y = y0; y < y1; ++y) {
+      constexpr int R = 4;  // rows per call of the AVX2 pass
+      thread_local std::vector<uint8_t> padded;  // R rows, each + `pad` readable bytes
+      const size_t pstride = size_t(src.width) * 3 + pad;
+      if (C == 3 && padded.size() < pstride * R) padded.resize(pstride * R);
+      int64_t y = y0;
+#if defined(__AVX2__)
+      if (avx2) {
+        const uint8_t* in[R];
+        uint8_t* o[R];
+        for (; y + R <= y1; y += R) {
+          for (int r = 0; r < R; ++r) {
+            std::memcpy(padded.data() + r * pstride, src.row(int(y + r)), size_t(src.width) * 3);
+            in[r] = padded.data() + r * pstride;
+            o[r] = dst + size_t(y + r) * mid_stride;
+          }
+          horizontal_rows_rgb_avx2<R>(in, o, out_w, t, ta);
+        }
+        for (; y < y1; ++y) {
+          std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
+          in[0] = padded.data();
+          o[0] = dst + size_t(y) * mid_stride;
+          horizontal_rows_rgb_avx2<1>(in, o, out_w, t, ta);
+        }
+      }
+#endif
+      for (; y < y1; ++y) {
         uint8_t* o = dst + size_t(y) * mid_stride;
         if (C == 3) {
           std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
-#if defined(__AVX2__)
-          if (avx2) {
-            horizontal_row_rgb_avx2(padded.data(), o, out_w, t, ta);
-            continue;
-          }
-#endif
           horizontal_row_rgb(padded.data(), o, out_w, t);
         } else {
           horizontal_row<1>(src.row(int(y)), o, out_w, t);
