@@ -5,7 +5,7 @@
 //   - fused_color_apply + to_tensor_normalized_lut_into (data/fused_color.h) against hflip ->
 //     color_jitter_apply / three_augment_apply -> to_tensor_normalized, for every 3-Augment op,
 //     every jitter order, hue, grey inputs and flips;
-//   - train_transform's output with and without a flip (the same chain, mirrored).
+//   - gaussian_blur against PIL's box blurs written plainly (odd shapes, 1-pixel lines).
 // Pillow's own pixels are checked in tests/fixtures/test_transforms.cpp.
 #include <cmath>
 #include <cstring>
@@ -106,6 +106,41 @@ Image ref_resize(const Image& src, int oh, int ow, Interp interp) {
   return out;
 }
 
+// PIL's GaussianBlur written plainly: 3 box blurs of fractional radius along each row (indices
+// clamped), then 3 along each column, 24-bit fixed point (ImagingGaussianBlur / ImagingBoxBlur).
+Image ref_blur(const Image& im, float radius) {
+  const float sigma2 = radius * radius / 3.0f;
+  const float L = float(std::sqrt(12.0 * sigma2 + 1.0));
+  const float l = float(std::floor((L - 1.0) / 2.0));
+  float a = (2 * l + 1) * (l * (l + 1) - 3 * sigma2);
+  a /= 6 * (sigma2 - (l + 1) * (l + 1));
+  const float r = l + a;
+  if (r == 0.0f) return im;
+  const int ri = int(r);
+  const uint32_t ww = uint32_t(float(1 << 24) / (r * 2 + 1));
+  const uint32_t fw = ((1u << 24) - uint32_t(ri * 2 + 1) * ww) / 2;
+  Image x = im;
+  auto line = [&](int n, auto get, auto set) {
+    std::vector<uint32_t> v(size_t(n), 0);
+    for (int i = 0; i < n; ++i) v[size_t(i)] = get(i);
+    auto at = [&](int i) { return v[size_t(std::clamp(i, 0, n - 1))]; };
+    for (int i = 0; i < n; ++i) {
+      uint32_t sum = 0;
+      for (int j = i - ri; j <= i + ri; ++j) sum += at(j);
+      set(i, uint8_t((sum * ww + (at(i - ri - 1) + at(i + ri + 1)) * fw + (1u << 23)) >> 24));
+    }
+  };
+  for (int p = 0; p < 3; ++p)
+    for (int y = 0; y < x.height; ++y)
+      for (int c = 0; c < x.channels; ++c)
+        line(x.width, [&](int i) { return uint32_t(x.at(y, i, c)); }, [&](int i, uint8_t b) { x.at(y, i, c) = b; });
+  for (int p = 0; p < 3; ++p)
+    for (int xx = 0; xx < x.width; ++xx)
+      for (int c = 0; c < x.channels; ++c)
+        line(x.height, [&](int i) { return uint32_t(x.at(i, xx, c)); }, [&](int i, uint8_t b) { x.at(i, xx, c) = b; });
+  return x;
+}
+
 // The op-by-op chain the fused one replaces, to (3, H, W).
 Tensor plain_chain(const Image& im, bool flip, const ThreeAugmentParams* three, const ColorJitterParams* jitter) {
   Image x = flip ? hflip(im) : im;
@@ -157,6 +192,18 @@ TEST_CASE("resize: bit-exact with Pillow's fixed-point algorithm written plainly
   const Image a = resize(crop_view(big, 7, 13, 61, 97), 30, 41, Interp::bicubic);
   const Image b = ref_resize(crop(big, 7, 13, 61, 97), 30, 41, Interp::bicubic);
   CHECK(a.pixels == b.pixels);
+}
+
+TEST_CASE("gaussian_blur (horizontal passes run on the transposed image): PIL's box blurs written plainly") {
+  const int shapes[][3] = {{29, 41, 3}, {41, 29, 3}, {1, 17, 3}, {13, 1, 3}, {23, 31, 1}, {64, 7, 3}};
+  int n = 0;
+  for (const auto& sh : shapes)
+    for (float radius : {0.3f, 1.234f, 2.0f, 4.5f}) {
+      const Image im = noise_image(sh[0], sh[1], sh[2], uint64_t(100 + n++));
+      CAPTURE(radius);
+      CAPTURE(n);
+      CHECK(gaussian_blur(im, radius).pixels == ref_blur(im, radius).pixels);
+    }
 }
 
 TEST_CASE("fused colour chain: the same floats as hflip -> jitter / 3-Augment -> normalise, every op and order") {
