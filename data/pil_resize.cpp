@@ -221,15 +221,34 @@ void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int
         acc_lo[r] = _mm256_add_epi32(acc_lo[r], _mm256_madd_epi16(px, l));
       }
     }
-    for (int r = 0; r < R; ++r) {
-      // sum = 256 * hi + lo; the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
-      const __m256i sum = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]);
-      __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1)), half);
-      acc = _mm_srai_epi32(acc, kPrecisionBits);
-      acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
-      const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
-      uint8_t* o = out[r] + size_t(x) * 3;
-      o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+    // sum = 256 * hi + lo; the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
+    __m256i sum[R];
+    for (int r = 0; r < R; ++r) sum[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]);
+    if constexpr (R == 4) {
+      // Rows finished two per vector: [row 0 | row 1] and [row 2 | row 3], then packed together.
+      const __m256i half8 = _mm256_broadcastsi128_si256(half);
+      __m256i u01 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[0], sum[1], 0x20), _mm256_permute2x128_si256(sum[0], sum[1], 0x31));
+      __m256i u23 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[2], sum[3], 0x20), _mm256_permute2x128_si256(sum[2], sum[3], 0x31));
+      u01 = _mm256_srai_epi32(_mm256_add_epi32(u01, half8), kPrecisionBits);
+      u23 = _mm256_srai_epi32(_mm256_add_epi32(u23, half8), kPrecisionBits);
+      // packs: lanes [r0 r2 | r1 r3] as int16; packus clips to 0..255: bytes [r0 r2 r0 r2 | r1 r3 r1 r3].
+      const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(u01, u23), _mm256_setzero_si256());
+      const uint64_t lo02 = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(p)));
+      const uint64_t lo13 = uint64_t(_mm_cvtsi128_si64(_mm256_extracti128_si256(p, 1)));
+      const uint32_t rgbx[4] = {uint32_t(lo02), uint32_t(lo13), uint32_t(lo02 >> 32), uint32_t(lo13 >> 32)};
+      for (int r = 0; r < R; ++r) {
+        uint8_t* o = out[r] + size_t(x) * 3;
+        o[0] = uint8_t(rgbx[r]), o[1] = uint8_t(rgbx[r] >> 8), o[2] = uint8_t(rgbx[r] >> 16);
+      }
+    } else {
+      for (int r = 0; r < R; ++r) {
+        __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum[r]), _mm256_extracti128_si256(sum[r], 1)), half);
+        acc = _mm_srai_epi32(acc, kPrecisionBits);
+        acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
+        const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
+        uint8_t* o = out[r] + size_t(x) * 3;
+        o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+      }
     }
   }
 }
