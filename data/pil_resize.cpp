@@ -256,7 +256,26 @@ void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int
 
 }  // namespace
 
+namespace {
+
+// `out` takes the H x W x C shape, keeping its buffer when it is large enough (its old bytes
+// stay: every byte is overwritten by the caller).
+void reshape(Image& out, int h, int w, int c) {
+  out.height = h, out.width = w, out.channels = c;
+  out.pixels.resize(size_t(h) * w * c);
+}
+
+}  // namespace
+
 Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
+  Image out;
+  resize_into(src, out_h, out_w, interp, out);
+  return out;
+}
+
+void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Image& out) {
+  if (!out.pixels.empty() && src.data >= out.pixels.data() && src.data < out.pixels.data() + out.pixels.size())
+    throw std::invalid_argument("resize_into: the source is a view of the output image (resize in place is not supported)");
   if (out_h < 1 || out_w < 1 || src.height < 1 || src.width < 1)
     throw std::invalid_argument("resize: expected a non-empty image and output size, got " + std::to_string(src.height) + "x" +
                                 std::to_string(src.width) + " -> " + std::to_string(out_h) + "x" + std::to_string(out_w));
@@ -270,14 +289,13 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   // worker resizes one image after another: no allocation, no zero-fill, no page faults).
   // Without a horizontal pass the vertical one reads the source rows directly.
   thread_local std::vector<uint8_t> mid_scratch;
-  Image out_h_only;
   const uint8_t* mid = src.data;
   size_t mid_stride = src.row_stride;
   if (need_h) {
     uint8_t* dst = nullptr;
     if (!need_v) {
-      out_h_only = Image(src.height, out_w, C);
-      dst = out_h_only.pixels.data();
+      reshape(out, src.height, out_w, C);
+      dst = out.pixels.data();
     } else {
       const size_t bytes = size_t(src.height) * out_w * C;
       if (mid_scratch.size() < bytes) mid_scratch.resize(bytes);
@@ -329,17 +347,17 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
         }
       }
     });
-    if (!need_v) return out_h_only;
+    if (!need_v) return;
   } else if (!need_v) {  // same size: a copy
-    Image same(src.height, src.width, C);
-    for (int y = 0; y < src.height; ++y) std::memcpy(same.row(y), src.row(y), size_t(out_w) * C);
-    return same;
+    reshape(out, src.height, src.width, C);
+    for (int y = 0; y < src.height; ++y) std::memcpy(out.row(y), src.row(y), size_t(out_w) * C);
+    return;
   }
 
   // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
   // runs along the contiguous row (all W * C bytes) and vectorises.
   const Taps t = make_taps(src.height, out_h, interp);
-  Image out(out_h, out_w, C);
+  reshape(out, out_h, out_w, C);
   const int row_len = out_w * C;
   cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
     // Locals and __restrict: the uint8_t rows may alias anything as far as the compiler knows
@@ -361,7 +379,6 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
       for (int i = 0; i < n; ++i) o[i] = clip8(acc[i]);
     }
   });
-  return out;
 }
 
 }  // namespace rv::data

@@ -192,6 +192,19 @@ TEST_CASE("resize: bit-exact with Pillow's fixed-point algorithm written plainly
   const Image a = resize(crop_view(big, 7, 13, 61, 97), 30, 41, Interp::bicubic);
   const Image b = ref_resize(crop(big, 7, 13, 61, 97), 30, 41, Interp::bicubic);
   CHECK(a.pixels == b.pixels);
+  // resize_into reuses the output's buffer: larger, then smaller, then larger again, every axis
+  // case (both passes, horizontal only, vertical only, a copy), and the same bytes as resize.
+  Image reused;
+  const int sizes[][2] = {{50, 70}, {12, 9}, {61, 97}, {61, 40}, {30, 97}, {61, 97}};
+  for (const auto& sz : sizes) {
+    resize_into(crop_view(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic, reused);
+    CHECK(reused.height == sz[0]);
+    CHECK(reused.width == sz[1]);
+    CHECK(reused.pixels == ref_resize(crop(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic).pixels);
+  }
+  Image self = noise_image(20, 20, 3, 5);
+  CHECK_THROWS_WITH_AS(resize_into(view_of(self), 10, 10, Interp::bilinear, self),
+                       doctest::Contains("resize_into: the source is a view of the output image"), std::invalid_argument);
 }
 
 TEST_CASE("gaussian_blur (horizontal passes run on the transposed image): PIL's box blurs written plainly") {
