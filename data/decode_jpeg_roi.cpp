@@ -199,13 +199,6 @@ bool have_jpeg_roi_decoder() { return false; }
 
 Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height, int width,
                        int scale_denom, const DecodeOptions& opt) {
-  Image out;
-  decode_jpeg_crop_into(data, size, label, top, left, height, width, scale_denom, opt, out);
-  return out;
-}
-
-void decode_jpeg_crop_into(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
-                           int width, int scale_denom, const DecodeOptions& opt, Image& out) {
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     throw std::invalid_argument(label + ": decode_jpeg_crop: scale_denom must be 1, 2, 4 or 8, got " + std::to_string(scale_denom));
   if (opt.channels != 1 && opt.channels != 3)
@@ -216,44 +209,35 @@ void decode_jpeg_crop_into(const uint8_t* data, size_t size, const std::string& 
                                 std::to_string(height) + "x" + std::to_string(width) + " at (" + std::to_string(top) + ", " +
                                 std::to_string(left) + ")");
 #if RV_HAVE_LIBJPEG
-  if (!ends_with_eoi(data, size) || size > 0xFFFFFFFFu) {
-    out = full_then_crop(data, size, label, box, scale_denom, opt);
-    return;
-  }
+  if (!ends_with_eoi(data, size) || size > 0xFFFFFFFFu) return full_then_crop(data, size, label, box, scale_denom, opt);
   const int o = opt.exif_orientation ? jpeg_exif_orientation(data, size) : 1;
   const RoiRequest rq{box, scale_denom, o, opt.channels, opt.max_pixels};
   ErrorMgr err;
   jpeg_decompress_struct ci;
-  // The decoded box lands in out's own buffer (reused: resize keeps the capacity).
-  std::vector<uint8_t>& buf = out.pixels;
-  thread_local std::vector<uint8_t> row;
+  std::vector<uint8_t> buf, row;
   Box sbox{};
   int out_c = 0, SH = 0, SW = 0;
   switch (roi_decode_c(data, size, rq, err, ci, buf, row, sbox, out_c, SH, SW)) {
     case RoiResult::ok: break;
-    case RoiResult::cmyk:
+    case RoiResult::cmyk: return full_then_crop(data, size, label, box, scale_denom, opt);
     case RoiResult::too_big:  // the full decoder words the size error
-      out = full_then_crop(data, size, label, box, scale_denom, opt);
-      return;
+      return full_then_crop(data, size, label, box, scale_denom, opt);
     case RoiResult::bad_box:
-      out = Image();  // no half-made image left behind
       throw std::invalid_argument(label + ": decode_jpeg_crop: box " + std::to_string(height) + "x" + std::to_string(width) +
                                   " at (" + std::to_string(top) + ", " + std::to_string(left) + ") is outside the " +
                                   std::to_string(SH) + "x" + std::to_string(SW) + " image at scale 1/" +
                                   std::to_string(scale_denom));
-    case RoiResult::error:
-      out = Image();
-      throw std::runtime_error(label + ": corrupt or truncated JPEG (" + err.message + ")");
+    case RoiResult::error: throw std::runtime_error(label + ": corrupt or truncated JPEG (" + err.message + ")");
   }
-  if (err.premature_end) {
-    out = Image();
-    throw std::runtime_error(label + ": corrupt or truncated JPEG (Premature end of JPEG file)");
-  }
-  out.height = sbox.height, out.width = sbox.width, out.channels = out_c;
-  if (opt.channels == 1 && out.channels == 3) out = rgb_to_grey(out);
-  if (o != 1) out = apply_orientation(std::move(out), o);
+  if (err.premature_end) throw std::runtime_error(label + ": corrupt or truncated JPEG (Premature end of JPEG file)");
+  // The decoded box becomes the image's pixels as they are (no second zero-filled buffer and copy).
+  Image im;
+  im.height = sbox.height, im.width = sbox.width, im.channels = out_c;
+  im.pixels = std::move(buf);
+  if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
+  return apply_orientation(std::move(im), o);
 #else
-  out = full_then_crop(data, size, label, box, scale_denom, opt);
+  return full_then_crop(data, size, label, box, scale_denom, opt);
 #endif
 }
 

@@ -43,10 +43,5 @@ bool have_jpeg_roi_decoder();
 // a std::invalid_argument; a corrupt file a std::runtime_error naming `label`.
 Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
                        int width, int scale_denom, const DecodeOptions& opt = {});
-// The same into `out`, whose pixel buffer is reused when large enough (a per-thread image in
-// a loader worker: no allocation, zero-fill or page faults per sample). On an error `out`'s
-// is left empty.
-void decode_jpeg_crop_into(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
-                           int width, int scale_denom, const DecodeOptions& opt, Image& out);
 
 }  // namespace rv::data

@@ -56,13 +56,6 @@ CropBox scaled_box(const CropBox& crop, int height, int width, int scaled_h, int
 
 Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
                    const TrainTransformOptions& opt, const CropBox& crop, CropBox& box) {
-  Image im;
-  train_decode_into(data, size, label, info, opt, crop, box, im);
-  return im;
-}
-
-void train_decode_into(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
-                       const TrainTransformOptions& opt, const CropBox& crop, CropBox& box, Image& out) {
   DecodeOptions dopt;
   dopt.exif_orientation = opt.exif_orientation;
   int d = 1;
@@ -75,13 +68,14 @@ void train_decode_into(const uint8_t* data, size_t size, const std::string& labe
   if (opt.roi_decode && info.format == ImageFormat::jpeg) {
     // Only the crop's pixels are decoded (the same bytes as the whole decode, then crop).
     box = scaled_box(crop, info.height, info.width, (info.height + d - 1) / d, (info.width + d - 1) / d);
-    decode_jpeg_crop_into(data, size, label, box.top, box.left, box.height, box.width, d, dopt, out);
-    box = {0, 0, out.height, out.width};
-    return;
+    Image im = decode_jpeg_crop(data, size, label, box.top, box.left, box.height, box.width, d, dopt);
+    box = {0, 0, im.height, im.width};
+    return im;
   }
   if (info.format == ImageFormat::jpeg) dopt.scale_denom = d;
-  out = decode_image(data, size, label, dopt);
-  box = scaled_box(crop, info.height, info.width, out.height, out.width);
+  Image im = decode_image(data, size, label, dopt);
+  box = scaled_box(crop, info.height, info.width, im.height, im.width);
+  return im;
 }
 
 void train_transform_into(const uint8_t* data, size_t size, const std::string& label, const TrainTransformOptions& opt,
@@ -89,8 +83,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
   CropBox box;
-  thread_local Image im;  // the decoded crop: its buffer reused from sample to sample
-  train_decode_into(data, size, label, info, opt, p.crop, box, im);
+  const Image im = train_decode(data, size, label, info, opt, p.crop, box);
   if (p.rand_augment) {
     Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
     if (p.flip) x = hflip(x);

@@ -78,9 +78,6 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
 // `box` receives the crop's place in the returned image (all of it when roi_decode applies).
 Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
                    const TrainTransformOptions& opt, const CropBox& crop, CropBox& box);
-// The same into `out` (its buffer reused when large enough: train_transform keeps one per thread).
-void train_decode_into(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
-                       const TrainTransformOptions& opt, const CropBox& crop, CropBox& box, Image& out);
 
 // Bytes of one image file -> (3, S, S) f32. `label` names the file in errors. `ra` is the parsed
 // RandAugment of opt.rand_augment (parse it once: RandAugment::parse), used when augment is
