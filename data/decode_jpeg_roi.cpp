@@ -230,8 +230,10 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
     case RoiResult::error: throw std::runtime_error(label + ": corrupt or truncated JPEG (" + err.message + ")");
   }
   if (err.premature_end) throw std::runtime_error(label + ": corrupt or truncated JPEG (Premature end of JPEG file)");
-  Image im(sbox.height, sbox.width, out_c);
-  std::memcpy(im.pixels.data(), buf.data(), buf.size());
+  // The decoded box becomes the image's pixels as they are (no second zero-filled buffer and copy).
+  Image im;
+  im.height = sbox.height, im.width = sbox.width, im.channels = out_c;
+  im.pixels = std::move(buf);
   if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
   return apply_orientation(std::move(im), o);
 #else

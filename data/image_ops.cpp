@@ -64,16 +64,6 @@ Image solarize(const Image& im, int threshold) {
 
 namespace {
 
-// PIL's blend of one byte: a + alpha * (b - a) in float, truncated toward zero, clipped outside
-// [0, 1] (inside it the value cannot leave 0..255). Written branch-free so loops over it
-// vectorise (compare-selects and a truncating float -> int conversion).
-inline uint8_t blend1(int a, int b, float alpha) {
-  float t = float(a) + alpha * float(b - a);
-  t = t < 0.0f ? 0.0f : t;
-  t = t > 255.0f ? 255.0f : t;
-  return uint8_t(int(t));
-}
-
 // blend of a constant per-channel degenerate image with `im`.
 Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha) {
   Image out(im.height, im.width, im.channels);
@@ -82,10 +72,10 @@ Image blend_const(const std::array<uint8_t, 3>& a, const Image& im, float alpha)
   const uint8_t* s = im.pixels.data();
   uint8_t* d = out.pixels.data();
   if (C == 1) {
-    for (size_t i = 0; i < n; ++i) d[i] = blend1(a[0], s[i], alpha);
+    for (size_t i = 0; i < n; ++i) d[i] = blend_byte(a[0], s[i], alpha);
   } else {
     for (size_t i = 0; i < n; ++i)
-      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend1(a[c], s[3 * i + c], alpha);
+      for (int c = 0; c < 3; ++c) d[3 * i + c] = blend_byte(a[c], s[3 * i + c], alpha);
   }
   return out;
 }
@@ -98,7 +88,7 @@ Image blend(const Image& a, const Image& b, float alpha) {
   Image out(a.height, a.width, a.channels);
   const uint8_t *pa = a.pixels.data(), *pb = b.pixels.data();
   uint8_t* d = out.pixels.data();
-  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend1(pa[i], pb[i], alpha);
+  for (size_t i = 0, n = a.pixels.size(); i < n; ++i) d[i] = blend_byte(pa[i], pb[i], alpha);
   return out;
 }
 
@@ -194,38 +184,38 @@ float box_radius(float radius, int passes) {
   return l + a;
 }
 
-// One box blur of fractional radius r = ri + frac along each row of an H x W x C image, every
-// channel at once: out[x] = (sum of in[x-ri .. x+ri]) * ww + (in[x-ri-1] + in[x+ri+1]) * fw in
-// 24-bit fixed point, indices clamped to the row (edge pixels repeat), as PIL's
-// ImagingLineBoxBlur. The row is first widened into `pad` with ri + 1 repeated edge pixels on
-// each side, so the sliding window needs no bounds checks. Exact integer sums: the order of the
-// additions does not change a bit.
+// The image with its axes swapped: out(x, y, c) = in(y, x, c). The blur runs its horizontal
+// passes as vertical ones on the transposed image (see box_blur_cols), in tiles so that both
+// sides stay in cache.
 template <int C>
-void box_blur_rows(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint32_t>& pad) {
-  const int W = in.width, P = ri + 1;
-  pad.resize((size_t(W) + 2 * P) * C);
-  for (int y = 0; y < in.height; ++y) {
-    const uint8_t* src = in.row(y);
-    uint8_t* dst = out.row(y);
-    for (int i = 0; i < P; ++i)
-      for (int c = 0; c < C; ++c) pad[size_t(i) * C + c] = src[c], pad[(size_t(P) + W + i) * C + c] = src[size_t(W - 1) * C + c];
-    for (int i = 0; i < W * C; ++i) pad[size_t(P) * C + i] = src[i];
-    const uint32_t* p = pad.data() + size_t(P) * C;  // p[i * C + c] = in[clamp(i)][c] for -P <= i < W + P
-    uint32_t acc[C] = {};
-    for (int i = -ri - 1; i < ri; ++i)
-      for (int c = 0; c < C; ++c) acc[c] += p[i * C + c];  // window of x = -1
-    for (int x = 0; x < W; ++x)
-      for (int c = 0; c < C; ++c) {
-        const uint32_t lo = p[(x - ri - 1) * C + c], hi = p[(x + ri) * C + c];
-        acc[c] += hi - lo;
-        const uint32_t bulk = acc[c] * ww + (lo + p[(x + ri + 1) * C + c]) * fw;
-        dst[x * C + c] = uint8_t((bulk + (1u << 23)) >> 24);
+void transpose_tiles(const uint8_t* __restrict in, uint8_t* __restrict out, int H, int W) {
+  constexpr int T = 16;
+  for (int y0 = 0; y0 < H; y0 += T)
+    for (int x0 = 0; x0 < W; x0 += T) {
+      const int y1 = std::min(H, y0 + T), x1 = std::min(W, x0 + T);
+      for (int x = x0; x < x1; ++x) {
+        uint8_t* d = out + size_t(x) * H * C;
+        for (int y = y0; y < y1; ++y) {
+          const uint8_t* s = in + (size_t(y) * W + x) * C;
+          for (int c = 0; c < C; ++c) d[size_t(y) * C + c] = s[c];
+        }
       }
-  }
+    }
 }
 
-// The same along columns: whole rows at a time, so that the inner loops run over the W * C
-// contiguous bytes of a row (vectorised) instead of striding down one column at a time.
+void transpose_hw(const Image& in, Image& out) {
+  out.height = in.width, out.width = in.height, out.channels = in.channels;
+  out.pixels.resize(in.pixels.size());
+  if (in.channels == 3) transpose_tiles<3>(in.pixels.data(), out.pixels.data(), in.height, in.width);
+  else transpose_tiles<1>(in.pixels.data(), out.pixels.data(), in.height, in.width);
+}
+
+// One box blur of fractional radius r = ri + frac down each column of an H x W x C image, every
+// channel at once: out[y] = (sum of in[y-ri .. y+ri]) * ww + (in[y-ri-1] + in[y+ri+1]) * fw in
+// 24-bit fixed point, indices clamped to the image (edge rows repeat), as PIL's
+// ImagingLineBoxBlur along a line. Whole rows at a time, so that the inner loops run over the
+// W * C contiguous bytes of a row (vectorised) instead of striding down one column at a time.
+// Exact integer sums: the order of the additions does not change a bit.
 void box_blur_cols(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint32_t>& acc) {
   const int H = in.height, n = in.width * in.channels;
   auto row = [&](int y) { return in.row(std::clamp(y, 0, H - 1)); };
@@ -257,14 +247,19 @@ Image gaussian_blur(const Image& im, float radius) {
   const uint32_t ww = uint32_t(float(1 << 24) / (r * 2 + 1));
   const uint32_t fw = ((1u << 24) - uint32_t(ri * 2 + 1) * ww) / 2;
   const int H = im.height, W = im.width, C = im.channels;
-  Image a = im, b(H, W, C);
-  // All horizontal passes, then all vertical ones (PIL blurs the transposed image).
+  // All horizontal passes, then all vertical ones (as PIL). The horizontal ones are column
+  // passes on the transposed image: the same sums, but vectorised along rows (a sliding window
+  // along an interleaved row is a serial chain).
+  Image a, b(W, H, C);
+  transpose_hw(im, a);
   std::vector<uint32_t> scratch;
   for (int p = 0; p < passes; ++p) {
-    if (C == 3) box_blur_rows<3>(a, b, ri, ww, fw, scratch);
-    else box_blur_rows<1>(a, b, ri, ww, fw, scratch);
+    box_blur_cols(a, b, ri, ww, fw, scratch);
     std::swap(a, b);
   }
+  transpose_hw(a, b);
+  std::swap(a, b);
+  b.height = H, b.width = W;  // the same pixel count: now the vertical passes' H x W scratch
   for (int p = 0; p < passes; ++p) {
     box_blur_cols(a, b, ri, ww, fw, scratch);
     std::swap(a, b);

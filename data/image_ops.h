@@ -34,6 +34,15 @@ Image solarize(const Image& im, int threshold = 128);
 // PIL Image.blend(a, b, alpha): a + alpha * (b - a) in float, truncated (clipped when alpha is
 // outside [0, 1]).
 Image blend(const Image& a, const Image& b, float alpha);
+// blend of one byte: a + alpha * (b - a) in float, truncated toward zero, clipped outside
+// [0, 1] (inside it the value cannot leave 0..255). Written branch-free so loops over it
+// vectorise (compare-selects and a truncating float -> int conversion).
+inline uint8_t blend_byte(int a, int b, float alpha) {
+  float t = float(a) + alpha * float(b - a);
+  t = t < 0.0f ? 0.0f : t;
+  t = t > 255.0f ? 255.0f : t;
+  return uint8_t(int(t));
+}
 Image adjust_brightness(const Image& im, float factor);  // blend(black, im, f)
 Image adjust_contrast(const Image& im, float factor);    // blend(mean grey, im, f)
 Image adjust_saturation(const Image& im, float factor);  // blend(grey(im), im, f)

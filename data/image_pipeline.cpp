@@ -3,6 +3,7 @@
 
 #include "data/decode_jpeg.h"
 #include "data/decode_jpeg_roi.h"
+#include "data/fused_color.h"
 
 #include <algorithm>
 #include <cmath>
@@ -83,12 +84,23 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
   CropBox box;
   const Image im = train_decode(data, size, label, info, opt, p.crop, box);
-  Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
-  if (p.flip) x = hflip(x);
-  if (p.jitter) x = color_jitter_apply(x, *p.jitter);
-  if (p.three) x = three_augment_apply(x, *p.three);
-  if (p.rand_augment) x = ra->apply(x, *p.rand_augment);
-  to_tensor_normalized_into(x, opt.mean, opt.std, out);
+  if (p.rand_augment) {
+    Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
+    if (p.flip) x = hflip(x);
+    x = ra->apply(x, *p.rand_augment);
+    to_tensor_normalized_into(x, opt.mean, opt.std, out);
+  } else {
+    // The same pixels as hflip -> color_jitter_apply / three_augment_apply -> normalise, in
+    // fewer passes: byte maps composed and applied by the normalise, the flip folded into its
+    // writes (data/fused_color.h).
+    // The resized crop goes into a per-thread image reused from sample to sample.
+    thread_local Image x;
+    resize_into(crop_view(im, box.top, box.left, box.height, box.width), opt.size, opt.size, opt.interp, x);
+    ChannelLut lut;
+    if (p.jitter) fused_color_apply(x, nullptr, &*p.jitter, lut);
+    if (p.three) fused_color_apply(x, &*p.three, p.three->jitter ? &*p.three->jitter : nullptr, lut);
+    to_tensor_normalized_lut_into(x, lut, p.flip, opt.mean, opt.std, out);
+  }
   for (const CropBox& b : p.erase) chw::erase_(out, b, opt.erase_mode, rd.generator());
 }
 

@@ -115,7 +115,8 @@ void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
 
 // The RGB case with 4 lanes per tap: R, G, B and the next pixel's R (computed, never stored),
 // so that each tap is one 4 x int32 multiply-add the compiler can vectorise instead of three
-// scalar ones. `in` must have one readable byte past the row: the caller pads it.
+// scalar ones. `in` must have one readable byte past the row: the caller pads it. The portable
+// path (no AVX2).
 void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
   for (int x = 0; x < out_w; ++x) {
     const int32_t* w = t.w.data() + size_t(x) * t.taps;
@@ -149,9 +150,132 @@ void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& 
   }
 }
 
+#if defined(__AVX2__)
+// The AVX2 RGB path, still exact. A 16-bit multiply-add (vpmaddwd: two u8 x i16 products summed
+// into one i32, 16 of them per instruction) is 4x the work per instruction of the 32-bit
+// multiply above, but the weights have 22 bits. So each weight is split exactly into
+//   w = 256 * hi + lo,   hi = w >> 8 (|hi| < 2^15),  lo = w & 255,
+// and sum(p * w) = 256 * sum(p * hi) + sum(p * lo): two 16-bit multiply-adds give the same int32
+// sum as Pillow's (no term overflows: |p * hi| < 2^23, p * lo < 2^16).
+//
+// One step handles 4 taps of one output pixel: the 16 bytes from pixel k (R0 G0 B0 R1 ... B3
+// and 4 spare bytes) are loaded into both 128-bit halves; the low half is shuffled into the
+// int16 pairs (R0 R1 G0 G1 B0 B1 0 0), the high half into (R2 R3 G2 G3 B2 B3 0 0), and the
+// weights of the step are laid out to match (hi of taps k, k+1 four times, then of k+2, k+3).
+// Taps past the pixel's count have weight 0 (the bytes they read are padding or neighbours).
+struct TapsAvx2 {
+  int steps = 0;                 // ceil(max count / 4)
+  std::vector<int16_t> hi, lo;   // 16 per step: [(x * steps + s) * 16 + lane]
+};
+
+bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
+  int max_count = 0;
+  for (int c : t.count) max_count = std::max(max_count, c);
+  out.steps = (max_count + 3) / 4;
+  const size_t n = t.first.size();
+  out.hi.assign(n * out.steps * 16, 0);
+  out.lo.assign(n * out.steps * 16, 0);
+  for (size_t x = 0; x < n; ++x)
+    for (int s = 0; s < out.steps; ++s) {
+      int16_t* hi = out.hi.data() + (x * out.steps + s) * 16;
+      int16_t* lo = out.lo.data() + (x * out.steps + s) * 16;
+      for (int j = 0; j < 4; ++j) {
+        const int k = s * 4 + j;
+        if (k >= t.count[x]) continue;
+        const int32_t w = t.w[x * t.taps + k];
+        const int32_t h = w >> 8;  // arithmetic: floor, so lo = w - 256 * h is in 0..255
+        if (h > 32767 || h < -32768) return false;
+        const int half = j / 2, odd = j % 2;  // 128-bit half of the vector, place in the pair
+        for (int c = 0; c < 4; ++c) {
+          hi[half * 8 + c * 2 + odd] = int16_t(h);
+          lo[half * 8 + c * 2 + odd] = int16_t(w - 256 * h);
+        }
+      }
+    }
+  return true;
+}
+
+// R rows at once (Pillow-SIMD's trick): the rows share every output pixel's weights, so each
+// weight load serves R rows, and the R sums are finished together. `in[r]` are padded rows.
+template <int R>
+void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int out_w, const Taps& t, const TapsAvx2& ta) {
+  // Low half: pixels 0, 1 of the step; high half (bytes 6.. of the same 16): pixels 2, 3.
+  // -1 (0x80) zero-fills the high byte of each int16 and the unused fourth channel.
+  const __m256i shuffle = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
+                                           6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
+  const __m128i half = _mm_set1_epi32(1 << (kPrecisionBits - 1));
+  const int steps = ta.steps;
+  for (int x = 0; x < out_w; ++x) {
+    const size_t off = size_t(t.first[x]) * 3;
+    const int16_t* wh = ta.hi.data() + size_t(x) * steps * 16;
+    const int16_t* wl = ta.lo.data() + size_t(x) * steps * 16;
+    __m256i acc_hi[R], acc_lo[R];
+    for (int r = 0; r < R; ++r) acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
+    for (int s = 0; s < steps; ++s) {
+      const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + s * 16));
+      const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wl + s * 16));
+      for (int r = 0; r < R; ++r) {
+        const __m256i px = _mm256_shuffle_epi8(
+            _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + off + s * 12))), shuffle);
+        acc_hi[r] = _mm256_add_epi32(acc_hi[r], _mm256_madd_epi16(px, h));
+        acc_lo[r] = _mm256_add_epi32(acc_lo[r], _mm256_madd_epi16(px, l));
+      }
+    }
+    // sum = 256 * hi + lo; the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
+    __m256i sum[R];
+    for (int r = 0; r < R; ++r) sum[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]);
+    if constexpr (R == 4) {
+      // Rows finished two per vector: [row 0 | row 1] and [row 2 | row 3], then packed together.
+      const __m256i half8 = _mm256_broadcastsi128_si256(half);
+      __m256i u01 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[0], sum[1], 0x20), _mm256_permute2x128_si256(sum[0], sum[1], 0x31));
+      __m256i u23 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[2], sum[3], 0x20), _mm256_permute2x128_si256(sum[2], sum[3], 0x31));
+      u01 = _mm256_srai_epi32(_mm256_add_epi32(u01, half8), kPrecisionBits);
+      u23 = _mm256_srai_epi32(_mm256_add_epi32(u23, half8), kPrecisionBits);
+      // packs: lanes [r0 r2 | r1 r3] as int16; packus clips to 0..255: bytes [r0 r2 r0 r2 | r1 r3 r1 r3].
+      const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(u01, u23), _mm256_setzero_si256());
+      const uint64_t lo02 = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(p)));
+      const uint64_t lo13 = uint64_t(_mm_cvtsi128_si64(_mm256_extracti128_si256(p, 1)));
+      const uint32_t rgbx[4] = {uint32_t(lo02), uint32_t(lo13), uint32_t(lo02 >> 32), uint32_t(lo13 >> 32)};
+      for (int r = 0; r < R; ++r) {
+        uint8_t* o = out[r] + size_t(x) * 3;
+        o[0] = uint8_t(rgbx[r]), o[1] = uint8_t(rgbx[r] >> 8), o[2] = uint8_t(rgbx[r] >> 16);
+      }
+    } else {
+      for (int r = 0; r < R; ++r) {
+        __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum[r]), _mm256_extracti128_si256(sum[r], 1)), half);
+        acc = _mm_srai_epi32(acc, kPrecisionBits);
+        acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
+        const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
+        uint8_t* o = out[r] + size_t(x) * 3;
+        o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+      }
+    }
+  }
+}
+#endif
+
+}  // namespace
+
+namespace {
+
+// `out` takes the H x W x C shape, keeping its buffer when it is large enough (its old bytes
+// stay: every byte is overwritten by the caller).
+void reshape(Image& out, int h, int w, int c) {
+  out.height = h, out.width = w, out.channels = c;
+  out.pixels.resize(size_t(h) * w * c);
+}
+
 }  // namespace
 
 Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
+  Image out;
+  resize_into(src, out_h, out_w, interp, out);
+  return out;
+}
+
+void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Image& out) {
+  if (!out.pixels.empty() && src.data >= out.pixels.data() && src.data < out.pixels.data() + out.pixels.size())
+    throw std::invalid_argument("resize_into: the source is a view of the output image (resize in place is not supported)");
   if (out_h < 1 || out_w < 1 || src.height < 1 || src.width < 1)
     throw std::invalid_argument("resize: expected a non-empty image and output size, got " + std::to_string(src.height) + "x" +
                                 std::to_string(src.width) + " -> " + std::to_string(out_h) + "x" + std::to_string(out_w));
@@ -160,43 +284,94 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
   const int C = src.channels;
   const bool need_h = out_w != src.width, need_v = out_h != src.height;
 
-  // Horizontal pass (or a copy of the rows) into `mid` (src.height x out_w).
-  Image mid(src.height, out_w, C);
+  // Horizontal pass into `mid` (src.height x out_w): the output itself when there is no
+  // vertical pass, else a per-thread scratch buffer reused from image to image (a loader
+  // worker resizes one image after another: no allocation, no zero-fill, no page faults).
+  // Without a horizontal pass the vertical one reads the source rows directly.
+  thread_local std::vector<uint8_t> mid_scratch;
+  const uint8_t* mid = src.data;
+  size_t mid_stride = src.row_stride;
   if (need_h) {
+    uint8_t* dst = nullptr;
+    if (!need_v) {
+      reshape(out, src.height, out_w, C);
+      dst = out.pixels.data();
+    } else {
+      const size_t bytes = size_t(src.height) * out_w * C;
+      if (mid_scratch.size() < bytes) mid_scratch.resize(bytes);
+      dst = mid_scratch.data();
+    }
+    mid = dst, mid_stride = size_t(out_w) * C;
     const Taps t = make_taps(src.width, out_w, interp);
+    size_t pad = 1;  // readable bytes past the row that the RGB paths may read (with weight 0)
+#if defined(__AVX2__)
+    TapsAvx2 ta;
+    const bool avx2 = C == 3 && make_taps_avx2(t, ta);
+    // An edge pixel has fewer taps than `steps * 4`: its last step may read up to 4 * steps
+    // pixels (+ 4 bytes) past its first one, i.e. past the end of the row.
+    if (avx2) pad = size_t(ta.steps) * 12 + 16;
+#endif
     cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
-      std::vector<uint8_t> padded(C == 3 ? size_t(src.width) * 3 + 1 : 0);  // the row + 1 readable byte
-      for (int64_t y = y0; y < y1; ++y) {
+      constexpr int R = 4;  // rows per call of the AVX2 pass
+      thread_local std::vector<uint8_t> padded;  // R rows, each + `pad` readable bytes
+      const size_t pstride = size_t(src.width) * 3 + pad;
+      if (C == 3 && padded.size() < pstride * R) padded.resize(pstride * R);
+      int64_t y = y0;
+#if defined(__AVX2__)
+      if (avx2) {
+        const uint8_t* in[R];
+        uint8_t* o[R];
+        for (; y + R <= y1; y += R) {
+          for (int r = 0; r < R; ++r) {
+            std::memcpy(padded.data() + r * pstride, src.row(int(y + r)), size_t(src.width) * 3);
+            in[r] = padded.data() + r * pstride;
+            o[r] = dst + size_t(y + r) * mid_stride;
+          }
+          horizontal_rows_rgb_avx2<R>(in, o, out_w, t, ta);
+        }
+        for (; y < y1; ++y) {
+          std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
+          in[0] = padded.data();
+          o[0] = dst + size_t(y) * mid_stride;
+          horizontal_rows_rgb_avx2<1>(in, o, out_w, t, ta);
+        }
+      }
+#endif
+      for (; y < y1; ++y) {
+        uint8_t* o = dst + size_t(y) * mid_stride;
         if (C == 3) {
           std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
-          horizontal_row_rgb(padded.data(), mid.row(int(y)), out_w, t);
+          horizontal_row_rgb(padded.data(), o, out_w, t);
         } else {
-          horizontal_row<1>(src.row(int(y)), mid.row(int(y)), out_w, t);
+          horizontal_row<1>(src.row(int(y)), o, out_w, t);
         }
       }
     });
-  } else {
-    for (int y = 0; y < src.height; ++y) std::memcpy(mid.row(y), src.row(y), size_t(out_w) * C);
+    if (!need_v) return;
+  } else if (!need_v) {  // same size: a copy
+    reshape(out, src.height, src.width, C);
+    for (int y = 0; y < src.height; ++y) std::memcpy(out.row(y), src.row(y), size_t(out_w) * C);
+    return;
   }
-  if (!need_v) return mid;
 
   // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
   // runs along the contiguous row (all W * C bytes) and vectorises.
   const Taps t = make_taps(src.height, out_h, interp);
-  Image out(out_h, out_w, C);
+  reshape(out, out_h, out_w, C);
   const int row_len = out_w * C;
   cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
     // Locals and __restrict: the uint8_t rows may alias anything as far as the compiler knows
     // (char types), which would make it reload the bounds and give up vectorising.
     const int n = row_len;
-    std::vector<int32_t> acc_buf(n);
+    thread_local std::vector<int32_t> acc_buf;
+    if (acc_buf.size() < size_t(n)) acc_buf.resize(size_t(n));
     int32_t* __restrict acc = acc_buf.data();
     for (int64_t y = y0; y < y1; ++y) {
       for (int i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
       const int32_t* w = t.w.data() + size_t(y) * t.taps;
       const int count = t.count[y], first = t.first[y];
       for (int k = 0; k < count; ++k) {
-        const uint8_t* __restrict in = mid.row(first + k);
+        const uint8_t* __restrict in = mid + size_t(first + k) * mid_stride;
         const int32_t wk = w[k];
         for (int i = 0; i < n; ++i) acc[i] += int32_t(in[i]) * wk;
       }
@@ -204,7 +379,6 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
       for (int i = 0; i < n; ++i) o[i] = clip8(acc[i]);
     }
   });
-  return out;
 }
 
 }  // namespace rv::data

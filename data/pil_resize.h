@@ -41,5 +41,8 @@ Image resize(const ImageView& src, int out_height, int out_width, Interp interp)
 inline Image resize(const Image& src, int out_height, int out_width, Interp interp) {
   return resize(view_of(src), out_height, out_width, interp);
 }
+// The same into `out`, whose pixel buffer is reused when it is large enough (a per-thread
+// image in a loader worker: no allocation per sample). `src` must not view `out`.
+void resize_into(const ImageView& src, int out_height, int out_width, Interp interp, Image& out);
 
 }  // namespace rv::data

@@ -106,7 +106,12 @@ int64_t SegmentationDataset::get_into_with_label_map(int64_t index, Generator& g
 std::string SegmentationDataset::describe() const {
   std::string s = name_ + ", " + std::to_string(size()) + " images, " + std::to_string(num_classes()) + " classes" +
                   (files_.reduce_zero_label() ? " (reduce_zero_label)" : "") + ", ";
-  const std::string scale = "(" + std::to_string(tf_.scale[0]) + ", " + std::to_string(tf_.scale[1]) + ")";
+  // Appends, not "(" + to_string(...): GCC 12 warns (-Wrestrict, falsely) on that form.
+  std::string scale = "(";
+  scale += std::to_string(tf_.scale[0]);
+  scale += ", ";
+  scale += std::to_string(tf_.scale[1]);
+  scale += ")";
   if (!tf_.train) return s + "eval: resize to " + scale + " keeping the ratio, labels at the original size";
   return s + "train: resize " + scale + " x " + fmt(tf_.ratio_lo) + ".." + fmt(tf_.ratio_hi) + ", crop " +
          std::to_string(tf_.crop) + " (cat_max_ratio " + fmt(tf_.cat_max_ratio) + "), flip " + fmt(tf_.hflip) +

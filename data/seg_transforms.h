@@ -82,11 +82,11 @@ struct PhotoMetricOptions {
 
 // The drawn parameters: an op is skipped where its value is empty.
 struct PhotoMetricParams {
-  std::optional<float> brightness;  // beta added, in [-delta, delta)
-  bool contrast_first = false;      // mmseg's mode == 1: contrast right after brightness
-  std::optional<float> contrast;    // alpha
-  std::optional<float> saturation;  // alpha on S
-  std::optional<int> hue;           // added to H (mod 180), in [-hue_delta, hue_delta - 1]
+  std::optional<float> brightness = std::nullopt;  // beta added, in [-delta, delta)
+  bool contrast_first = false;                    // mmseg's mode == 1: contrast right after brightness
+  std::optional<float> contrast = std::nullopt;    // alpha
+  std::optional<float> saturation = std::nullopt;  // alpha on S
+  std::optional<int> hue = std::nullopt;           // added to H (mod 180), in [-hue_delta, hue_delta - 1]
 };
 
 // The draws, in mmseg's order: brightness coin (+ beta), mode, contrast coin (+ alpha),

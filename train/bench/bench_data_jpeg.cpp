@@ -46,6 +46,14 @@ class JpegBytesDataset : public data::Dataset {
     const std::string& f = files_[size_t(i)];
     return {data::train_transform(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "bench", tf_, &ra_, rd), 0};
   }
+  // The loader's path: the sample written straight into its row of the batch, as ImageFolder.
+  int64_t get_into(int64_t i, Generator& gen, const data::SampleRequest& req, const Tensor& out) const override {
+    if (req.has_size()) throw std::invalid_argument("bench data: the in-memory JPEG set makes one size only (no resolutions)");
+    data::RandomDraws rd(gen);
+    const std::string& f = files_[size_t(i)];
+    data::train_transform_into(reinterpret_cast<const uint8_t*>(f.data()), f.size(), "bench", tf_, &ra_, rd, out);
+    return 0;
+  }
   Shape sample_shape(const data::SampleRequest&) const override { return {3, tf_.size, tf_.size}; }
   std::string describe() const override { return std::to_string(files_.size()) + " JPEGs in memory"; }
 
