@@ -235,28 +235,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     Tensor o2 = empty({rows, out_f}, ct);
     cpu::dispatch_float(ct, "linear", [&]<class T>() {
       T* op = o2.data<T>();
-      const T* xp = x2.data<T>();
-      if (!bias.defined()) {
-        cpu::gemm(ox.trans, ow.trans, rows, out_f, in_f, T(1), xp, ox.ld, wt.data<T>(), ow.ld, T(0), op, out_f);
-        return;
+      T beta = T(0);
+      if (bias.defined()) {  // preload every row with the bias, then C = x·Wᵀ + 1·C
+        Tensor bv = bias.detach().to(ct).contiguous();
+        const T* bp = bv.data<T>();
+        cpu::parallel_for(rows, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, out_f)), [&](int64_t r0, int64_t r1) {
+          for (int64_t r = r0; r < r1; ++r)
+            for (int64_t j = 0; j < out_f; ++j) op[r * out_f + j] = bp[j];
+        });
+        beta = T(1);
       }
-      // C = x·Wᵀ + 1·C with every row of C preloaded with the bias. Done in blocks of rows whose
-      // output fits in the L2 cache (~256 KiB), so the GEMM reads the preloaded block while it
-      // is still cached: preloading all of C first wrote it out to memory and read it back (a
-      // 4% of a tiny-ViT step spent in the store stalls of the fill). The block size depends
-      // on the shape only; each output element is still one GEMM dot product plus the bias.
-      Tensor bv = bias.detach().to(ct).contiguous();
-      const T* bp = bv.data<T>();
-      const int64_t block = std::max<int64_t>(64, (int64_t(256) << 10) / int64_t(sizeof(T) * std::max<int64_t>(1, out_f)));
-      // x2 is row-major (rows, in) or its transpose (ox.trans): row r starts at r*ld or at r.
-      const int64_t x_row_step = ox.trans ? 1 : ox.ld;
-      for (int64_t r0 = 0; r0 < rows; r0 += block) {
-        const int64_t nr = std::min(block, rows - r0);
-        T* ob = op + r0 * out_f;
-        for (int64_t r = 0; r < nr; ++r) std::copy_n(bp, out_f, ob + r * out_f);
-        cpu::gemm(ox.trans, ow.trans, nr, out_f, in_f, T(1), xp + r0 * x_row_step, ox.ld, wt.data<T>(), ow.ld, T(1),
-                  ob, out_f);
-      }
+      cpu::gemm(ox.trans, ow.trans, rows, out_f, in_f, T(1), x2.data<T>(), ox.ld, wt.data<T>(), ow.ld, beta, op,
+                out_f);
     });
     out = o2.view(out_shape);
     if (out.dtype() != dt) out = out.to(dt);

@@ -203,10 +203,10 @@ TEST_CASE("linear: 3-D x, bias, no bias, transposed weight, gradients") {
   RV_EXPECT_CLOSE(b1.grad(), b2.grad(), .rtol = 1e-5, .atol = 1e-6);
 }
 
-TEST_CASE("linear with bias: many rows, done in several row blocks (last one partial), contiguous and transposed x") {
-  // linear runs x·Wᵀ + bias in blocks of about 256 KiB of output rows (65 rows for 1000 f32
-  // outputs, 64 for f64): 150 rows = 2 full blocks + 1 partial, and a transposed x view (read
-  // through the GEMM's transpose flag) must start each block at the right row.
+TEST_CASE("linear with bias: many rows and many outputs, contiguous and transposed x, f32 and f64") {
+  // The bias is preloaded into every output row before the GEMM adds x·Wᵀ (beta = 1): a
+  // transposed x view (read through the GEMM's transpose flag) and a wide output must still put
+  // every row's bias and product in place.
   using test::test_tensor;
   for (DType dt : {DType::f32, DType::f64}) {
     CAPTURE(dtype_name(dt));
