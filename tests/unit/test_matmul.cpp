@@ -203,6 +203,22 @@ TEST_CASE("linear: 3-D x, bias, no bias, transposed weight, gradients") {
   RV_EXPECT_CLOSE(b1.grad(), b2.grad(), .rtol = 1e-5, .atol = 1e-6);
 }
 
+TEST_CASE("linear with bias: many rows and many outputs, contiguous and transposed x, f32 and f64") {
+  // The bias is preloaded into every output row before the GEMM adds x·Wᵀ (beta = 1): a
+  // transposed x view (read through the GEMM's transpose flag) and a wide output must still put
+  // every row's bias and product in place.
+  using test::test_tensor;
+  for (DType dt : {DType::f32, DType::f64}) {
+    CAPTURE(dtype_name(dt));
+    Tensor w = test_tensor({1000, 9}, 21, dt), bias = test_tensor({1000}, 22, dt);
+    Tensor x = test_tensor({150, 9}, 23, dt), xt = test_tensor({9, 150}, 24, dt).t();
+    const double tol = dt == DType::f32 ? 1e-5 : 1e-12;
+    RV_EXPECT_CLOSE(linear(x, w, bias), ref_matmul(x, w.t()) + bias.to(DType::f64), .rtol = tol, .atol = tol);
+    RV_EXPECT_CLOSE(linear(xt, w, bias), ref_matmul(xt.contiguous(), w.t()) + bias.to(DType::f64), .rtol = tol,
+                    .atol = tol);
+  }
+}
+
 TEST_CASE("linear: bf16 and errors") {
   using test::test_tensor;
   Tensor x = test_tensor({4, 8}, 1, DType::bf16), w = test_tensor({3, 8}, 2, DType::bf16);
