@@ -19,6 +19,16 @@ std::string pair_str(const Pair& p) {
   return s;
 }
 
+// PyTorch's _ConvNd.reset_parameters, shared by Conv2d and ConvTranspose2d: the weight
+// kaiming_uniform(a = sqrt(5)) = U(-1/sqrt(fan_in), 1/sqrt(fan_in)), then the bias (if any)
+// U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn in that order.
+void reset_conv_parameters(Tensor& weight, Tensor& bias, Generator& gen) {
+  init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
+  if (!bias.defined()) return;
+  const double bound = 1.0 / std::sqrt(double(init::fan_in_and_fan_out(weight.shape()).first));
+  init::uniform_(bias, gen, -bound, bound);
+}
+
 }  // namespace
 
 Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Generator& gen, const Conv2dOptions& options)
@@ -36,12 +46,8 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair kernel_size, Gene
       throw std::invalid_argument(where + ": expected a positive dilation, got " + pair_str(opt_.dilation));
   }
   weight = register_parameter("weight", empty({out_, in_ / opt_.groups, kernel_[0], kernel_[1]}));
-  init::kaiming_uniform_(weight, gen, std::sqrt(5.0));  // = U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-  if (opt_.bias) {
-    bias = register_parameter("bias", empty({out_}));
-    const double bound = 1.0 / std::sqrt(double(init::fan_in_and_fan_out(weight.shape()).first));
-    init::uniform_(bias, gen, -bound, bound);
-  }
+  if (opt_.bias) bias = register_parameter("bias", empty({out_}));
+  reset_conv_parameters(weight, bias, gen);
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
@@ -72,14 +78,10 @@ ConvTranspose2d::ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair
                                   pair_str(opt_.output_padding));
   }
   weight = register_parameter("weight", empty({in_, out_ / opt_.groups, kernel_[0], kernel_[1]}));
-  // PyTorch's _ConvNd.reset_parameters: the same call as Conv2d; fan_in is read from the weight's
-  // dim 1, which for a transposed conv is O/groups.
-  init::kaiming_uniform_(weight, gen, std::sqrt(5.0));
-  if (opt_.bias) {
-    bias = register_parameter("bias", empty({out_}));
-    const double bound = 1.0 / std::sqrt(double(init::fan_in_and_fan_out(weight.shape()).first));
-    init::uniform_(bias, gen, -bound, bound);
-  }
+  if (opt_.bias) bias = register_parameter("bias", empty({out_}));
+  // The same init as Conv2d; fan_in is read from the weight's dim 1, which for a transposed
+  // conv is O/groups (as PyTorch does).
+  reset_conv_parameters(weight, bias, gen);
 }
 
 Tensor ConvTranspose2d::forward(const Tensor& x) {
