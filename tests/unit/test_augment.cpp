@@ -13,17 +13,13 @@
 #include "data/rand_augment.h"
 #include "data/tensor_transforms.h"
 #include "tests/support/check.h"
+#include "tests/support/noise_image.h"
 
 using namespace rv;
 using namespace rv::data;
+using rv::test::noise_image;
 
 namespace {
-
-Image noise_image(int h, int w, int c, uint64_t seed) {
-  Image im(h, w, c);
-  for (size_t i = 0; i < im.pixels.size(); ++i) im.pixels[i] = uint8_t(philox_word(seed, 0, i) & 0xFF);
-  return im;
-}
 
 std::string error_of(const std::function<void()>& f) {
   try {
