@@ -1,143 +1,54 @@
-// backend.cpp: the CUDA DeviceBackend (engine/backend.h): memory through the caching allocator,
-// copies through pinned staging, and the ops that have CUDA kernels so far (strided copy, fill,
-// add/sub/mul/div, sum of all elements). Every other op meets the interface's default and
-// throws "<op>: not implemented on cuda:0 yet".
+// backend.cpp: the CUDA backend's devices, memory (through the caching allocator) and host <->
+// device copies (through pinned staging). The ops live in backend_<family>.cpp files; the class
+// is declared in cuda_backend.h. An op the class does not override meets the interface's default
+// and throws "<op>: not implemented on cuda:0 yet".
 #include <cuda_runtime.h>
 
-#include <algorithm>
-#include <cstring>
-#include <stdexcept>
 #include <string>
 
 #include "cuda/allocator/caching_allocator.h"
-#include "cuda/kernels/elementwise_binary.h"
-#include "cuda/kernels/reduce_sum.h"
-#include "cuda/kernels/strided_copy.h"
+#include "cuda/cuda_backend.h"
 #include "cuda/runtime/check.h"
 #include "cuda/runtime/device.h"
 #include "cuda/runtime/pinned_copy.h"
 #include "cuda/runtime/stream.h"
-#include "engine/backend.h"
-#include "engine/tensor.h"
 
 namespace rv::cuda {
 
-namespace {
-
-// Element strides of `t` read as `shape` (t broadcast to it: stride 0 in the broadcast dims).
-Shape broadcast_strides_to(const Tensor& t, const Shape& shape) {
-  Shape st(shape.size(), 0);
-  const size_t lead = shape.size() - t.shape().size();
-  for (size_t d = 0; d < t.shape().size(); ++d) st[lead + d] = t.shape()[d] == 1 ? 0 : t.strides()[d];
-  return st;
+int CudaBackend::device_count() const { return cuda::device_count(); }
+std::string CudaBackend::unavailable_reason() const {
+  std::string why;
+  cuda::device_count(&why);
+  return why;
+}
+std::string CudaBackend::device_name(int index) const { return device_info(index).name; }
+void CudaBackend::synchronize(int index) {
+  DeviceGuard g(index);
+  RV_CUDA_CHECK(cudaStreamSynchronize(compute_stream(index)));
+  RV_CUDA_CHECK(cudaStreamSynchronize(side_stream(index)));
 }
 
-Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
-  const size_t n = std::max(a.size(), b.size());
-  Shape out(n);
-  for (size_t i = 0; i < n; ++i) {
-    const int64_t x = i < n - a.size() ? 1 : a[i - (n - a.size())];
-    const int64_t y = i < n - b.size() ? 1 : b[i - (n - b.size())];
-    if (x != y && x != 1 && y != 1)
-      throw std::invalid_argument(std::string(op) + ": shapes " + shape_str(a) + " and " + shape_str(b) +
-                                  " do not broadcast");
-    out[i] = x == 1 ? y : x;
-  }
-  return out;
+void* CudaBackend::allocate(size_t nbytes, int index) {
+  return device_allocator(index).allocate(nbytes, compute_stream(index));
 }
-
-void require_float32_or_64(const Tensor& t, const char* op) {
-  if (t.dtype() != DType::f32 && t.dtype() != DType::f64)
-    throw std::runtime_error(std::string(op) + ": dtype " + dtype_name(t.dtype()) + " is not implemented on " +
-                             t.device().str() + " yet (f32 and f64 are)");
+void CudaBackend::deallocate(void* p, int index) { device_allocator(index).free(p); }
+void CudaBackend::memset(void* dst, int byte, size_t nbytes, int index) {
+  DeviceGuard g(index);
+  RV_CUDA_CHECK(cudaMemsetAsync(dst, byte, nbytes, compute_stream(index)));
 }
-
-class CudaBackend final : public backend::DeviceBackend {
- public:
-  DeviceType type() const override { return DeviceType::cuda; }
-
-  int device_count() const override { return cuda::device_count(); }
-  std::string unavailable_reason() const override {
-    std::string why;
-    cuda::device_count(&why);
-    return why;
-  }
-  std::string device_name(int index) const override { return device_info(index).name; }
-  void synchronize(int index) override {
-    DeviceGuard g(index);
-    RV_CUDA_CHECK(cudaStreamSynchronize(compute_stream(index)));
-    RV_CUDA_CHECK(cudaStreamSynchronize(side_stream(index)));
-  }
-
-  void* allocate(size_t nbytes, int index) override {
-    return device_allocator(index).allocate(nbytes, compute_stream(index));
-  }
-  void deallocate(void* p, int index) override { device_allocator(index).free(p); }
-  void memset(void* dst, int byte, size_t nbytes, int index) override {
-    DeviceGuard g(index);
-    RV_CUDA_CHECK(cudaMemsetAsync(dst, byte, nbytes, compute_stream(index)));
-  }
-  void copy_from_host(void* dst, const void* src, size_t nbytes, int index) override {
-    copy_host_to_device(dst, src, nbytes, index);
-  }
-  void copy_to_host(void* dst, const void* src, size_t nbytes, int index) override {
-    copy_device_to_host(dst, src, nbytes, index);
-  }
-  void copy_on_device(void* dst, const void* src, size_t nbytes, int index) override {
-    DeviceGuard g(index);
-    RV_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, compute_stream(index)));
-  }
-  backend::MemoryStats memory_stats(int index) override { return device_allocator(index).stats(); }
-  void reset_peak_stats(int index) override { device_allocator(index).reset_peak(); }
-  void empty_cache(int index) override { device_allocator(index).empty_cache(); }
-
-  // ---- ops ---------------------------------------------------------------------------------------
-
-  void copy_strided(const Tensor& dst, const Tensor& src) override {
-    const int dev = dst.device().index;
-    DeviceGuard g(dev);
-    launch_strided_copy(dst.device_data(), dst.strides(), src.device_data(), broadcast_strides_to(src, dst.shape()),
-                        dst.shape(), dst.itemsize(), compute_stream(dev));
-  }
-
-  void fill(const Tensor& dst, double value) override {
-    // The value in dst's dtype, rounded on the host exactly as the CPU fill rounds it.
-    const Tensor v = scalar_tensor(value, dst.dtype());
-    uint64_t bits = 0;
-    std::memcpy(&bits, v.raw_data(), v.itemsize());
-    const int dev = dst.device().index;
-    DeviceGuard g(dev);
-    launch_strided_fill(dst.device_data(), dst.strides(), dst.shape(), dst.itemsize(), bits, compute_stream(dev));
-  }
-
-  Tensor binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) override {
-    const char* name = backend::binary_op_name(op);
-    require_float32_or_64(a, name);
-    const Shape shape = broadcast_shape(a.shape(), b.shape(), name);
-    Tensor z = empty(shape, a.dtype(), a.device());
-    if (z.numel() == 0) return z;
-    const int dev = a.device().index;
-    DeviceGuard g(dev);
-    launch_binary(op, a.dtype(), z.device_data(), a.device_data(), broadcast_strides_to(a, shape), b.device_data(),
-                  broadcast_strides_to(b, shape), shape, compute_stream(dev));
-    return z;
-  }
-
-  Tensor sum_all(const Tensor& x) override {
-    require_float32_or_64(x, "sum");
-    const Tensor xc = x.contiguous();
-    const int64_t n = xc.numel();
-    Tensor out = empty({}, x.dtype(), x.device());
-    Tensor partials = empty({sum_all_partials(n)}, DType::f64, x.device());
-    const int dev = x.device().index;
-    DeviceGuard g(dev);
-    launch_sum_all(x.dtype(), xc.device_data(), n, out.device_data(), static_cast<double*>(partials.device_data()),
-                   compute_stream(dev));
-    return out;
-  }
-};
-
-}  // namespace
+void CudaBackend::copy_from_host(void* dst, const void* src, size_t nbytes, int index) {
+  copy_host_to_device(dst, src, nbytes, index);
+}
+void CudaBackend::copy_to_host(void* dst, const void* src, size_t nbytes, int index) {
+  copy_device_to_host(dst, src, nbytes, index);
+}
+void CudaBackend::copy_on_device(void* dst, const void* src, size_t nbytes, int index) {
+  DeviceGuard g(index);
+  RV_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, compute_stream(index)));
+}
+backend::MemoryStats CudaBackend::memory_stats(int index) { return device_allocator(index).stats(); }
+void CudaBackend::reset_peak_stats(int index) { device_allocator(index).reset_peak(); }
+void CudaBackend::empty_cache(int index) { device_allocator(index).empty_cache(); }
 
 backend::DeviceBackend* cuda_backend() {
   static CudaBackend* b = new CudaBackend();  // lives for the whole program, like the registry
