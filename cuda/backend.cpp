@@ -22,6 +22,21 @@ std::string CudaBackend::unavailable_reason() const {
   return why;
 }
 std::string CudaBackend::device_name(int index) const { return device_info(index).name; }
+backend::DeviceProperties CudaBackend::properties(int index) const {
+  const DeviceInfo d = device_info(index);
+  backend::DeviceProperties p;
+  p.name = d.name;
+  p.major = d.major;
+  p.minor = d.minor;
+  p.multiprocessors = d.multiprocessors;
+  p.total_memory = d.total_memory;
+  p.sm_clock_ghz = d.sm_clock_khz * 1e-6;
+  // DDR: two transfers per memory clock, bus width in bits.
+  p.memory_gbps = 2.0 * d.memory_clock_khz * 1e3 * (d.memory_bus_bits / 8.0) * 1e-9;
+  p.fp32_tflops = d.multiprocessors * fp32_lanes_per_sm(d.major, d.minor) * 2.0 * p.sm_clock_ghz * 1e-3;
+  return p;
+}
+
 void CudaBackend::synchronize(int index) {
   DeviceGuard g(index);
   RV_CUDA_CHECK(cudaStreamSynchronize(compute_stream(index)));

@@ -21,6 +21,7 @@ class CudaBackend final : public backend::DeviceBackend {
   int device_count() const override;
   std::string unavailable_reason() const override;
   std::string device_name(int index) const override;
+  backend::DeviceProperties properties(int index) const override;
   void synchronize(int index) override;
   void* allocate(size_t nbytes, int index) override;
   void deallocate(void* p, int index) override;

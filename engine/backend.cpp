@@ -97,6 +97,11 @@ void throw_not_implemented(const char* op, Device device) {
 
 // ---- default op entries: a backend overrides the ones it has kernels for -------------------------
 
+DeviceProperties DeviceBackend::properties(int index) const {
+  DeviceProperties p;
+  p.name = device_name(index);
+  return p;
+}
 void DeviceBackend::copy_strided(const Tensor& dst, const Tensor&) { throw_not_implemented("copy", dst.device()); }
 void DeviceBackend::fill(const Tensor& dst, double) { throw_not_implemented("fill_", dst.device()); }
 Tensor DeviceBackend::binary(BinaryOp op, const Tensor& a, const Tensor&) {

@@ -49,6 +49,17 @@ struct MemoryStats {
   bool caching = true;         // false when the cache is bypassed (ROPEVIT_CUDA_ALLOC=plain)
 };
 
+// What a benchmark needs to know about a device to put its figures against the card's limits.
+struct DeviceProperties {
+  std::string name;              // "NVIDIA H100 80GB HBM3"
+  int major = 0, minor = 0;      // compute capability
+  int multiprocessors = 0;
+  double sm_clock_ghz = 0;       // the boost clock the driver reports (0 if unknown)
+  double memory_gbps = 0;        // theoretical DRAM bandwidth, GB/s (0 if unknown)
+  double fp32_tflops = 0;        // FP32 FMA peak without tensor cores: SMs x FP32 lanes x 2 x clock (0 if unknown)
+  size_t total_memory = 0;       // bytes
+};
+
 class DeviceBackend {
  public:
   virtual ~DeviceBackend() = default;
@@ -59,6 +70,8 @@ class DeviceBackend {
   // Why device_count() is 0 ("" when it is not), e.g. "cudaGetDeviceCount: no CUDA-capable device".
   virtual std::string unavailable_reason() const = 0;
   virtual std::string device_name(int index) const = 0;
+  // Name, compute capability and the card's peaks; the default knows only the name.
+  virtual DeviceProperties properties(int index) const;
   virtual void synchronize(int index) = 0;
 
   // ---- memory (raw bytes; `index` is the device index) ---------------------------------------

@@ -20,4 +20,8 @@ struct Device {
 inline Device cpu_device() { return Device{}; }
 inline Device cuda_device(int index = 0) { return Device{DeviceType::cuda, index}; }
 
+// "cpu", "cuda" (= cuda:0) or "cuda:N", as torch.device takes them; anything else throws
+// std::invalid_argument quoting the text and the accepted forms.
+Device parse_device(const std::string& text);
+
 }  // namespace rv

@@ -38,7 +38,17 @@ DeviceInfo device_info(int index) {
   d.total_memory = p.totalGlobalMem;
   d.l2_bytes = size_t(p.l2CacheSize);
   d.shared_per_block_optin = p.sharedMemPerBlockOptin;
+  // Clocks are attributes since CUDA 13 dropped them from cudaDeviceProp.
+  RV_CUDA_CHECK(cudaDeviceGetAttribute(&d.sm_clock_khz, cudaDevAttrClockRate, index));
+  RV_CUDA_CHECK(cudaDeviceGetAttribute(&d.memory_clock_khz, cudaDevAttrMemoryClockRate, index));
+  RV_CUDA_CHECK(cudaDeviceGetAttribute(&d.memory_bus_bits, cudaDevAttrGlobalMemoryBusWidth, index));
   return d;
+}
+
+int fp32_lanes_per_sm(int major, int minor) {
+  if (major == 8 && minor == 0) return 64;  // A100
+  if (major >= 8) return 128;               // A10/L4/L40 (8.6, 8.9), H100/H200 (9.0), Blackwell
+  return 64;
 }
 
 DeviceGuard::DeviceGuard(int index) {

@@ -205,3 +205,12 @@ TEST_CASE("backend (fake device): ops go to the backend or fail naming the op, n
   CHECK(da.select(0, 2).select(0, 3).item() == doctest::Approx(a.select(0, 2).select(0, 3).item()));
   CHECK(db.to_vector<float>() == b.to_vector<float>());
 }
+
+TEST_CASE("parse_device reads cpu, cuda and cuda:N and names what it expected otherwise") {
+  CHECK(parse_device("cpu") == cpu_device());
+  CHECK(parse_device("cuda") == cuda_device(0));
+  CHECK(parse_device("cuda:0") == cuda_device(0));
+  CHECK(parse_device("cuda:12") == cuda_device(12));
+  for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1a", "CPU", "cuda:123456"})
+    CHECK_THROWS_WITH_AS(parse_device(bad), doctest::Contains("expected cpu, cuda or cuda:N"), std::invalid_argument);
+}

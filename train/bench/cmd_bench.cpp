@@ -6,7 +6,8 @@
 // `ropevit bench model NAME` (a whole model's forward and training step) is in bench_model.cpp,
 // `ropevit bench data` (the input pipeline in images/s) in bench_data.cpp, `ropevit bench decode`
 // (per-image JPEG decode and augmentation cost on one thread) in bench_decode.cpp, `ropevit bench
-// comm` (all-reduce bandwidth across the processes of a launch) in bench_comm.cpp.
+// comm` (all-reduce bandwidth across the processes of a launch) in bench_comm.cpp, `ropevit bench
+// kernels` (the CUDA kernels against cuBLAS, PyTorch and the card's limits) in bench_kernels.cpp.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include "train/bench/bench_data.h"
 #include "train/bench/bench_decode.h"
 #include "train/bench/bench_harness.h"
+#include "train/bench/bench_kernels.h"
 #include "train/bench/bench_model.h"
 #include "train/bench/bench_ops.h"
 #include "train/commands.h"
@@ -37,7 +39,8 @@ void bench_usage() {
       "usage: ropevit bench ops [options]       (ropevit bench model --help: a whole model;\n"
       "                                          ropevit bench data --help: the input pipeline;\n"
       "                                          ropevit bench decode --help: JPEG decode + augment;\n"
-      "                                          ropevit bench comm --help: all-reduce bandwidth)\n"
+      "                                          ropevit bench comm --help: all-reduce bandwidth;\n"
+      "                                          ropevit bench kernels --help: CUDA kernels)\n"
       "  --group NAME     vit_s16 | swin_t | all (default all)\n"
       "  --filter TEXT    only cases whose name contains TEXT\n"
       "  --torch FILE     PyTorch timings from tools/bench_torch_ops.py, shown as ratios\n"
@@ -84,8 +87,9 @@ int cmd_bench(int argc, char** argv) {
   if (!std::strcmp(argv[1], "data")) return bench::bench_data(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "decode")) return bench::bench_decode(argc - 1, argv + 1);
   if (!std::strcmp(argv[1], "comm")) return bench::bench_comm(argc - 1, argv + 1);
+  if (!std::strcmp(argv[1], "kernels")) return bench::bench_kernels(argc - 1, argv + 1);
   if (std::strcmp(argv[1], "ops") != 0)
-    throw std::runtime_error(std::string("unknown bench '") + argv[1] + "' (expected: ops, model, data, decode or comm)");
+    throw std::runtime_error(std::string("unknown bench '") + argv[1] + "' (expected: ops, model, data, decode, comm or kernels)");
   std::string group = "all", filter, torch_path, out_path;
   double budget = 0.5;
   bool list = false;
