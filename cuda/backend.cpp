@@ -4,9 +4,11 @@
 // and throws "<op>: not implemented on cuda:0 yet".
 #include <cuda_runtime.h>
 
+#include <stdexcept>
 #include <string>
 
 #include "cuda/allocator/caching_allocator.h"
+#include "cuda/allocator/pinned_host_allocator.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/runtime/check.h"
 #include "cuda/runtime/device.h"
@@ -51,12 +53,52 @@ void CudaBackend::memset(void* dst, int byte, size_t nbytes, int index) {
   DeviceGuard g(index);
   RV_CUDA_CHECK(cudaMemsetAsync(dst, byte, nbytes, compute_stream(index)));
 }
+// From pinned memory a copy is one DMA on the side stream; from pageable memory it goes through
+// the staging buffers (pinned_copy.cpp). Either way the compute stream waits for it on the
+// device, and the side stream first waits for the compute stream (dst may be a block that work
+// queued there has just freed).
+namespace {
+void queue_pinned_dma(void* dst, const void* src, size_t nbytes, int index, cudaMemcpyKind kind) {
+  DeviceGuard g(index);
+  cudaStream_t side = side_stream(index), compute = compute_stream(index);
+  stream_wait(side, compute);
+  RV_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, kind, side));
+  pinned_host_allocator().record_use(kind == cudaMemcpyHostToDevice ? src : dst, side);
+  stream_wait(compute, side);
+}
+}  // namespace
+
 void CudaBackend::copy_from_host(void* dst, const void* src, size_t nbytes, int index) {
+  if (nbytes > 0 && pinned_host_allocator().contains(src, nbytes)) {
+    queue_pinned_dma(dst, src, nbytes, index, cudaMemcpyHostToDevice);
+    DeviceGuard g(index);
+    RV_CUDA_CHECK(cudaStreamSynchronize(side_stream(index)));  // complete for the host, as promised
+    return;
+  }
   copy_host_to_device(dst, src, nbytes, index);
 }
+void CudaBackend::copy_from_host_async(void* dst, const void* src, size_t nbytes, int index) {
+  if (nbytes > 0 && pinned_host_allocator().contains(src, nbytes)) {
+    queue_pinned_dma(dst, src, nbytes, index, cudaMemcpyHostToDevice);
+    return;
+  }
+  copy_host_to_device(dst, src, nbytes, index);  // pageable: staged, complete on return anyway
+}
 void CudaBackend::copy_to_host(void* dst, const void* src, size_t nbytes, int index) {
+  if (nbytes > 0 && pinned_host_allocator().contains(dst, nbytes)) {
+    queue_pinned_dma(dst, src, nbytes, index, cudaMemcpyDeviceToHost);
+    DeviceGuard g(index);
+    RV_CUDA_CHECK(cudaStreamSynchronize(side_stream(index)));
+    return;
+  }
   copy_device_to_host(dst, src, nbytes, index);
 }
+void* CudaBackend::allocate_pinned_host(size_t nbytes) {
+  std::string why;
+  if (cuda::device_count(&why) == 0) throw std::runtime_error("pin_memory: page-locked memory needs a CUDA device: " + why);
+  return pinned_host_allocator().allocate(nbytes);
+}
+void CudaBackend::free_pinned_host(void* p) { pinned_host_allocator().free(p); }
 void CudaBackend::copy_on_device(void* dst, const void* src, size_t nbytes, int index) {
   DeviceGuard g(index);
   RV_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, compute_stream(index)));

@@ -29,6 +29,9 @@ class CudaBackend final : public backend::DeviceBackend {
   void copy_from_host(void* dst, const void* src, size_t nbytes, int index) override;
   void copy_to_host(void* dst, const void* src, size_t nbytes, int index) override;
   void copy_on_device(void* dst, const void* src, size_t nbytes, int index) override;
+  void copy_from_host_async(void* dst, const void* src, size_t nbytes, int index) override;
+  void* allocate_pinned_host(size_t nbytes) override;
+  void free_pinned_host(void* p) override;
   backend::MemoryStats memory_stats(int index) override;
   void reset_peak_stats(int index) override;
   void empty_cache(int index) override;

@@ -36,6 +36,7 @@
 
 #include "data/random_draws.h"
 #include "data/sampler.h"
+#include "engine/backend.h"
 
 namespace rv::data {
 
@@ -109,9 +110,15 @@ struct Loader::Impl {
         capacity(int64_t(o.workers) * o.prefetch_batches),
         max_bad(std::max<int64_t>(1, int64_t(o.max_bad_fraction * double(sampler.samples_per_epoch())))) {}
 
+  // A batch tensor other than the images: pinned when the options ask for it.
+  Tensor host_tensor(const Shape& shape, DType dtype) const {
+    return opt.pin_memory ? empty_pinned(shape, dtype) : empty(shape, dtype);
+  }
+
   // An f32 tensor of `shape` for a batch's images: a pooled one nobody else holds, or a new
   // one, pooled while the pool is under its size.
   Tensor acquire_images(const Shape& shape) {
+    if (opt.pin_memory) return empty_pinned(shape, DType::f32);
     std::lock_guard<std::mutex> lock(mu);
     const size_t max_pool = size_t(std::max<int64_t>(capacity, 1)) + 3;  // the queue, the consumer's batch, slack
     int64_t spare = -1;  // a free buffer of another shape, to replace when the pool is full
@@ -230,7 +237,7 @@ struct Loader::Impl {
     b.epoch = p.epoch;
     b.step = step;
     b.indices.resize(size_t(rows));
-    b.labels = empty({rows}, DType::i64);
+    b.labels = host_tensor({rows}, DType::i64);
     int64_t* labels = b.labels.data<int64_t>();
     if (opt.pad) return build_padded(p, step, gen_at_claim, begin, rows, std::move(b), bad);
     const Shape shape = dataset.sample_shape(req);
@@ -246,7 +253,7 @@ struct Loader::Impl {
       if (dense) {
         Shape lfull = {rows};
         lfull.insert(lfull.end(), label_shape.begin(), label_shape.end());
-        b.label_maps = empty(lfull, DType::u8);
+        b.label_maps = host_tensor(lfull, DType::u8);
       }
     }
     for (int64_t r = 0; r < rows; ++r) {
@@ -264,10 +271,10 @@ struct Loader::Impl {
           throw std::runtime_error("the sample's label map is not a defined uint8 (H, W) tensor");
         Shape full = {rows};
         full.insert(full.end(), first.image.shape().begin(), first.image.shape().end());
-        b.images = empty(full, DType::f32);
+        b.images = acquire_images(full);
         b.images.select(0, r).copy_(first.image);
         if (dense) {
-          b.label_maps = empty({rows, first.label_map.size(0), first.label_map.size(1)}, DType::u8);
+          b.label_maps = host_tensor({rows, first.label_map.size(0), first.label_map.size(1)}, DType::u8);
           b.label_maps.select(0, r).copy_(first.label_map);
         }
         return first.label;
@@ -317,6 +324,13 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
   if (opt_.pad && !opt_.resolutions.empty())
     throw std::invalid_argument("Loader: pad and resolutions cannot be combined (padded batches take each sample's own size)");
   if (opt_.pad) padded_batch_shape({{1, 1, 1}}, *opt_.pad);  // checks the options now, not at the first batch
+  if (opt_.pin_memory) {
+    try {
+      backend::get(cuda_device(0));  // throws, saying why, without CUDA or a GPU
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("Loader: pin_memory needs a CUDA device: ") + e.what());
+    }
+  }
   if (!(opt_.max_bad_fraction >= 0 && opt_.max_bad_fraction <= 1))
     throw std::invalid_argument("Loader: max_bad_fraction must be in [0, 1], got " + std::to_string(opt_.max_bad_fraction));
   for (int64_t r : opt_.resolutions) {

@@ -86,6 +86,12 @@ struct LoaderOptions {
   double max_bad_fraction = 0.01;  // skip: more failures per epoch than this share (at least 1) stop
   // skip: where each bad sample's error is reported (once per index); unset: std::cerr.
   std::function<void(const std::string&)> log = nullptr;
+  // Batches in page-locked memory (torch's pin_memory=True), for training on a GPU: then
+  // batch.images.to(cuda, true) is one asynchronous DMA and the batch is never copied twice.
+  // Needs a CUDA device (the loader's constructor says so otherwise). The pinned allocator
+  // (cuda/allocator/pinned_host_allocator.h) then is the buffer pool: it hands a buffer out again
+  // only once the DMA that read it is done, which the loader's own pool could not know.
+  bool pin_memory = false;
 };
 
 struct Batch {

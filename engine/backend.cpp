@@ -97,6 +97,17 @@ void throw_not_implemented(const char* op, Device device) {
 
 // ---- default op entries: a backend overrides the ones it has kernels for -------------------------
 
+void DeviceBackend::copy_from_host_async(void* dst, const void* src, size_t nbytes, int index) {
+  copy_from_host(dst, src, nbytes, index);
+}
+void* DeviceBackend::allocate_pinned_host(size_t) {
+  throw std::runtime_error("pin_memory: page-locked host memory is not implemented by the " +
+                           std::string(type() == DeviceType::cuda ? "cuda" : "cpu") + " backend in this build");
+}
+void DeviceBackend::free_pinned_host(void*) {
+  throw std::logic_error("free_pinned_host: this backend allocates no pinned memory");
+}
+
 DeviceProperties DeviceBackend::properties(int index) const {
   DeviceProperties p;
   p.name = device_name(index);

@@ -78,8 +78,18 @@ class DeviceBackend {
   virtual void* allocate(size_t nbytes, int index) = 0;
   virtual void deallocate(void* p, int index) = 0;
   virtual void memset(void* dst, int byte, size_t nbytes, int index) = 0;
+  // Both are complete (for the host) when they return: the host may reuse src / read dst.
   virtual void copy_from_host(void* dst, const void* src, size_t nbytes, int index) = 0;
   virtual void copy_to_host(void* dst, const void* src, size_t nbytes, int index) = 0;
+  // As copy_from_host, but when src is pinned host memory (allocate_pinned_host) it may return as
+  // soon as the transfer is queued; device work queued later still sees the data. The caller
+  // must not write src until the device has caught up (a data loader never writes a batch it
+  // has handed out). The default is the synchronous copy.
+  virtual void copy_from_host_async(void* dst, const void* src, size_t nbytes, int index);
+  // Page-locked host memory that this backend's copy engines read and write directly (one DMA,
+  // no staging copy). Default: throws, saying that pinned memory needs this backend.
+  virtual void* allocate_pinned_host(size_t nbytes);
+  virtual void free_pinned_host(void* p);
   virtual void copy_on_device(void* dst, const void* src, size_t nbytes, int index) = 0;
   virtual MemoryStats memory_stats(int index) = 0;
   virtual void reset_peak_stats(int index) = 0;

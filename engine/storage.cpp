@@ -35,6 +35,26 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return s;
 }
 
+std::shared_ptr<Storage> Storage::allocate_pinned(size_t nbytes, Device for_device) {
+  if (for_device.is_cpu()) throw std::invalid_argument("pin_memory: pinned for which device? (got cpu)");
+  backend::DeviceBackend* bp = nullptr;
+  try {
+    bp = &backend::get(for_device);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("pin_memory: page-locked host memory needs a CUDA device: ") + e.what());
+  }
+  backend::DeviceBackend& b = *bp;
+  auto s = std::shared_ptr<Storage>(new Storage());
+  s->data_ = b.allocate_pinned_host(nbytes);
+  s->nbytes_ = nbytes;
+  s->device_ = cpu_device();  // host memory: CPU kernels read and write it as any other
+  s->pinned_ = true;
+  s->release_ = [&b](void* p) { b.free_pinned_host(p); };
+  s->counted_ = true;
+  profile::note_storage_alloc(int64_t(nbytes));
+  return s;
+}
+
 std::shared_ptr<Storage> Storage::wrap(void* data, size_t nbytes, std::function<void(void*)> release,
                                        Device device) {
   auto s = std::shared_ptr<Storage>(new Storage());

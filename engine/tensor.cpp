@@ -398,7 +398,19 @@ Tensor Tensor::to(DType dt) const {
   return out;
 }
 
-Tensor Tensor::to(Device dev) const {
+Tensor Tensor::to(Device dev) const { return to(dev, false); }
+
+bool Tensor::is_pinned() const { return checked()->storage && impl_->storage->pinned(); }
+
+Tensor Tensor::pin_memory() const {
+  if (!device().is_cpu()) throw std::invalid_argument("pin_memory: the tensor is on " + device().str() + ", not the host");
+  if (is_pinned()) return *this;
+  Tensor out = empty_pinned(shape(), dtype());
+  if (numel() > 0) out.copy_(detach());
+  return out;
+}
+
+Tensor Tensor::to(Device dev, bool non_blocking) const {
   if (dev == device()) return *this;
   // Between devices only raw bytes move, so the source is first made contiguous where it lives.
   Tensor src = detach().contiguous();
@@ -408,7 +420,10 @@ Tensor Tensor::to(Device dev) const {
   if (dev.is_cpu()) {
     backend::get(src.device()).copy_to_host(out.raw_data(), src.device_data(), nbytes, src.device().index);
   } else if (src.device().is_cpu()) {
-    backend::get(dev).copy_from_host(out.device_data(), src.raw_data(), nbytes, dev.index);
+    if (non_blocking)
+      backend::get(dev).copy_from_host_async(out.device_data(), src.raw_data(), nbytes, dev.index);
+    else
+      backend::get(dev).copy_from_host(out.device_data(), src.raw_data(), nbytes, dev.index);
   } else if (src.device().type == dev.type) {
     backend::get(dev).copy_on_device(out.device_data(), src.device_data(), nbytes, dev.index);
   } else {
@@ -518,6 +533,17 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
     if (d < 0) throw std::invalid_argument("empty: negative size in shape " + shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = Storage::allocate(size_t(shape_numel(shape)) * dtype_size(dtype), device);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = dtype;
+  return Tensor(impl);
+}
+
+Tensor empty_pinned(const Shape& shape, DType dtype) {
+  for (int64_t d : shape)
+    if (d < 0) throw std::invalid_argument("empty_pinned: negative size in shape " + shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate_pinned(size_t(shape_numel(shape)) * dtype_size(dtype));
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;

@@ -126,8 +126,17 @@ class Tensor {
   Tensor clone() const;                         // always a fresh contiguous copy
   Tensor to(DType dt) const;                    // differentiable between float dtypes
   // A copy on `device` (itself if already there), same shape, contiguous. Host <-> device copies
-  // go through pinned staging memory and are complete when this returns. Not recorded by autograd.
+  // are complete (for the host) when this returns: from pinned memory (pin_memory()) one direct
+  // DMA, from ordinary memory through pinned staging. Not recorded by autograd.
   Tensor to(Device device) const;
+  // As to(device), but a host -> device copy from pinned memory may return once it is queued
+  // (torch's non_blocking=True): the host must not write this tensor until the device has
+  // caught up. For batches from a loader with pin_memory.
+  Tensor to(Device device, bool non_blocking) const;
+  // A copy of this host tensor in page-locked memory (itself if it already is), as torch's
+  // pin_memory(); needs a CUDA device. is_pinned(): whether the memory is page-locked.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
   Tensor cuda(int index = 0) const { return to(cuda_device(index)); }
   Tensor cpu() const { return to(cpu_device()); }
 
@@ -150,6 +159,8 @@ int64_t wrap_dim(int64_t dim, int64_t ndim, const char* op);
 
 // ---- factories ------------------------------------------------------------------------------
 Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
+// Uninitialised host memory, page-locked for cuda:0 (see Tensor::pin_memory).
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::f32);
 Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
 Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device{});
 Tensor full(const Shape& shape, double value, DType dtype = DType::f32, Device device = Device{});

@@ -214,3 +214,20 @@ TEST_CASE("parse_device reads cpu, cuda and cuda:N and names what it expected ot
   for (const char* bad : {"", "gpu", "cuda:", "cuda:x", "cuda:-1", "cuda:1a", "CPU", "cuda:123456"})
     CHECK_THROWS_WITH_AS(parse_device(bad), doctest::Contains("expected cpu, cuda or cuda:N"), std::invalid_argument);
 }
+
+TEST_CASE("pinned host memory: a clear error without a CUDA device, page-locked host tensors with one") {
+  if (backend::device_count(DeviceType::cuda) == 0) {
+    CHECK_THROWS_WITH(empty_pinned({4, 3}), doctest::Contains("pin_memory: page-locked host memory needs a CUDA device: cuda:0"));
+    CHECK_THROWS_WITH(zeros({2}).pin_memory(), doctest::Contains("pin_memory"));
+    CHECK_FALSE(zeros({2}).is_pinned());
+    return;
+  }
+  Tensor p = empty_pinned({4, 3});
+  CHECK(p.is_pinned());
+  CHECK(p.device().is_cpu());
+  Tensor x = arange(0.0, 12.0).reshape({4, 3});
+  Tensor q = x.pin_memory();
+  CHECK(q.is_pinned());
+  CHECK(q.pin_memory().storage() == q.storage());  // already pinned: itself
+  for (int64_t i = 0; i < 12; ++i) CHECK(q.data<float>()[i] == float(i));
+}

@@ -12,6 +12,7 @@
 #include "data/loader.h"
 #include "data/random_draws.h"
 #include "data/sampler.h"
+#include "engine/backend.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -358,4 +359,29 @@ TEST_CASE("Loader: batch buffers are reused once dropped, never while anything s
     ++i;
   }
   CHECK(i == all.size());
+}
+
+TEST_CASE("Loader: pin_memory gives the same batches in page-locked memory, or says it needs a CUDA device") {
+  auto ds = std::make_shared<ToyDataset>(10);
+  LoaderOptions o;
+  o.batch_size = 4;
+  o.workers = 1;
+  o.seed = 3;
+  LoaderOptions pinned = o;
+  pinned.pin_memory = true;
+  if (backend::device_count(DeviceType::cuda) == 0) {
+    // CI and machines without a GPU: a clear error at construction, not at the first batch.
+    CHECK_THROWS_WITH_AS(Loader(ds, pinned), doctest::Contains("pin_memory needs a CUDA device"), std::invalid_argument);
+    return;
+  }
+  Loader plain_loader(ds, o), pinned_loader(ds, pinned);
+  const std::vector<Batch> a = run_epoch(plain_loader, 0), b = run_epoch(pinned_loader, 0);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CHECK(b[i].images.is_pinned());
+    CHECK(b[i].labels.is_pinned());
+    CHECK_FALSE(a[i].images.is_pinned());
+    RV_EXPECT_CLOSE(b[i].images, a[i].images, 0, 0);
+    RV_EXPECT_CLOSE(b[i].labels.to(DType::f64), a[i].labels.to(DType::f64), 0, 0);
+  }
 }
