@@ -33,29 +33,29 @@ VitRope::VitRope(bool mixed, int64_t depth, int64_t num_heads, int64_t head_dim,
   freqs = register_parameter("freqs", f.contiguous());
 }
 
-const Tensor& VitRope::positions(Grid grid) {
-  auto key = std::make_pair(grid.h, grid.w);
+const Tensor& VitRope::positions(Grid grid, Device device) {
+  const CacheKey key{grid.h, grid.w, device.str()};
   auto it = positions_.find(key);
-  if (it == positions_.end()) it = positions_.emplace(key, rope_grid_positions(grid.h, grid.w)).first;
+  if (it == positions_.end()) it = positions_.emplace(key, rope_grid_positions(grid.h, grid.w).to(device)).first;
   return it->second;
 }
 
-std::vector<Tensor> VitRope::angles(Grid grid) {
+std::vector<Tensor> VitRope::angles(Grid grid, Device device) {
   if (grid.h <= 0 || grid.w <= 0)
     throw std::invalid_argument("VitRope::angles: expected a positive grid, got " + std::to_string(grid.h) + "x" +
                                 std::to_string(grid.w));
-  const Tensor& pos = positions(grid);
   if (!mixed_) {
-    auto key = std::make_pair(grid.h, grid.w);
+    const CacheKey key{grid.h, grid.w, device.str()};
     auto it = axial_angles_.find(key);
     if (it == axial_angles_.end()) {
-      autograd::NoGradGuard ng;  // a constant table
-      it = axial_angles_.emplace(key, rope_angles(axial_freqs_, pos)).first;  // (1, N, HD/2)
+      autograd::NoGradGuard ng;  // a constant table, made on the host (1, N, HD/2)
+      it = axial_angles_.emplace(key, rope_angles(axial_freqs_, positions(grid, cpu_device())).to(device)).first;
     }
     return std::vector<Tensor>(size_t(depth_), it->second);
   }
   // All blocks in one call: (2, L, NH, HD/2) -> (2, L*NH, HD/2) -> (L*NH, N, HD/2) -> (L, NH, N, HD/2).
   const int64_t N = grid.tokens(), P = head_dim_ / 2;
+  const Tensor& pos = positions(grid, freqs.device());
   Tensor all = rope_angles(freqs.reshape({2, depth_ * heads_, P}), pos).reshape({depth_, heads_, N, P});
   std::vector<Tensor> out;
   out.reserve(size_t(depth_));

@@ -18,6 +18,8 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -37,8 +39,10 @@ class VitRope : public nn::Module {
   VitRope(bool mixed, int64_t depth, int64_t num_heads, int64_t head_dim, double theta, Generator& gen);
 
   // One angle tensor per block for the patch grid `grid`: axial (1, Gh*Gw, HD/2) shared by all
-  // blocks, mixed (NH, Gh*Gw, HD/2) per block (differentiable in freqs).
-  std::vector<Tensor> angles(Grid grid);
+  // blocks, mixed (NH, Gh*Gw, HD/2) per block (differentiable in freqs). On `device` (the
+  // tokens' device): the axial table is made on the host once and moved; mixed angles are made
+  // where freqs lives.
+  std::vector<Tensor> angles(Grid grid, Device device = cpu_device());
 
   bool mixed() const { return mixed_; }
   int64_t depth() const { return depth_; }
@@ -47,14 +51,15 @@ class VitRope : public nn::Module {
   std::string type_name() const override { return mixed_ ? "RotaryEmbeddingMixed" : "RotaryEmbeddingCat"; }
 
  private:
-  const Tensor& positions(Grid grid);  // (Gh*Gw, 2) f32, cached per grid
+  const Tensor& positions(Grid grid, Device device);  // (Gh*Gw, 2) f32, cached per grid and device
 
   bool mixed_;
   int64_t depth_, heads_, head_dim_;
   Tensor axial_freqs_;  // axial only: (2, 1, HD/2)
-  // Caches keyed by (Gh, Gw). Inputs of a few sizes only are expected (train / eval sizes), so
-  // the caches are not bounded. Not thread-safe: one model is run by one thread at a time.
-  std::map<std::pair<int64_t, int64_t>, Tensor> positions_, axial_angles_;
+  // Caches keyed by (Gh, Gw, device). Inputs of a few sizes only are expected (train / eval
+  // sizes), so the caches are not bounded. Not thread-safe: one model is run by one thread at a time.
+  using CacheKey = std::tuple<int64_t, int64_t, std::string>;
+  std::map<CacheKey, Tensor> positions_, axial_angles_;
 };
 
 }  // namespace rv::models

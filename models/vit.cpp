@@ -89,7 +89,7 @@ std::pair<Tensor, Grid> VisionTransformer::embed(const Tensor& images) {
 
 Tensor VisionTransformer::forward_features(const Tensor& images) {
   auto [x, g] = embed(images);
-  std::vector<Tensor> angles = rope ? rope->angles(g) : std::vector<Tensor>(blocks->size());
+  std::vector<Tensor> angles = rope ? rope->angles(g, x.device()) : std::vector<Tensor>(blocks->size());
   for (size_t l = 0; l < blocks->size(); ++l) x = block(l)->forward(x, angles[l], num_prefix_tokens());
   return norm ? norm->forward(x) : x;
 }
@@ -122,7 +122,7 @@ std::vector<Tensor> VisionTransformer::forward_intermediates(const Tensor& image
   }
   auto [x, g] = embed(images);
   const int64_t B = x.size(0), C = cfg_.embed_dim;
-  std::vector<Tensor> angles = rope ? rope->angles(g) : std::vector<Tensor>(blocks->size());
+  std::vector<Tensor> angles = rope ? rope->angles(g, x.device()) : std::vector<Tensor>(blocks->size());
   std::vector<Tensor> by_block(static_cast<size_t>(L));
   for (int64_t l = 0; l <= last; ++l) {
     x = block(size_t(l))->forward(x, angles[size_t(l)], num_prefix_tokens());

@@ -155,6 +155,27 @@ int64_t Module::num_parameters(bool trainable_only) const {
   return n;
 }
 
+void Module::to(Device device) {
+  auto move = [device](const Tensor& t) {
+    if (t.device() == device) return;
+    Tensor c;
+    {
+      autograd::NoGradGuard no_grad;
+      c = t.detach().to(device);
+    }
+    TensorImpl* impl = t.impl();
+    impl->storage = c.storage();
+    impl->offset = c.offset();
+    impl->shape = c.shape();
+    impl->strides = c.strides();
+    impl->grad.reset();
+  };
+  for (auto& [name, m] : named_modules()) {
+    for (auto& s : m->params_) move(s.value);
+    for (auto& s : m->buffers_) move(s.value);
+  }
+}
+
 void Module::to(DType dtype) {
   if (!is_floating(dtype))
     throw std::invalid_argument("Module::to(" + std::string(dtype_name(dtype)) + ") in " + type_name() +

@@ -101,6 +101,11 @@ class Module {
   // drops the gradients. Call it before making an optimizer, whose state keeps the old dtype.
   // Use: f64 for gradient checks of whole layers, bf16 / f16 for low-precision weights.
   void to(DType dtype);
+  // Moves every parameter and buffer (integer ones too) of this module and its descendants to
+  // `device` (PyTorch's module.to(device)), in place as to(dtype) does, dropping the gradients.
+  // Call it before making an optimizer. Tensors a layer makes during forward (position grids,
+  // masks) follow its input's device.
+  void to(Device device);
 
   // ---- state dict -----------------------------------------------------------------------------
   // For each module in pre-order: its parameters, then its persistent buffers (PyTorch's

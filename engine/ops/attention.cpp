@@ -11,6 +11,7 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
+#include "engine/ops/attention_device.h"
 #include "engine/ops/reduce.h"
 #include "engine/profile/op_counter.h"
 
@@ -136,6 +137,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     if (mask.requires_grad()) throw std::invalid_argument(err("`mask` cannot require grad"));
     check_broadcast(mask, score_shape, "mask");
   }
+
+  if (!q.device().is_cpu())
+    return attention_composed_on_device(q, k, v, bias, mask, scale ? *scale : 1.0 / std::sqrt(double(HD)));
 
   // ---- forward ----
   const DType ct = cpu::compute_dtype(q.dtype());

@@ -28,6 +28,7 @@
 #include "engine/cpu/gemm.h"
 #include "engine/cpu/im2col.h"
 #include "engine/cpu/patch_embed_kernel.h"
+#include "engine/ops/conv_device.h"
 #include "engine/ops/reduce.h"
 #include "engine/profile/op_counter.h"
 
@@ -347,6 +348,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
                                 shape_str({H, W}) + " with padding " + shape_str({padding[0], padding[1]}));
   const ConvGeom g{B, C, H, W, O, eh / stride[0] + 1, ew / stride[1] + 1, KH, KW, stride[0], stride[1],
                    padding[0], padding[1], dilation[0], dilation[1], groups};
+  if (!x.device().is_cpu()) return conv2d_on_device(x, w, bias, is_patch_embed(g), g.Ho, g.Wo);
   const DType dt = conv_dtype(op, x, w, bias), ct = cpu::compute_dtype(dt);
   const bool patch = is_patch_embed(g);
 
