@@ -212,7 +212,7 @@ Tensor Tensor::slice(int64_t d, int64_t start, int64_t end, int64_t step) const 
     Shape in_shape = this->shape();
     DType dt = dtype();
     rec.finish(out, [in_shape, dt, d, start, end, step](const Tensor& g, const autograd::Needs&) -> autograd::Grads {
-      Tensor gi = zeros(in_shape, dt);
+      Tensor gi = zeros(in_shape, dt, g.device());
       gi.slice(d, start, end, step).copy_(g);
       return {gi};
     });

@@ -264,7 +264,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
     idx = rec.save(idx);
     Shape xs = x.shape();
     rec.finish(out, [xs, dim, idx](const Tensor& g, const Needs&) -> Grads {
-      return {add_rows(zeros(xs, g.dtype()), dim, idx, g, "index_select backward")};
+      return {add_rows(zeros(xs, g.dtype(), g.device()), dim, idx, g, "index_select backward")};
     });
   }
   return out;

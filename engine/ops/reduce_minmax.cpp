@@ -200,7 +200,7 @@ ValuesIndices extremum_dim(const Tensor& x, int64_t dim, bool keepdim, const cha
     Shape in_shape = x.shape();
     rec.finish(r.values, [si, in_shape, mask, keepdim, d](const Tensor& g, const Needs&) -> Grads {
       // Scatter g into zeros at the chosen index of each slice (a plain copy, any dtype).
-      Tensor grad = zeros(in_shape, g.dtype());
+      Tensor grad = zeros(in_shape, g.dtype(), g.device());
       Tensor gc = g.contiguous(), ic = si.contiguous();
       cpu::ReducePlan gp(grad, mask, keepdim);
       const int64_t st = in_shape.empty() ? 0 : grad.strides()[d];

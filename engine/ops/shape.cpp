@@ -207,9 +207,15 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
       length[i] = s[dim];
       out_shape[dim] += s[dim];
     }
-    out = empty(out_shape, ref.dtype());
+    for (size_t i : used)
+      if (!(ts[i].device() == ref.device()))
+        throw std::invalid_argument("cat: tensor " + std::to_string(i) + " is on " + ts[i].device().str() +
+                                    " but tensor " + std::to_string(used[0]) + " is on " + ref.device().str() +
+                                    "; move it with .to(device)");
+    out = empty(out_shape, ref.dtype(), ref.device());
     autograd::NoGradGuard ng;
-    if (!cat_slabs(ts, used, dim, offset, length, out))
+    // On a device each input is one strided copy into its slice of out.
+    if (!ref.device().is_cpu() || !cat_slabs(ts, used, dim, offset, length, out))
       for (size_t i : used)
         if (length[i] > 0) out.narrow(dim, offset[i], length[i]).copy_(ts[i].detach());
   }
@@ -218,7 +224,7 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
       Grads grads(n.size());
       for (size_t i = 0; i < n.size(); ++i) {
         if (!n[i]) continue;
-        grads[i] = offset[i] < 0 ? zeros({0}, g.dtype()) : g.narrow(dim, offset[i], length[i]);
+        grads[i] = offset[i] < 0 ? zeros({0}, g.dtype(), g.device()) : g.narrow(dim, offset[i], length[i]);
       }
       return grads;
     });
