@@ -5,6 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/cpu/parallel.h"
+#include "engine/ops/elementwise.h"
 
 namespace rv::train {
 namespace {
@@ -36,7 +37,11 @@ void ModelEma::update(const models::Model& model) {
   for (const auto& [name, e] : dst) {
     const Tensor x = src.at(name).contiguous();
     if (!e.is_contiguous()) throw std::runtime_error("ModelEma: EMA tensor '" + name + "' is not contiguous");
-    if (e.dtype() == DType::f32)
+    if (!e.device().is_cpu() && is_floating(e.dtype())) {
+      // On a GPU: e = decay * e + (1 - decay) * x with the device's broadcast ops.
+      Tensor(e).copy_(add(mul(e, full({}, decay_, e.dtype(), e.device())),
+                          mul(x, full({}, 1.0 - decay_, e.dtype(), e.device()))));
+    } else if (e.dtype() == DType::f32)
       average(e.data<float>(), x.data<float>(), e.numel(), decay_);
     else if (e.dtype() == DType::f64)
       average(e.data<double>(), x.data<double>(), e.numel(), decay_);

@@ -18,8 +18,11 @@ EvalResult evaluate(models::Model& model, data::Loader& loader) {
   autograd::NoGradGuard no_grad;
   EvalResult r;
   loader.start_epoch(0);
+  // The model's device: batches go there; the logits come back for the metrics (B x K floats).
+  const std::vector<Tensor> params = model.parameters();
+  const Device dev = params.empty() ? cpu_device() : params.front().device();
   while (auto batch = loader.next()) {
-    const Tensor logits = model.forward(batch->images);  // (B, K)
+    const Tensor logits = model.forward(batch->images.to(dev, /*non_blocking=*/true)).cpu();  // (B, K)
     r.counts += data::accuracy_counts(logits, batch->labels);
     r.loss_sum += cross_entropy(logits, batch->labels, {.reduction = Reduction::sum}).item();
   }

@@ -14,6 +14,7 @@
 #include "data/loader.h"
 #include "data/mixup.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/dropout.h"
 #include "engine/ops/elementwise.h"
@@ -54,12 +55,33 @@ constexpr uint64_t kDropoutStream = 1;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
-void check_device(const config::TrainConfig& cfg) {
-  if (cfg.train.device == "cuda")
-    throw std::invalid_argument("train.device = cuda: this build has no CUDA backend; use cpu or auto");
+// train.device: cpu, cuda (cuda:0; an error naming the reason when there is none), or auto
+// (cuda:0 when this build has CUDA and a GPU is present, else the CPU).
+Device resolve_train_device(const config::TrainConfig& cfg, int world_size) {
+  Device dev = cpu_device();
+  if (cfg.train.device == "cuda") {
+    try {
+      backend::get(cuda_device(0));  // throws, saying why, without CUDA or a GPU
+    } catch (const std::exception& e) {
+      throw std::invalid_argument(std::string("train.device = cuda: ") + e.what() + "; use cpu or auto");
+    }
+    dev = cuda_device(0);
+  } else if (cfg.train.device == "auto" && backend::device_count(DeviceType::cuda) > 0) {
+    dev = cuda_device(0);
+  }
   if (cfg.train.amp == "bf16")
-    throw std::invalid_argument("train.amp = bf16: bf16 autocast is for the GPU; on the CPU use off or auto "
-                                "(auto = fp32 on the CPU)");
+    throw std::invalid_argument(dev.is_cpu() ? "train.amp = bf16: bf16 autocast is for the GPU; on the CPU use off or "
+                                               "auto (auto = fp32 on the CPU)"
+                                             : "train.amp = bf16: bf16 autocast is not implemented yet (issue 8); use "
+                                               "off or auto (auto = fp32 for now)");
+  if (dev.is_cuda() && world_size > 1)
+    throw std::invalid_argument("train.device = cuda with " + std::to_string(world_size) +
+                                " processes: multi-GPU training needs NCCL, which is not implemented yet; run one "
+                                "process, or train.device = cpu");
+  return dev;
+}
+
+void check_dist_backend(const config::TrainConfig& cfg) {
   if (cfg.dist.backend == "nccl")
     throw std::invalid_argument("dist.backend = nccl: NCCL comes with the CUDA backend, not in this build; use auto "
                                 "(MPI under mpirun, TCP under torchrun / srun) or none");
@@ -97,6 +119,7 @@ struct Trainer::State {
   std::unique_ptr<dist::GradientSync> grad_sync;
 
   std::shared_ptr<models::Model> model;
+  Device device;  // where the model, its gradients, the optimizer state and each batch live
   std::unique_ptr<ModelEma> ema;
   std::shared_ptr<Generator> dropout_gen;
   std::unique_ptr<data::Loader> train_loader, val_loader;
@@ -183,7 +206,8 @@ struct Trainer::State {
 };
 
 void Trainer::State::setup() {
-  check_device(cfg);
+  check_dist_backend(cfg);
+  device = resolve_train_device(cfg, comm->world_size());
   const models::ModelConfig mc = cfg.model_config();
   if (mc.img_h != mc.img_w)
     throw std::invalid_argument("model.img_size: training needs a square size here, got " + std::to_string(mc.img_h) +
@@ -220,7 +244,14 @@ void Trainer::State::setup() {
   dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed),
                                             kDropoutStream | (uint64_t(comm->rank()) << 40));
   nn::set_generator(*model, dropout_gen);
-  if (cfg.train.ema_decay > 0) ema = std::make_unique<ModelEma>(models::create_model(mc), *model, cfg.train.ema_decay);
+  // On a GPU the weights move before the optimizer and the EMA copy are made, so their state
+  // is created on the device too.
+  if (!device.is_cpu()) model->to(device);
+  if (cfg.train.ema_decay > 0) {
+    std::shared_ptr<models::Model> ema_model = models::create_model(mc);
+    if (!device.is_cpu()) ema_model->to(device);
+    ema = std::make_unique<ModelEma>(ema_model, *model, cfg.train.ema_decay);
+  }
 
   auto train_ds = make_train_dataset(cfg);
   if (train_ds->num_classes() != cfg.data.num_classes)
@@ -239,14 +270,17 @@ void Trainer::State::setup() {
                                     .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
                                     .max_bad_fraction = cfg.data.max_bad_fraction,
                                     // each skipped file's error, once (the loader calls this from next())
-                                    .log = [this](const std::string& m) { message(m); }});
+                                    .log = [this](const std::string& m) { message(m); },
+                                    // page-locked batches: one asynchronous DMA to the GPU each
+                                    .pin_memory = device.is_cuda()});
   val_loader = std::make_unique<data::Loader>(make_eval_dataset(cfg, mc.img_h),
                                               data::LoaderOptions{.batch_size = cfg.eval.batch_size,
                                                                   .shuffle = false,
                                                                   .workers = int(cfg.data.workers),
                                                                   .seed = uint64_t(cfg.train.seed),
                                                                   .rank = comm->rank(),
-                                                                  .world_size = comm->world_size()});
+                                                                  .world_size = comm->world_size(),
+                                                                  .pin_memory = device.is_cuda()});
   micro = cfg.train.grad_accum;
   steps_per_epoch = train::steps_per_epoch(train_loader->batches_per_epoch(), micro);
   sched = make_schedule(cfg, steps_per_epoch, comm->world_size());
@@ -279,6 +313,7 @@ void Trainer::State::setup() {
   message("run folder: " + plan.dir);
   for (const auto& n : notes) message(n);
   message("model: " + cfg.model.name + ", " + std::to_string(model->num_parameters(true)) + " trainable parameters");
+  message("device: " + (device.is_cpu() ? std::string("cpu") : device.str() + " (" + backend::get(device).device_name(device.index) + ")"));
   message("data: " + train_ds->describe() + "; " + std::to_string(steps_per_epoch) + " steps per epoch");
   if (comm->world_size() > 1)
     message("data-parallel: " + std::to_string(comm->world_size()) + " ranks over " + comm->name() + ", " +
@@ -354,6 +389,10 @@ void Trainer::State::one_step() {
       data::MixedBatch mb = mixup->apply(images, target, g);
       images = mb.images;
       target = mb.targets;
+    }
+    if (!device.is_cpu()) {  // queued copies; the loader never writes a batch it handed out
+      images = images.to(device, /*non_blocking=*/true);
+      target = target.to(device, /*non_blocking=*/true);
     }
     Tensor loss = (*criterion)(model->forward(images), target);  // ()
     if (hooks.nan_at_step && *hooks.nan_at_step == step + 1) loss = mul(loss, std::nan(""));

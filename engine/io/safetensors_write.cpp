@@ -156,6 +156,7 @@ void write_safetensors(const std::function<void(const void*, size_t)>& sink, con
     const Tensor& t = tensors[i].second;
     if (t.numel() == 0) continue;
     Tensor c = t.detach().contiguous();  // a copy only when `t` is a non-contiguous view
+    if (!c.device().is_cpu()) c = c.cpu();  // device tensors (a GPU run's checkpoint) come to the host
     sink(c.raw_data(), size_t(c.numel()) * c.itemsize());
   }
 }

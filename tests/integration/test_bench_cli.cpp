@@ -129,6 +129,10 @@ TEST_CASE("bench: bad arguments exit non-zero with a message naming the argument
       {"bench ops --budget -1", {"--budget", "-1"}},
       {"bench ops --torch /nonexistent/torch.json", {"--torch", "/nonexistent/torch.json"}},
       {"bench nope", {"nope"}},
+      {"bench kernels --device cpu", {"--device", "expected cuda:N"}},
+      {"bench kernels --device gpu7", {"gpu7", "expected cpu, cuda or cuda:N"}},
+      {"bench kernels --budget x", {"--budget", "x"}},
+      {"bench kernels --bogus", {"--bogus"}},
   };
   for (const Bad& b : bad) {
     Run r = ropevit(b.args);
@@ -137,6 +141,13 @@ TEST_CASE("bench: bad arguments exit non-zero with a message naming the argument
     for (const char* part : b.message) CHECK(contains(r.err, part));
     CHECK_FALSE(contains(r.out, "measured peaks"));  // failed before timing anything
   }
+  // Without a GPU (CI), bench kernels says why it cannot time anything; --list needs no GPU.
+  Run kernels = ropevit("bench kernels");
+  CHECK(kernels.code > 0);
+  CHECK(contains(kernels.err, "cuda:0:"));
+  Run list = ropevit("bench kernels --list");
+  CHECK(list.code == 0);
+  CHECK(contains(list.out, "vit_s16/add (50432,384)"));
   Run none = ropevit("bench");  // no bench named: the usage, and a failure
   CHECK(none.code > 0);
   CHECK(contains(none.out + none.err, "usage: ropevit bench ops"));

@@ -274,6 +274,12 @@ TEST_CASE("train: configuration errors exit 1 and say what to do") {
   Run a = ropevit("train '" + bf16.string() + "'");
   CHECK(a.code == 1);
   CHECK(contains(a.err, "train.amp = bf16"));
+  // This suite runs where no GPU is (CI): train.device = cuda says why it cannot.
+  const fs::path gpu = write_config("gpu", {{"train", {{"device", "cuda"}}}});
+  Run g = ropevit("train '" + gpu.string() + "'");
+  CHECK(g.code == 1);
+  CHECK(contains(g.err, "train.device = cuda: cuda:0:"));
+  CHECK(contains(g.err, "use cpu or auto"));
   const fs::path scenes = write_config("scenes", {{"data", {{"dataset", "scenes"}}}});
   Run b = ropevit("train '" + scenes.string() + "'");
   CHECK(b.code == 1);
