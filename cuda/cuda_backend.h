@@ -41,6 +41,15 @@ class CudaBackend final : public backend::DeviceBackend {
   void fill(const Tensor& dst, double value) override;
   Tensor binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) override;
   Tensor sum_all(const Tensor& x) override;
+
+  // ---- softmax and cross entropy (backend_softmax.cpp) ----------------------------------------
+  Tensor softmax_last_dim(const Tensor& x, bool log) override;
+  Tensor softmax_last_dim_backward(const Tensor& dy, const Tensor& y, bool log) override;
+  Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index, double label_smoothing,
+                       LossReduction reduction, Tensor& lse, Tensor& count) override;
+  Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse,
+                                const Tensor& count, int64_t ignore_index, double label_smoothing,
+                                LossReduction reduction) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

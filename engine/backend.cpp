@@ -120,4 +120,20 @@ Tensor DeviceBackend::binary(BinaryOp op, const Tensor& a, const Tensor&) {
 }
 Tensor DeviceBackend::sum_all(const Tensor& x) { throw_not_implemented("sum", x.device()); }
 
+// ---- softmax and cross entropy ----
+Tensor DeviceBackend::softmax_last_dim(const Tensor& x, bool log) {
+  throw_not_implemented(log ? "log_softmax" : "softmax", x.device());
+}
+Tensor DeviceBackend::softmax_last_dim_backward(const Tensor& dy, const Tensor&, bool log) {
+  throw_not_implemented(log ? "log_softmax backward" : "softmax backward", dy.device());
+}
+Tensor DeviceBackend::cross_entropy(const Tensor& logits, const Tensor&, int64_t, double, LossReduction, Tensor&,
+                                    Tensor&) {
+  throw_not_implemented("cross_entropy", logits.device());
+}
+Tensor DeviceBackend::cross_entropy_backward(const Tensor&, const Tensor& logits, const Tensor&, const Tensor&,
+                                             const Tensor&, int64_t, double, LossReduction) {
+  throw_not_implemented("cross_entropy backward", logits.device());
+}
+
 }  // namespace rv::backend

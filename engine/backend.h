@@ -104,6 +104,37 @@ class DeviceBackend {
   virtual Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
   // The sum of all elements as a 0-d tensor of x's dtype.
   virtual Tensor sum_all(const Tensor& x);
+
+  // ---- softmax and cross entropy (cuda/backend_softmax.cpp) ----
+  // y = softmax(x) over the LAST dim (log_softmax when `log`). x: contiguous, shape (..., len)
+  // seen as rows = numel / len rows of len, dtype f32, bf16 (f32 math) or f64. Returns y: fresh,
+  // contiguous, x's shape and dtype. Reads x once, writes y once (rows * len elements each).
+  // Non-finite rows as the CPU op (engine/ops/softmax.h).
+  virtual Tensor softmax_last_dim(const Tensor& x, bool log);
+  // The fused backward over the last dim from the forward's output y and the incoming dy:
+  //   softmax: dx = y * (dy - sum(dy * y));  log_softmax: dx = dy - exp(y) * sum(dy).
+  // dy, y: contiguous, the same shape and dtype (as above). Returns dx: fresh, contiguous, same
+  // shape and dtype. Reads dy and y once, writes dx once.
+  virtual Tensor softmax_last_dim_backward(const Tensor& dy, const Tensor& y, bool log);
+
+  enum class LossReduction : uint8_t { none, mean, sum };
+  // Cross entropy of logits (R, K) (contiguous; f32, bf16 or f64) against class indices target
+  // (R) (contiguous int64), softmax fused; label_smoothing s in [0, 1]; rows whose target equals
+  // ignore_index add no loss and do not count; a target outside [0, K) gives a NaN loss.
+  // Returns the loss in the logits' dtype: (R) for none (0 on ignored rows), () for mean (over
+  // the non-ignored rows; NaN if none) and sum. Also sets lse: (R) the log-sum-exp of each row,
+  // and count: () the number of non-ignored rows (the mean's divisor), both in the math dtype
+  // (f32; f64 for f64 logits), computed on the device, for cross_entropy_backward.
+  // Reads R K logits + R targets once; writes 3 R math-dtype values (+ the loss).
+  virtual Tensor cross_entropy(const Tensor& logits, const Tensor& target, int64_t ignore_index,
+                               double label_smoothing, LossReduction reduction, Tensor& lse, Tensor& count);
+  // dlogits (R, K), fresh, the logits' dtype: g_r (softmax(logits_r) - smoothed one-hot(target_r))
+  // in one pass, 0 on ignored rows. grad: the loss's gradient in the logits' dtype, (R) for none,
+  // () otherwise (divided by count for mean). lse, count: as the forward set them. Reads R K
+  // logits + R (target, lse), writes R K.
+  virtual Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
+                                        const Tensor& lse, const Tensor& count, int64_t ignore_index,
+                                        double label_smoothing, LossReduction reduction);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

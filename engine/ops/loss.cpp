@@ -19,6 +19,8 @@
 // x - max <= 0 use exp_ftz (subnormal terms become 0: invisible next to the max's term, 1).
 // Every row is computed by one thread and sums run in a fixed order: results do not depend on
 // the thread count.
+// On a CUDA device, class-index targets without class weights run the backend's fused kernels
+// (cross_entropy_device below; cuda/kernels/cross_entropy.cu).
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("prefer-vector-width=512")  // see activation.cpp
 #endif
@@ -31,6 +33,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
@@ -594,6 +597,48 @@ void ce_backward(const CeData<T>& p, const T* lse, const GradScale<T>& gs, T* gx
   });
 }
 
+// Cross entropy on a device (logits or target not on the CPU), after the shape checks above:
+// class-index targets without class weights. The logits become contiguous (R, K) rows, the class
+// dim moved last (permute + contiguous, recorded by autograd, which carries the gradient back to
+// (B, K, d1, ...)); the backend's fused kernels do the rest on the device, the mean's divisor
+// included (cuda/kernels/cross_entropy.cu).
+Tensor cross_entropy_device(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt, bool soft,
+                            const Shape& pos_shape) {
+  const Device dev = logits.device();
+  if (target.device() != dev)
+    throw std::invalid_argument("cross_entropy: logits on " + dev.str() + " and target on " + target.device().str() +
+                                "; move one with .to(device)");
+  if (soft)
+    throw std::runtime_error("cross_entropy: soft (probability) targets are not implemented on " + dev.str() + " yet");
+  if (opt.weight.defined())
+    throw std::runtime_error("cross_entropy: class weights (the weight option) are not implemented on " + dev.str() +
+                             " yet");
+  const int64_t K = logits.shape()[1], R = shape_numel(pos_shape);
+  Tensor x = logits;
+  if (logits.dim() > 2) {  // (B, K, d1, ...) -> (B, d1, ..., K): rows in pos_shape's order
+    Shape perm = {0};
+    for (int64_t d = 2; d < logits.dim(); ++d) perm.push_back(d);
+    perm.push_back(1);
+    x = logits.permute(perm);
+  }
+  x = x.contiguous().reshape({R, K});
+  const Tensor t = target.detach().contiguous().reshape({R});
+  using LR = backend::DeviceBackend::LossReduction;
+  const LR red = opt.reduction == Reduction::none ? LR::none : opt.reduction == Reduction::mean ? LR::mean : LR::sum;
+  Tensor lse, count;
+  Tensor out = backend::get(dev).cross_entropy(x, t, opt.ignore_index, opt.label_smoothing, red, lse, count);
+  if (auto rec = autograd::Recorder("cross_entropy", {x})) {
+    Tensor sx = rec.save(x), st = rec.save(t);
+    const int64_t ignore_index = opt.ignore_index;
+    const double smoothing = opt.label_smoothing;
+    rec.finish(out, [=](const Tensor& g, const Needs&) -> Grads {
+      return {backend::get(sx.device())
+                  .cross_entropy_backward(g.contiguous(), sx, st, lse, count, ignore_index, smoothing, red)};
+    });
+  }
+  return red == LR::none ? out.reshape(pos_shape) : out;
+}
+
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
@@ -638,6 +683,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntr
   }
   if (K == 0 && R > 0)
     throw std::invalid_argument("cross_entropy: logits " + shape_str(xs) + " have no classes (dim 1 is 0)");
+  if (!logits.device().is_cpu() || !target.device().is_cpu())
+    return cross_entropy_device(logits, target, opt, soft, pos_shape);
   const DType ct = cpu::compute_dtype(dt);
 
   // Dense operands (captured by value: backward reuses these helpers). A class-index target is

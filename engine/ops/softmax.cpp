@@ -16,6 +16,8 @@
 // Non-finite inputs follow PyTorch: a slice of all -inf gives NaN (-inf - -inf), +inf or NaN
 // anywhere gives a NaN slice, and -inf next to finite values gives exactly 0 (log: -inf).
 //
+// On a CUDA device the op calls the backend's kernels (softmax_device below; cuda/kernels/softmax.cu).
+//
 // Backward uses the saved output y only:
 //   softmax:      dx = y * (g - sum(g * y))
 //   log_softmax:  dx = g - exp(y) * sum(g)
@@ -30,6 +32,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -187,11 +190,34 @@ Tensor as_compute(const Tensor& t) {
   return (t.dtype() == ct ? t : t.to(ct)).contiguous();
 }
 
+// On a device (x not on the CPU): the backend's kernels work over the last dim of a contiguous
+// tensor, so another dim d is first swapped with the last one (transpose + contiguous, ops that
+// run on the device and record their own backward), and the result swapped back (contiguous, as
+// the CPU's). The node recorded here covers only the last-dim kernel; its backward runs the
+// backend's fused backward kernel, on the same device.
+template <bool kLog>
+Tensor softmax_device(const Tensor& x, int64_t d, const char* name) {
+  if (x.dim() == 0) return softmax_device<kLog>(x.reshape({1}), 0, name).reshape({});
+  const int64_t last = x.dim() - 1;
+  if (d != last)
+    return softmax_device<kLog>(x.transpose(d, last).contiguous(), last, name).transpose(d, last).contiguous();
+  const Tensor xc = x.contiguous();
+  Tensor out = backend::get(xc.device()).softmax_last_dim(xc, kLog);
+  if (auto rec = autograd::Recorder(name, {xc})) {
+    Tensor sy = rec.save(out);
+    rec.finish(out, [sy](const Tensor& g, const autograd::Needs&) -> autograd::Grads {
+      return {backend::get(sy.device()).softmax_last_dim_backward(g.contiguous(), sy, kLog)};
+    });
+  }
+  return out;
+}
+
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x, int64_t dim, const char* name) {
   if (!is_floating(x.dtype()))
     throw std::invalid_argument(std::string(name) + ": expected a float tensor, got " + dtype_name(x.dtype()));
   const int64_t d = wrap_dim(dim, x.dim(), name);
+  if (!x.device().is_cpu()) return softmax_device<kLog>(x, d, name);
   const Layout l = layout_of(x.shape(), d);
   Tensor xc = as_compute(x);
   Tensor out = empty(x.shape(), xc.dtype());
