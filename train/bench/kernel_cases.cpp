@@ -67,11 +67,49 @@ void add_elementwise_cases(std::vector<Case>& cases, Device dev) {
   }));
 }
 
+// Attention-score softmax: one row of N = 197 per (image, head, query); backward fused.
+void add_softmax_cases(std::vector<Case>& cases, Device dev) {
+  for (const VitShape& v : kVits) {
+    const Shape s = {kBatch * v.heads * kTokens, kTokens};
+    cases.push_back(make_case(v.group, "softmax fwd " + dims(s), 0, f32_bytes(s, 2), [s, dev] {
+      Tensor x = device_randn(s, 4, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [x, &be] { be.softmax_last_dim(x, false); }};
+    }));
+    cases.push_back(make_case(v.group, "softmax bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+      backend::DeviceBackend& be = backend::get(dev);
+      Tensor y = be.softmax_last_dim(device_randn(s, 4, dev), false), dy = device_randn(s, 5, dev);
+      return CaseFns{.run = [y, dy, &be] { be.softmax_last_dim_backward(dy, y, false); }};
+    }));
+  }
+}
+
+// The classifier loss at batch 256 over 1000 classes: forward (loss, lse) then backward.
+void add_cross_entropy_cases(std::vector<Case>& cases, Device dev) {
+  const Shape s = {kBatch, 1000};
+  cases.push_back(make_case("vit_s16", "cross_entropy fwd+bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+    Tensor logits = device_randn(s, 17, dev);
+    std::vector<double> t(static_cast<size_t>(kBatch));
+    for (size_t i = 0; i < t.size(); ++i) t[i] = double((i * 7919) % 1000);
+    Tensor target = from_vector(t, {kBatch}, DType::i64).to(dev);
+    Tensor one = full({}, 1.0, DType::f32, dev);
+    backend::DeviceBackend& be = backend::get(dev);
+    using R = backend::DeviceBackend::LossReduction;
+    return CaseFns{.run = [logits, target, one, &be] {
+      Tensor lse, count;
+      be.cross_entropy(logits, target, -100, 0.1, R::mean, lse, count);
+      be.cross_entropy_backward(one, logits, target, lse, count, -100, 0.1, R::mean);
+    }};
+  }));
+}
+
 }  // namespace
 
 std::vector<Case> kernel_cases(Device device) {
   std::vector<Case> cases;
   add_elementwise_cases(cases, device);
+  add_softmax_cases(cases, device);
+  add_cross_entropy_cases(cases, device);
   return cases;
 }
 
