@@ -17,7 +17,9 @@
 #include "engine/backend.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/math.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/matmul.h"
+#include "engine/ops/pool.h"
 #include "engine/tensor.h"
 #include "tests/support/check.h"
 
@@ -172,12 +174,15 @@ TEST_CASE("error checks name the call or kernel, the file and the line") {
 }
 
 TEST_CASE("ops without a CUDA kernel fail naming the op and the device") {
-  const Tensor d = test::test_tensor({4, 5}, 3).cuda();
-  CHECK(error_of([&] { rv::exp(d); }) == "exp: not implemented on cuda:0 yet");
-  CHECK(error_of([&] { mul(d, 3.0); }) == "mul: not implemented on cuda:0 yet");
-  const std::string mm = error_of([&] { matmul(d, d.t()); });
-  CHECK_MESSAGE(mm.find("not implemented on cuda:0 yet") != std::string::npos, mm);
-  CHECK(error_of([&] { d.to(DType::f64); }).find("not implemented on cuda:0 yet") != std::string::npos);
-  CHECK(error_of([&] { add(d, test::test_tensor({4, 5}, 3)); }).find("operands on different devices") !=
+  // Ops that have no device kernel yet (cuDNN / pooling kernels come later); they must fail, not
+  // run on the CPU behind the caller's back.
+  const Tensor x = test::test_tensor({1, 2, 6, 6}, 3).cuda();
+  const Tensor w = test::test_tensor({4, 2, 3, 3}, 4).cuda();
+  const std::string conv = error_of([&] { conv2d(x, w, Tensor(), {1, 1}, {1, 1}); });
+  CHECK_MESSAGE(conv.find("conv2d") != std::string::npos && conv.find("not implemented on cuda:0 yet") != std::string::npos,
+                conv);
+  const std::string pool = error_of([&] { max_pool2d(x, {2, 2}); });
+  CHECK_MESSAGE(pool.find("not implemented on cuda:0 yet") != std::string::npos, pool);
+  CHECK(error_of([&] { add(x, test::test_tensor({1, 2, 6, 6}, 3)); }).find("operands on different devices") !=
         std::string::npos);
 }
