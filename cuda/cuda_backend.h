@@ -37,6 +37,15 @@ class CudaBackend final : public backend::DeviceBackend {
   void fill(const Tensor& dst, double value) override;
   Tensor binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) override;
   Tensor sum_all(const Tensor& x) override;
+
+  // ---- layernorm (backend_layernorm.cpp), activations (backend_activation.cpp) ----------------
+  Tensor layer_norm_forward(const Tensor& x, int64_t C, const Tensor& weight, const Tensor& bias, double eps,
+                            Tensor& mean, Tensor& rstd) override;
+  void layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t C, const Tensor& weight,
+                           const Tensor& bias, const Tensor& mean, const Tensor& rstd, bool need_dx,
+                           bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
+  Tensor activation_forward(Activation a, const Tensor& x) override;
+  Tensor activation_backward(Activation a, const Tensor& x, const Tensor& dy) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -81,6 +81,28 @@ class DeviceBackend {
   virtual Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
   // The sum of all elements as a 0-d tensor of x's dtype.
   virtual Tensor sum_all(const Tensor& x);
+
+  // ---- layernorm, activations (cuda/backend_layernorm.cpp, cuda/backend_activation.cpp) ------
+  // Layer norm over the last C values: x (any shape, any strides; numel a multiple of C) is read
+  // as rows = numel / C rows of C. x: f32 or bf16; weight, bias: (C) or undefined, f32 or x's
+  // dtype (the same dtype when both are given). Returns y (x's shape and dtype, contiguous) and
+  // sets mean and rstd to fresh (rows) f32 tensors (what the backward needs).
+  virtual Tensor layer_norm_forward(const Tensor& x, int64_t C, const Tensor& weight, const Tensor& bias, double eps,
+                                    Tensor& mean, Tensor& rstd);
+  // Gradients of layer_norm_forward from dy (x's shape and dtype, any strides), x, C, weight (or
+  // undefined), mean and rstd. Sets dx (x's shape and dtype) when need_dx, dweight (C, weight's
+  // dtype) when need_dweight, dbias (C, bias's dtype: only bias's dtype is read) when need_dbias;
+  // leaves the others undefined. Deterministic (no atomics).
+  virtual void layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t C, const Tensor& weight,
+                                   const Tensor& bias, const Tensor& mean, const Tensor& rstd, bool need_dx,
+                                   bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias);
+  // The pointwise activations of engine/ops/activation.h (gelu: exact erf form; gelu_tanh).
+  enum class Activation : uint8_t { gelu, gelu_tanh, relu, silu, sigmoid };
+  static const char* activation_name(Activation a);  // "gelu", "gelu", "relu", "silu", "sigmoid"
+  // y = f(x): x f32 or bf16, any shape and strides; y fresh, contiguous, x's shape and dtype.
+  virtual Tensor activation_forward(Activation a, const Tensor& x);
+  // dx = dy * f'(x): x and dy of one shape and dtype (any strides); dx fresh and contiguous.
+  virtual Tensor activation_backward(Activation a, const Tensor& x, const Tensor& dy);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that
