@@ -44,19 +44,20 @@ Tensor CudaBackend::activation_forward(Activation a, const Tensor& x) {
   return y;
 }
 
-Tensor CudaBackend::activation_backward(Activation a, const Tensor& x, const Tensor& dy) {
+Tensor CudaBackend::activation_backward(Activation a, const Tensor& saved, const Tensor& dy) {
   const std::string op = std::string(activation_name(a)) + " backward";
-  require_f32_or_bf16(x, op);
-  if (dy.shape() != x.shape() || dy.dtype() != x.dtype() || dy.device() != x.device())
-    throw std::invalid_argument(op + ": dy must have x's shape, dtype and device (" + shape_str(x.shape()) + " " +
-                                dtype_name(x.dtype()) + " on " + x.device().str() + "), got " +
-                                shape_str(dy.shape()) + " " + dtype_name(dy.dtype()) + " on " + dy.device().str());
-  const Tensor xc = x.contiguous(), gc = dy.contiguous();
-  Tensor dx = empty(x.shape(), x.dtype(), x.device());
-  const int dev = x.device().index;
+  require_f32_or_bf16(saved, op);
+  if (dy.shape() != saved.shape() || dy.dtype() != saved.dtype() || dy.device() != saved.device())
+    throw std::invalid_argument(op + ": dy must have the saved tensor's shape, dtype and device (" +
+                                shape_str(saved.shape()) + " " + dtype_name(saved.dtype()) + " on " +
+                                saved.device().str() + "), got " + shape_str(dy.shape()) + " " + dtype_name(dy.dtype()) +
+                                " on " + dy.device().str());
+  const Tensor sc = saved.contiguous(), gc = dy.contiguous();
+  Tensor dx = empty(saved.shape(), saved.dtype(), saved.device());
+  const int dev = saved.device().index;
   DeviceGuard g(dev);
-  launch_activation_backward(kind_of(a), x.dtype(), xc.device_data(), gc.device_data(), dx.device_data(), x.numel(),
-                             compute_stream(dev));
+  launch_activation_backward(kind_of(a), saved.dtype(), sc.device_data(), gc.device_data(), dx.device_data(),
+                             saved.numel(), compute_stream(dev));
   return dx;
 }
 

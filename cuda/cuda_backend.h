@@ -45,7 +45,7 @@ class CudaBackend final : public backend::DeviceBackend {
                            const Tensor& bias, const Tensor& mean, const Tensor& rstd, bool need_dx,
                            bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
   Tensor activation_forward(Activation a, const Tensor& x) override;
-  Tensor activation_backward(Activation a, const Tensor& x, const Tensor& dy) override;
+  Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

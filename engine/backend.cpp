@@ -124,6 +124,9 @@ const char* DeviceBackend::activation_name(Activation a) {
   }
   return "?";
 }
+bool DeviceBackend::activation_saves_output(Activation a) {
+  return a == Activation::relu || a == Activation::sigmoid;
+}
 Tensor DeviceBackend::activation_forward(Activation a, const Tensor& x) {
   throw_not_implemented(activation_name(a), x.device());
 }

@@ -101,8 +101,12 @@ class DeviceBackend {
   static const char* activation_name(Activation a);  // "gelu", "gelu", "relu", "silu", "sigmoid"
   // y = f(x): x f32 or bf16, any shape and strides; y fresh, contiguous, x's shape and dtype.
   virtual Tensor activation_forward(Activation a, const Tensor& x);
-  // dx = dy * f'(x): x and dy of one shape and dtype (any strides); dx fresh and contiguous.
-  virtual Tensor activation_backward(Activation a, const Tensor& x, const Tensor& dy);
+  // dx = dy * f'(.) from `saved`: x for gelu, gelu_tanh, silu; the output y for relu, sigmoid
+  // (what autograd saves, as on the CPU). saved and dy: one shape and dtype, any strides; dx is
+  // fresh and contiguous.
+  virtual Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy);
+  // True when activation_backward reads the output y rather than x (relu, sigmoid).
+  static bool activation_saves_output(Activation a);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

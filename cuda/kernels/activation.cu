@@ -11,10 +11,13 @@
 //   gelu       x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (erfc keeps full relative precision in
 //              the lower tail; the CPU's f32 rational is good to 2.5e-7 absolute)
 //   gelu_tanh  x sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3)   (= 0.5 x (1 + tanh u))
-//   relu       x <= 0 ? 0 : x  (NaN passes through);  relu' = [x > 0]
+//   relu       x <= 0 ? 0 : x  (NaN passes through);  relu' = [y > 0]
 //   silu       x sigmoid(x);   silu' = s (1 + x (1 - s))
-//   sigmoid    through e = exp(-|x|) (never overflows): 1 / (1 + e) for x >= 0, e / (1 + e) below
-// Backward takes x (not y) and dy and returns dx = dy f'(x) in one pass.
+//   sigmoid    through e = exp(-|x|) (never overflows): 1 / (1 + e) for x >= 0, e / (1 + e) below;
+//              sigmoid' = y (1 - y)
+// Backward reads what the CPU's autograd saves, `saved`: x for gelu, gelu_tanh and silu, the output
+// y for relu and sigmoid (their derivatives are cheapest from y; a bf16 y then gives the CPU's
+// bf16 gradients), and dy, and writes dx = dy f'(.) in one pass.
 #include "cuda/kernels/activation.h"
 
 #include <stdexcept>
@@ -64,9 +67,9 @@ struct GeluTanh {
   }
 };
 
-struct Relu {
+struct Relu {  // grad() takes y
   __device__ float fwd(float x) const { return x <= 0.0f ? 0.0f : x; }
-  __device__ float grad(float x, float g) const { return x > 0.0f ? g : 0.0f; }
+  __device__ float grad(float y, float g) const { return y > 0.0f ? g : 0.0f; }
 };
 
 struct Silu {
@@ -77,15 +80,13 @@ struct Silu {
   }
 };
 
-struct Sigmoid {
+struct Sigmoid {  // grad() takes y
   __device__ float fwd(float x) const { return sigmoid_f(x); }
-  __device__ float grad(float x, float g) const {
-    const float s = sigmoid_f(x);
-    return g * s * (1.0f - s);
-  }
+  __device__ float grad(float y, float g) const { return g * y * (1.0f - y); }
 };
 
 // ---- kernels -----------------------------------------------------------------------------------
+// (In the backward kernels `x` is the saved tensor: x, or y for relu and sigmoid.)
 
 template <class T, class Op>
 __global__ void __launch_bounds__(kThreads) act_forward_vec(const T* __restrict__ x, T* __restrict__ y, int64_t n,
@@ -203,15 +204,15 @@ void launch_activation_forward(ActivationKind kind, DType dtype, const void* x, 
   });
 }
 
-void launch_activation_backward(ActivationKind kind, DType dtype, const void* x, const void* dy, void* dx, int64_t n,
-                                cudaStream_t stream) {
+void launch_activation_backward(ActivationKind kind, DType dtype, const void* saved, const void* dy, void* dx,
+                                int64_t n, cudaStream_t stream) {
   check_dtype(dtype, "activation backward");
   if (n <= 0) return;
   with_op(kind, [&](auto op) {
     if (dtype == DType::f32)
-      backward_typed<float>(x, dy, dx, n, stream, op);
+      backward_typed<float>(saved, dy, dx, n, stream, op);
     else
-      backward_typed<uint16_t>(x, dy, dx, n, stream, op);
+      backward_typed<uint16_t>(saved, dy, dx, n, stream, op);
   });
 }
 

@@ -63,12 +63,12 @@ RV_VM_INLINE float gelu_grad_f32(float v) {
 }
 
 // The device path (x not on the CPU): forward and backward both through the backend's kernels;
-// the backward takes x (saved) and the incoming gradient.
+// the backward reads what the CPU path saves (x, or the output for relu and sigmoid).
 Tensor device_activation(backend::DeviceBackend::Activation a, const Tensor& x) {
-  backend::DeviceBackend& be = backend::get(x.device());
-  Tensor out = be.activation_forward(a, x);
-  if (auto rec = autograd::Recorder(backend::DeviceBackend::activation_name(a), {x})) {
-    Tensor s = rec.save(x);
+  using B = backend::DeviceBackend;
+  Tensor out = backend::get(x.device()).activation_forward(a, x);
+  if (auto rec = autograd::Recorder(B::activation_name(a), {x})) {
+    Tensor s = rec.save(B::activation_saves_output(a) ? out : x);
     rec.finish(out, [s, a](const Tensor& g, const Needs&) -> Grads {
       return {backend::get(s.device()).activation_backward(a, s, g)};
     });

@@ -34,36 +34,45 @@ struct Grads {
   Tensor y, dx, dw, db;
 };
 
-// layer_norm on `device` of copies of x, w, b (w, b may be undefined), then backward with seed g;
-// the gradients come back to the host. x_grad: whether x requires grad.
-Grads run(const Tensor& x, const Shape& ns, const Tensor& w, const Tensor& b, const Tensor& g, Device device,
-          bool x_grad = true) {
-  Tensor xd = x.to(device).requires_grad_(x_grad);
-  Tensor wd = w.defined() ? w.to(device).requires_grad_() : Tensor();
-  Tensor bd = b.defined() ? b.to(device).requires_grad_() : Tensor();
-  Tensor y = layer_norm(xd, ns, wd, bd, 1e-5);
+// layer_norm of x, w, b (w, b may be undefined) where they live (x may be a device view), then
+// backward with seed g; results come back to the host. Leaves are fresh detached aliases, so the
+// callers' tensors never collect gradients. x_grad: whether x requires grad.
+Grads run(const Tensor& x, const Shape& ns, const Tensor& w, const Tensor& b, const Tensor& g, bool x_grad = true) {
+  const Device device = x.device();
+  Tensor xl = x.detach().requires_grad_(x_grad);
+  Tensor wl = w.defined() ? w.to(device).detach().requires_grad_() : Tensor();
+  Tensor bl = b.defined() ? b.to(device).detach().requires_grad_() : Tensor();
+  Tensor y = layer_norm(xl, ns, wl, bl, 1e-5);
   CHECK(y.device() == device);
   CHECK(y.dtype() == x.dtype());
   y.backward(g.to(device));
   Grads r;
   r.y = y.detach().cpu();
-  if (x_grad) r.dx = xd.grad().cpu();
-  if (wd.defined()) r.dw = wd.grad().cpu();
-  if (bd.defined()) r.db = bd.grad().cpu();
-  if (x_grad) CHECK(xd.grad().device() == device);
+  if (x_grad) {
+    CHECK(xl.grad().device() == device);
+    r.dx = xl.grad().cpu();
+  }
+  if (wl.defined()) r.dw = wl.grad().cpu();
+  if (bl.defined()) r.db = bl.grad().cpu();
   return r;
 }
 
-// The CPU and cuda runs of one case, compared with the tolerances of the header.
-void check_case(const Tensor& x, const Shape& ns, const Tensor& w, const Tensor& b, bool x_grad = true) {
-  const bool bf = x.dtype() == DType::bf16;
-  const Tensor g = test::test_tensor(x.shape(), 99, x.dtype());
-  const Grads want = run(x, ns, w, b, g, cpu_device(), x_grad);
-  const Grads got = run(x, ns, w, b, g, kDev, x_grad);
+// The CPU run on xh and the cuda run on xd (the same values, on the device, any layout),
+// compared with the tolerances of the header.
+void check_case(const Tensor& xh, const Tensor& xd, const Shape& ns, const Tensor& w, const Tensor& b,
+                bool x_grad = true) {
+  const bool bf = xh.dtype() == DType::bf16;
+  const Tensor g = test::test_tensor(xh.shape(), 99, xh.dtype());
+  const Grads want = run(xh, ns, w, b, g, x_grad);
+  const Grads got = run(xd, ns, w, b, g, x_grad);
   RV_EXPECT_CLOSE(got.y, want.y, .rtol = bf ? 1e-2 : 1e-5, .atol = bf ? 1e-2 : 1e-5);
   if (x_grad) RV_EXPECT_CLOSE(got.dx, want.dx, .rtol = bf ? 1e-2 : 1e-4, .atol = bf ? 1e-2 : 1e-5);
   if (w.defined()) RV_EXPECT_CLOSE(got.dw, want.dw, .rtol = bf ? 1e-2 : 1e-5, .atol = bf ? 5e-2 : 1e-4);
   if (b.defined()) RV_EXPECT_CLOSE(got.db, want.db, .rtol = bf ? 1e-2 : 1e-5, .atol = bf ? 5e-2 : 1e-4);
+}
+
+void check_case(const Tensor& x, const Shape& ns, const Tensor& w, const Tensor& b, bool x_grad = true) {
+  check_case(x, x.cuda(), ns, w, b, x_grad);
 }
 
 std::string dims(const Shape& s) { return shape_str(s); }
@@ -111,8 +120,11 @@ TEST_CASE("layer_norm on cuda: bf16 input with bf16 or f32 parameters") {
 
 TEST_CASE("layer_norm on cuda: non-contiguous and misaligned inputs, parameter gradients only") {
   const Tensor w = test::test_tensor({384}, 7, DType::f32, 0.5, 1.5), b = test::test_tensor({384}, 8);
-  // Transposed storage: made contiguous first.
-  check_case(test::test_noncontiguous({33, 384}, 9), {384}, w, b);
+  // Transposed storage on the device (made contiguous by the op).
+  const Tensor xn = test::test_noncontiguous({33, 384}, 9);
+  const Tensor xnd = xn.cuda().t().contiguous().t();
+  CHECK(!xnd.is_contiguous());
+  check_case(xn, xnd, {384}, w, b);
   // Contiguous but 4 bytes off a 16-byte boundary: the scalar fallback (on both sides of the
   // device copy the view keeps its offset: built on the device from a larger buffer).
   {
@@ -138,7 +150,8 @@ TEST_CASE("layer_norm backward on cuda is deterministic: the same bits on every 
     const Shape ns = {xs[1]};
     const Tensor x = test::test_tensor(xs, 18), w = test::test_tensor(ns, 19), b = test::test_tensor(ns, 20);
     const Tensor g = test::test_tensor(xs, 21);
-    const Grads a = run(x, ns, w, b, g, kDev), c = run(x, ns, w, b, g, kDev);
+    const Tensor xd = x.cuda();
+    const Grads a = run(xd, ns, w, b, g), c = run(xd, ns, w, b, g);
     CHECK(a.y.to_double_vector() == c.y.to_double_vector());
     CHECK(a.dx.to_double_vector() == c.dx.to_double_vector());
     CHECK(a.dw.to_double_vector() == c.dw.to_double_vector());
@@ -147,7 +160,7 @@ TEST_CASE("layer_norm backward on cuda is deterministic: the same bits on every 
 }
 
 TEST_CASE("layer_norm on cuda: clear errors for mixed devices and dtypes it does not take") {
-  const Tensor x = test::test_tensor({4, 8}, 22).cuda();
+  const Tensor x = test::test_tensor({4, 8}, 22).to(kDev);
   const Tensor w = test::test_tensor({8}, 23);
   CHECK_THROWS_WITH_AS(layer_norm(x, {8}, w), doctest::Contains("weight is on cpu"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(layer_norm(test::test_tensor({4, 8}, 24, DType::f64).cuda(), {8}),
