@@ -50,6 +50,14 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse,
                                 const Tensor& count, int64_t ignore_index, double label_smoothing,
                                 LossReduction reduction) override;
+  // ---- layernorm (backend_layernorm.cpp), activations (backend_activation.cpp) ----------------
+  Tensor layer_norm_forward(const Tensor& x, int64_t C, const Tensor& weight, const Tensor& bias, double eps,
+                            Tensor& mean, Tensor& rstd) override;
+  void layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t C, const Tensor& weight,
+                           const Tensor& bias, const Tensor& mean, const Tensor& rstd, bool need_dx,
+                           bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
+  Tensor activation_forward(Activation a, const Tensor& x) override;
+  Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -134,6 +134,34 @@ Tensor DeviceBackend::cross_entropy(const Tensor& logits, const Tensor&, int64_t
 Tensor DeviceBackend::cross_entropy_backward(const Tensor&, const Tensor& logits, const Tensor&, const Tensor&,
                                              const Tensor&, int64_t, double, LossReduction) {
   throw_not_implemented("cross_entropy backward", logits.device());
+// ---- layernorm, activations ----------------------------------------------------------------------
+
+Tensor DeviceBackend::layer_norm_forward(const Tensor& x, int64_t, const Tensor&, const Tensor&, double, Tensor&,
+                                         Tensor&) {
+  throw_not_implemented("layer_norm", x.device());
+}
+void DeviceBackend::layer_norm_backward(const Tensor&, const Tensor& x, int64_t, const Tensor&, const Tensor&,
+                                        const Tensor&, const Tensor&, bool, bool, bool, Tensor&, Tensor&, Tensor&) {
+  throw_not_implemented("layer_norm backward", x.device());
+}
+const char* DeviceBackend::activation_name(Activation a) {
+  switch (a) {
+    case Activation::gelu: return "gelu";
+    case Activation::gelu_tanh: return "gelu";
+    case Activation::relu: return "relu";
+    case Activation::silu: return "silu";
+    case Activation::sigmoid: return "sigmoid";
+  }
+  return "?";
+}
+bool DeviceBackend::activation_saves_output(Activation a) {
+  return a == Activation::relu || a == Activation::sigmoid;
+}
+Tensor DeviceBackend::activation_forward(Activation a, const Tensor& x) {
+  throw_not_implemented(activation_name(a), x.device());
+}
+Tensor DeviceBackend::activation_backward(Activation a, const Tensor& x, const Tensor&) {
+  throw_not_implemented((std::string(activation_name(a)) + " backward").c_str(), x.device());
 }
 
 }  // namespace rv::backend

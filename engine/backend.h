@@ -135,6 +135,31 @@ class DeviceBackend {
   virtual Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                                         const Tensor& lse, const Tensor& count, int64_t ignore_index,
                                         double label_smoothing, LossReduction reduction);
+  // ---- layernorm, activations (cuda/backend_layernorm.cpp, cuda/backend_activation.cpp) ------
+  // Layer norm over the last C values: x (any shape, any strides; numel a multiple of C) is read
+  // as rows = numel / C rows of C. x: f32 or bf16; weight, bias: (C) or undefined, f32 or x's
+  // dtype (the same dtype when both are given). Returns y (x's shape and dtype, contiguous) and
+  // sets mean and rstd to fresh (rows) f32 tensors (what the backward needs).
+  virtual Tensor layer_norm_forward(const Tensor& x, int64_t C, const Tensor& weight, const Tensor& bias, double eps,
+                                    Tensor& mean, Tensor& rstd);
+  // Gradients of layer_norm_forward from dy (x's shape and dtype, any strides), x, C, weight (or
+  // undefined), mean and rstd. Sets dx (x's shape and dtype) when need_dx, dweight (C, weight's
+  // dtype) when need_dweight, dbias (C, bias's dtype: only bias's dtype is read) when need_dbias;
+  // leaves the others undefined. Deterministic (no atomics).
+  virtual void layer_norm_backward(const Tensor& dy, const Tensor& x, int64_t C, const Tensor& weight,
+                                   const Tensor& bias, const Tensor& mean, const Tensor& rstd, bool need_dx,
+                                   bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias);
+  // The pointwise activations of engine/ops/activation.h (gelu: exact erf form; gelu_tanh).
+  enum class Activation : uint8_t { gelu, gelu_tanh, relu, silu, sigmoid };
+  static const char* activation_name(Activation a);  // "gelu", "gelu", "relu", "silu", "sigmoid"
+  // y = f(x): x f32 or bf16, any shape and strides; y fresh, contiguous, x's shape and dtype.
+  virtual Tensor activation_forward(Activation a, const Tensor& x);
+  // dx = dy * f'(.) from `saved`: x for gelu, gelu_tanh, silu; the output y for relu, sigmoid
+  // (what autograd saves, as on the CPU). saved and dy: one shape and dtype, any strides; dx is
+  // fresh and contiguous.
+  virtual Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy);
+  // True when activation_backward reads the output y rather than x (relu, sigmoid).
+  static bool activation_saves_output(Activation a);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

@@ -22,6 +22,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/vec_math.h"
 
@@ -61,9 +62,27 @@ RV_VM_INLINE float gelu_grad_f32(float v) {
   return cpu::vm::normal_cdf_fast(v) + v * (float(kInvSqrt2Pi) * cpu::vm::exp(-0.5f * (v * v)));
 }
 
+// The device path (x not on the CPU): forward and backward both through the backend's kernels;
+// the backward reads what the CPU path saves (x, or the output for relu and sigmoid).
+Tensor device_activation(backend::DeviceBackend::Activation a, const Tensor& x) {
+  using B = backend::DeviceBackend;
+  Tensor out = backend::get(x.device()).activation_forward(a, x);
+  if (auto rec = autograd::Recorder(B::activation_name(a), {x})) {
+    Tensor s = rec.save(B::activation_saves_output(a) ? out : x);
+    rec.finish(out, [s, a](const Tensor& g, const Needs&) -> Grads {
+      return {backend::get(s.device()).activation_backward(a, s, g)};
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor gelu(const Tensor& x, std::string_view approximate) {
+  if (!x.device().is_cpu() && (approximate == "none" || approximate == "tanh"))
+    return device_activation(approximate == "none" ? backend::DeviceBackend::Activation::gelu
+                                                   : backend::DeviceBackend::Activation::gelu_tanh,
+                             x);
   if (approximate == "none") {
     Tensor out = cpu::map_unary(x, "gelu", [](auto v) RV_VM_LAMBDA {
       using T = decltype(v);
@@ -109,6 +128,7 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
 }
 
 Tensor relu(const Tensor& x) {
+  if (!x.device().is_cpu()) return device_activation(backend::DeviceBackend::Activation::relu, x);
   // Tests v <= 0 (not v > 0) so that NaN, which compares false, passes through as in PyTorch.
   Tensor out = cpu::map_unary(x, "relu", [](auto v) { return v <= decltype(v)(0) ? decltype(v)(0) : v; });
   record_activation("relu", x, out, true, [](auto g, auto y) { return y > decltype(y)(0) ? g : decltype(y)(0); });
@@ -116,6 +136,7 @@ Tensor relu(const Tensor& x) {
 }
 
 Tensor silu(const Tensor& x) {
+  if (!x.device().is_cpu()) return device_activation(backend::DeviceBackend::Activation::silu, x);
   Tensor out = cpu::map_unary(x, "silu", [](auto v) RV_VM_LAMBDA { return v * sigmoid_of(v); });
   // d/dx x s(x) = s + x s (1 - s) = s (1 + x (1 - s))
   record_activation("silu", x, out, false, [](auto g, auto v) RV_VM_LAMBDA {
@@ -127,6 +148,7 @@ Tensor silu(const Tensor& x) {
 }
 
 Tensor sigmoid(const Tensor& x) {
+  if (!x.device().is_cpu()) return device_activation(backend::DeviceBackend::Activation::sigmoid, x);
   Tensor out = cpu::map_unary(x, "sigmoid", [](auto v) RV_VM_LAMBDA { return sigmoid_of(v); });
   record_activation("sigmoid", x, out, true, [](auto g, auto y) { return g * y * (decltype(y)(1) - y); });
   return out;

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -234,11 +235,37 @@ void check_args(const Tensor& x, const Shape& ns, const Tensor& weight, const Te
   }
 }
 
+// The device path (x not on the CPU): x is read as rows of C = prod(normalized_shape) values;
+// forward and backward (dx, dweight, dbias as needed) run in the backend's kernels.
+Tensor layer_norm_device(const Tensor& x, const Shape& ns, const Tensor& weight, const Tensor& bias, double eps) {
+  for (auto [t, name] : {std::pair{&weight, "weight"}, std::pair{&bias, "bias"}})
+    if (t->defined() && t->device() != x.device())
+      throw std::invalid_argument(std::string("layer_norm: ") + name + " is on " + t->device().str() +
+                                  ", the input on " + x.device().str() + "; move one with .to(device)");
+  const int64_t C = shape_numel(ns);
+  Tensor mean, rstd;
+  Tensor out = backend::get(x.device()).layer_norm_forward(x, C, weight, bias, eps, mean, rstd);
+  if (auto rec = autograd::Recorder("layer_norm", {x, weight, bias})) {
+    // weight is read for dx; bias only for its dtype (dbias is made in it), so it is not saved.
+    Tensor sx = rec.save(x), sw = weight.defined() ? rec.save(weight) : Tensor();
+    Tensor bias_dtype = bias.defined() ? bias.detach() : Tensor();
+    rec.finish(out, [sx, sw, bias_dtype, mean, rstd, ns, C](const Tensor& g,
+                                                             const autograd::Needs& n) -> autograd::Grads {
+      Tensor dx, dw, db;
+      backend::get(sx.device()).layer_norm_backward(g, sx, C, sw, bias_dtype, mean, rstd, n[0], n[1], n[2], dx, dw,
+                                                    db);
+      return {dx, dw.defined() ? dw.view(ns) : dw, db.defined() ? db.view(ns) : db};
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
   check_args(x, normalized_shape, weight, bias);
+  if (!x.device().is_cpu()) return layer_norm_device(x, normalized_shape, weight, bias, eps);
   const DType ct = cpu::compute_dtype(x.dtype());
   const int64_t m = shape_numel(normalized_shape);
   const int64_t rows = m == 0 ? 0 : x.numel() / m;
