@@ -37,6 +37,17 @@ class CudaBackend final : public backend::DeviceBackend {
   void fill(const Tensor& dst, double value) override;
   Tensor binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) override;
   Tensor sum_all(const Tensor& x) override;
+
+  // ---- rotary embedding (backend_rope.cpp) ----
+  Tensor rope_rotate(const Tensor& x, const Tensor& angles, int64_t skip_tokens, bool inverse) override;
+  void rope_rotate_qk(const Tensor& q, const Tensor& k, const Tensor& angles, int64_t skip_tokens, bool inverse,
+                      Tensor& q_out, Tensor& k_out) override;
+  Tensor rope_angles_grad(const Tensor& g, const Tensor& x, const Tensor& angles, int64_t skip_tokens) override;
+  Tensor rope_angles_grad_qk(const Tensor& gq, const Tensor& q, const Tensor& gk, const Tensor& k,
+                             const Tensor& angles, int64_t skip_tokens) override;
+  Tensor rope_angles(const Tensor& freqs, const Tensor& pos) override;
+  void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
+                            Tensor* dpos) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

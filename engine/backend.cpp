@@ -104,4 +104,25 @@ Tensor DeviceBackend::binary(BinaryOp op, const Tensor& a, const Tensor&) {
 }
 Tensor DeviceBackend::sum_all(const Tensor& x) { throw_not_implemented("sum", x.device()); }
 
+// ---- rotary embedding ----
+Tensor DeviceBackend::rope_rotate(const Tensor& x, const Tensor&, int64_t, bool) {
+  throw_not_implemented("rope_apply", x.device());
+}
+void DeviceBackend::rope_rotate_qk(const Tensor& q, const Tensor&, const Tensor&, int64_t, bool, Tensor&, Tensor&) {
+  throw_not_implemented("rope_apply", q.device());
+}
+Tensor DeviceBackend::rope_angles_grad(const Tensor& g, const Tensor&, const Tensor&, int64_t) {
+  throw_not_implemented("rope_apply backward", g.device());
+}
+Tensor DeviceBackend::rope_angles_grad_qk(const Tensor& gq, const Tensor&, const Tensor&, const Tensor&,
+                                          const Tensor&, int64_t) {
+  throw_not_implemented("rope_apply backward", gq.device());
+}
+Tensor DeviceBackend::rope_angles(const Tensor& freqs, const Tensor&) {
+  throw_not_implemented("rope_angles", freqs.device());
+}
+void DeviceBackend::rope_angles_backward(const Tensor& g, const Tensor&, const Tensor&, Tensor*, Tensor*) {
+  throw_not_implemented("rope_angles backward", g.device());
+}
+
 }  // namespace rv::backend
