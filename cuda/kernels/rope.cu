@@ -10,13 +10,15 @@
 // polynomials: ~40 instructions) per pair and per batch element. Bytes from DRAM per pair:
 // read x (8 B f32 / 4 B bf16) + write out (same): the kernel is a copy with two multiply-adds.
 //
-// Rotation (rope_rotate_kernel): one thread per channel pair (2j, 2j+1), a flat grid-stride loop
-// over the B*NH*N*P pairs of the contiguous output, so consecutive threads read consecutive pairs
-// of a row of x (coalesced, even for a permuted q/k view of a qkv projection, whose rows are
-// contiguous) and write consecutive pairs of out. A pair is one 8-byte (f32) or 4-byte (bf16)
-// vector load when the view is aligned for it (checked on the host), two scalar loads otherwise.
-// blockIdx.y picks the tensor: q and k are rotated in one launch. The index math runs in 32 bits
-// when the pair count allows it (64-bit division is an emulated, ~20x slower routine).
+// Rotation (rope_rotate_kernel): one thread per channel pair (2j, 2j+1). Grid: z = the tensor (q
+// and k are rotated in one launch), y = the B*NH (b, h) slabs, x = the N*P pairs of a slab, so
+// consecutive threads read consecutive pairs of a token row of x (coalesced, also for a permuted
+// q/k view of a qkv projection, whose rows are contiguous) and write consecutive pairs of the
+// contiguous output. A pair is one 8-byte (f32) or 4-byte (bf16) vector load when the view is
+// aligned for it (checked on the host), two scalar loads otherwise. Index math: one 32-bit
+// division per pair (token = k / P); the (b, h) split once per slab (64-bit division is an
+// emulated routine; a flat index needs four divisions per pair, ~100 instructions, which by
+// estimate (not measured) would take about as long as the memory traffic on an H200).
 //
 // Angle gradient (two stages, deterministic): dangles[h', n, j] sums over s (q, k), b (and h when
 // the heads share the angles) the terms g[2j+1] out[2j] - g[2j] out[2j+1], out = R(a) x recomputed
@@ -48,8 +50,9 @@ constexpr int kThreads = 256;
 constexpr int64_t kMaxBlocks = int64_t(1) << 20;        // grid-stride beyond this
 constexpr int64_t kAngleGradThreads = int64_t(1) << 18;  // stage-1 threads to aim for
 constexpr int64_t kMaxChunks = 4096;                     // <= 65535 (gridDim.y)
-// 32-bit index math when i + the grid stride stays below 2^31.
-constexpr int64_t kMax32 = (int64_t(1) << 31) - kMaxBlocks * kThreads;
+// The rotation indexes within one (b, h) slab in 32 bits: k + the grid stride (<= 1024 * 256 = 2^18)
+// stays below 2^31.
+constexpr int64_t kMaxSlab = (int64_t(1) << 31) - (int64_t(1) << 19);
 
 int64_t blocks_for(int64_t n) { return std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, kMaxBlocks); }
 
@@ -120,27 +123,33 @@ struct RotateArgs {
   void* out[2];
 };
 
-// out[y] = R(sign * a) in[y] with y = blockIdx.y; `I` is the index type (int or int64_t).
-template <class T, bool kVec, class I>
-__global__ void rope_rotate_kernel(RotateArgs args, I NH, I N, I P, I skip, bool shared, I total,
+// out[z] = R(sign * a) in[z] with z = blockIdx.z. blockIdx.y walks the B*NH slabs (b, h), each
+// an (N, HD) block of the output; blockIdx.x / threadIdx.x walk the N*P pairs of a slab, so a
+// thread does one 32-bit division (k / P) per pair and the (b, h) split once per slab.
+template <class T, bool kVec>
+__global__ void rope_rotate_kernel(RotateArgs args, int64_t BH, int NH, int N, int P, int skip, bool shared,
                                    const float2* __restrict__ table, float sign) {
-  const RopeView v = args.in[blockIdx.y];
+  const RopeView v = args.in[blockIdx.z];
   const T* __restrict__ in = static_cast<const T*>(v.data);
-  T* __restrict__ out = static_cast<T*>(args.out[blockIdx.y]);
-  const I Nr = N - skip;
-  const I stride = I(gridDim.x) * I(blockDim.x);
-  for (I i = I(blockIdx.x) * I(blockDim.x) + I(threadIdx.x); i < total; i += stride) {
-    const I j = i % P, row = i / P;  // row = (b*NH + h)*N + n of the contiguous output
-    const I n = row % N, bh = row / N;
-    const I h = bh % NH, b = bh / NH;
-    const T* xp = in + (int64_t(b) * v.sb + int64_t(h) * v.sh + int64_t(n) * v.sn + 2 * int64_t(j));
-    T* op = out + 2 * int64_t(i);
-    if (n < skip) {  // CLS: passed through (also its gradient, in the backward)
-      Pair<T, kVec>::copy(op, xp);
-      continue;
+  T* __restrict__ out = static_cast<T*>(args.out[blockIdx.z]);
+  const int slab = N * P;  // pairs per (b, h); the host checks that slab + the grid stride < 2^31
+  const int Nr = N - skip;
+  for (int64_t bh = blockIdx.y; bh < BH; bh += gridDim.y) {
+    const int64_t h = bh % NH, b = bh / NH;
+    const T* xs = in + (b * v.sb + h * v.sh);
+    T* os = out + bh * 2 * int64_t(slab);  // the contiguous output's (b, h) block
+    const float2* ts = table + (shared ? 0 : h) * int64_t(Nr) * P;
+    for (int k = int(blockIdx.x * blockDim.x + threadIdx.x); k < slab; k += int(gridDim.x * blockDim.x)) {
+      const int n = k / P, j = k - n * P;
+      const T* xp = xs + (int64_t(n) * v.sn + 2 * j);
+      T* op = os + 2 * int64_t(k);  // (n*P + j) pairs into the block: channel 2j of token n
+      if (n < skip) {  // CLS: passed through (also its gradient, in the backward)
+        Pair<T, kVec>::copy(op, xp);
+        continue;
+      }
+      const float2 cs = ts[(n - skip) * P + j];
+      Pair<T, kVec>::store(op, rotate_pair(Pair<T, kVec>::load(xp), cs.x, sign * cs.y));
     }
-    const float2 cs = table[((shared ? I(0) : h) * Nr + (n - skip)) * P + j];
-    Pair<T, kVec>::store(op, rotate_pair(Pair<T, kVec>::load(xp), cs.x, sign * cs.y));
   }
 }
 
@@ -241,25 +250,23 @@ bool view_pair_aligned(const RopeView& v, size_t item) {
   return pair_aligned(v.data, item) && v.sb % 2 == 0 && v.sh % 2 == 0 && v.sn % 2 == 0;
 }
 
-template <class T, bool kVec, class I>
-void rotate_typed(const RotateArgs& args, int count, const RopeDims& d, const float* table, float sign,
-                  cudaStream_t stream) {
-  const int64_t P = d.HD / 2, total = d.B * d.NH * d.N * P;
-  const dim3 grid(unsigned(blocks_for(total)), unsigned(count));
-  rope_rotate_kernel<T, kVec, I><<<grid, kThreads, 0, stream>>>(args, I(d.NH), I(d.N), I(P), I(d.skip),
-                                                                d.shared_heads, I(total),
-                                                                reinterpret_cast<const float2*>(table), sign);
-  RV_CUDA_CHECK_LAUNCH("rope_rotate_kernel");
-}
+constexpr int64_t kRotateBlocksX = 1024;  // grid.x cap: blocks per slab (then a stride loop)
+constexpr int64_t kMaxGridY = 65535;
 
 template <class T>
-void rotate_dispatch(const RotateArgs& args, int count, const RopeDims& d, const float* table, float sign, bool vec,
-                     cudaStream_t stream) {
-  const bool small = d.B * d.NH * d.N * (d.HD / 2) < kMax32;
-  if (vec && small) return rotate_typed<T, true, int>(args, count, d, table, sign, stream);
-  if (vec) return rotate_typed<T, true, int64_t>(args, count, d, table, sign, stream);
-  if (small) return rotate_typed<T, false, int>(args, count, d, table, sign, stream);
-  rotate_typed<T, false, int64_t>(args, count, d, table, sign, stream);
+void rotate_typed(const RotateArgs& args, int count, const RopeDims& d, const float* table, float sign, bool vec,
+                  cudaStream_t stream) {
+  const int64_t P = d.HD / 2, slab = d.N * P, BH = d.B * d.NH;
+  const dim3 grid(unsigned(std::min((slab + kThreads - 1) / kThreads, kRotateBlocksX)),
+                  unsigned(std::min(BH, kMaxGridY)), unsigned(count));
+  const float2* t2 = reinterpret_cast<const float2*>(table);
+  if (vec)
+    rope_rotate_kernel<T, true><<<grid, kThreads, 0, stream>>>(args, BH, int(d.NH), int(d.N), int(P), int(d.skip),
+                                                               d.shared_heads, t2, sign);
+  else
+    rope_rotate_kernel<T, false><<<grid, kThreads, 0, stream>>>(args, BH, int(d.NH), int(d.N), int(P), int(d.skip),
+                                                                d.shared_heads, t2, sign);
+  RV_CUDA_CHECK_LAUNCH("rope_rotate_kernel");
 }
 
 size_t storage_size(DType dtype, const char* what) {
@@ -299,6 +306,10 @@ void launch_rope_rotate(DType dtype, const RopeView* in, void* const* out, int c
   check_count(count, "launch_rope_rotate");
   const size_t item = storage_size(dtype, "launch_rope_rotate");
   if (d.B * d.NH * d.N * (d.HD / 2) == 0) return;
+  if (d.N * (d.HD / 2) > kMaxSlab || d.NH > kMaxSlab)
+    throw std::invalid_argument("rope_apply: N * HD/2 = " + std::to_string(d.N * (d.HD / 2)) + " pairs per head (and NH = " +
+                                std::to_string(d.NH) + ") must stay below " + std::to_string(kMaxSlab) +
+                                " on cuda (32-bit index math)");
   RotateArgs args{};
   bool vec = true;
   for (int k = 0; k < count; ++k) {
@@ -307,8 +318,8 @@ void launch_rope_rotate(DType dtype, const RopeView* in, void* const* out, int c
     vec = vec && view_pair_aligned(in[k], item) && pair_aligned(out[k], item);
   }
   const float sign = inverse ? -1.0f : 1.0f;
-  if (dtype == DType::f32) return rotate_dispatch<float>(args, count, d, table, sign, vec, stream);
-  rotate_dispatch<__nv_bfloat16>(args, count, d, table, sign, vec, stream);
+  if (dtype == DType::f32) return rotate_typed<float>(args, count, d, table, sign, vec, stream);
+  rotate_typed<__nv_bfloat16>(args, count, d, table, sign, vec, stream);
 }
 
 int64_t rope_angle_grad_chunks(const RopeDims& d, int count) {

@@ -233,12 +233,13 @@ TEST_CASE("rope_angles on cuda: bit for bit, forward and backward (axial, mixed,
     Tensor fl = c.freqs.clone().requires_grad_(), pl = c.pos.clone().requires_grad_();
     Tensor want = rope_angles(fl, pl);
     const Tensor g = test::test_tensor(want.shape(), 24, DType::f32, -2.0, 2.0);
-    want.backward(g);
+    if (want.numel() > 0) want.backward(g);
 
     Tensor fd = c.freqs.cuda().requires_grad_(), pd = c.pos.cuda().requires_grad_();
     Tensor got = rope_angles(fd, pd);
     CHECK(got.device() == kDev);
     RV_EXPECT_CLOSE(got.cpu(), want.detach(), .rtol = 0, .atol = 0);
+    if (want.numel() == 0) continue;  // no tokens: nothing to differentiate
     got.backward(g.cuda());
     REQUIRE(fd.grad().defined());
     REQUIRE(pd.grad().defined());
