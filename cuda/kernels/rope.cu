@@ -129,9 +129,11 @@ struct RotateArgs {
 template <class T, bool kVec>
 __global__ void rope_rotate_kernel(RotateArgs args, int64_t BH, int NH, int N, int P, int skip, bool shared,
                                    const float2* __restrict__ table, float sign) {
-  const RopeView v = args.in[blockIdx.z];
+  // Constant indices only: args.in[blockIdx.z] would copy the whole struct to local memory.
+  const bool second = blockIdx.z != 0;
+  const RopeView v = second ? args.in[1] : args.in[0];
   const T* __restrict__ in = static_cast<const T*>(v.data);
-  T* __restrict__ out = static_cast<T*>(args.out[blockIdx.z]);
+  T* __restrict__ out = static_cast<T*>(second ? args.out[1] : args.out[0]);
   const int slab = N * P;  // pairs per (b, h); the host checks that slab + the grid stride < 2^31
   const int Nr = N - skip;
   for (int64_t bh = blockIdx.y; bh < BH; bh += gridDim.y) {
@@ -182,7 +184,7 @@ __global__ void rope_angle_grad_partials_kernel(GradArgs args, int64_t B, int64_
   int64_t s = t0 / (B * Hs), b = (t0 / Hs) % B, hh = t0 % Hs;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t h = shared ? hh : hrow;
-    const RopeView gv = args.g[s], xv = args.x[s];
+    const RopeView gv = s != 0 ? args.g[1] : args.g[0], xv = s != 0 ? args.x[1] : args.x[0];  // (see above)
     const T* gp = static_cast<const T*>(gv.data) + (b * gv.sb + h * gv.sh + n * gv.sn + 2 * j);
     const T* xp = static_cast<const T*>(xv.data) + (b * xv.sb + h * xv.sh + n * xv.sn + 2 * j);
     const float2 gg = Pair<T, kVec>::load(gp);
