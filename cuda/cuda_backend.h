@@ -58,6 +58,16 @@ class CudaBackend final : public backend::DeviceBackend {
                            bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
   Tensor activation_forward(Activation a, const Tensor& x) override;
   Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy) override;
+  // ---- rotary embedding (backend_rope.cpp) ----
+  Tensor rope_rotate(const Tensor& x, const Tensor& angles, int64_t skip_tokens, bool inverse) override;
+  void rope_rotate_qk(const Tensor& q, const Tensor& k, const Tensor& angles, int64_t skip_tokens, bool inverse,
+                      Tensor& q_out, Tensor& k_out) override;
+  Tensor rope_angles_grad(const Tensor& g, const Tensor& x, const Tensor& angles, int64_t skip_tokens) override;
+  Tensor rope_angles_grad_qk(const Tensor& gq, const Tensor& q, const Tensor& gk, const Tensor& k,
+                             const Tensor& angles, int64_t skip_tokens) override;
+  Tensor rope_angles(const Tensor& freqs, const Tensor& pos) override;
+  void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
+                            Tensor* dpos) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -162,6 +162,25 @@ Tensor DeviceBackend::activation_forward(Activation a, const Tensor& x) {
 }
 Tensor DeviceBackend::activation_backward(Activation a, const Tensor& x, const Tensor&) {
   throw_not_implemented((std::string(activation_name(a)) + " backward").c_str(), x.device());
+// ---- rotary embedding ----
+Tensor DeviceBackend::rope_rotate(const Tensor& x, const Tensor&, int64_t, bool) {
+  throw_not_implemented("rope_apply", x.device());
+}
+void DeviceBackend::rope_rotate_qk(const Tensor& q, const Tensor&, const Tensor&, int64_t, bool, Tensor&, Tensor&) {
+  throw_not_implemented("rope_apply", q.device());
+}
+Tensor DeviceBackend::rope_angles_grad(const Tensor& g, const Tensor&, const Tensor&, int64_t) {
+  throw_not_implemented("rope_apply backward", g.device());
+}
+Tensor DeviceBackend::rope_angles_grad_qk(const Tensor& gq, const Tensor&, const Tensor&, const Tensor&,
+                                          const Tensor&, int64_t) {
+  throw_not_implemented("rope_apply backward", gq.device());
+}
+Tensor DeviceBackend::rope_angles(const Tensor& freqs, const Tensor&) {
+  throw_not_implemented("rope_angles", freqs.device());
+}
+void DeviceBackend::rope_angles_backward(const Tensor& g, const Tensor&, const Tensor&, Tensor*, Tensor*) {
+  throw_not_implemented("rope_angles backward", g.device());
 }
 
 }  // namespace rv::backend

@@ -160,6 +160,32 @@ class DeviceBackend {
   virtual Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy);
   // True when activation_backward reads the output y rather than x (relu, sigmoid).
   static bool activation_saves_output(Activation a);
+  // ---- rotary embedding (cuda/backend_rope.cpp) ----
+  // Shapes as in engine/ops/rope.h: x (B, NH, N, HD) with HD even, any strides (the channel dim is
+  // read contiguous; a view with another channel stride is copied first); angles (NH or 1, N - skip,
+  // HD/2) f32 (a leading 1 is shared by every head); outputs contiguous. x and g: f32 or bf16
+  // storage, f32 math, rounded once; other dtypes throw "not implemented on cuda:N yet".
+  // out = x rotated by the angles (`inverse`: by -angles, the backward w.r.t. x; a gradient g goes
+  // in as x), the first `skip_tokens` tokens copied. Same dtype as x.
+  virtual Tensor rope_rotate(const Tensor& x, const Tensor& angles, int64_t skip_tokens, bool inverse);
+  // q and k (same shape and dtype, e.g. two views of one qkv tensor) rotated by the same angles in
+  // one launch: q_out, k_out = rope_rotate(q, ...), rope_rotate(k, ...).
+  virtual void rope_rotate_qk(const Tensor& q, const Tensor& k, const Tensor& angles, int64_t skip_tokens,
+                              bool inverse, Tensor& q_out, Tensor& k_out);
+  // The gradient w.r.t. the angles of out = rope_rotate(x, angles, skip): (NH or 1, N - skip, HD/2)
+  // f32, summed over the batch (and the heads when shared) in a fixed order. g: d loss / d out,
+  // same shape and dtype as x. Deterministic.
+  virtual Tensor rope_angles_grad(const Tensor& g, const Tensor& x, const Tensor& angles, int64_t skip_tokens);
+  // The same for q and k rotated together: the sum of both tensors' contributions, one reduction.
+  virtual Tensor rope_angles_grad_qk(const Tensor& gq, const Tensor& q, const Tensor& gk, const Tensor& k,
+                                     const Tensor& angles, int64_t skip_tokens);
+  // angles (NH, N, HD/2) f32 = rope_angles(freqs (A, NH, HD/2) f32, pos (N, A) f32), equal to the CPU
+  // bit for bit.
+  virtual Tensor rope_angles(const Tensor& freqs, const Tensor& pos);
+  // Its backward from g (NH, N, HD/2): *dfreqs (A, NH, HD/2) and *dpos (N, A), each computed only
+  // when the pointer is not null. Bit-identical to the CPU.
+  virtual void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
+                                    Tensor* dpos);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
@@ -189,6 +190,46 @@ Tensor rotate(const Tensor& x_ct, const Tensor& cos_t, const Tensor& sin_t, int6
   return out;
 }
 
+// ---- device path (tensors on cuda): the backend's kernels, forward and backward --------------------
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* op, const char* an, const char* bn) {
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(op) + ": `" + an + "` is on " + a.device().str() + " but `" + bn +
+                                "` is on " + b.device().str() + "; move one with .to(device)");
+}
+
+Tensor rope_angles_device(const Tensor& freqs, const Tensor& pos) {
+  check_same_device(freqs, pos, "rope_angles", "freqs", "pos");
+  Tensor out = backend::get(freqs.device()).rope_angles(freqs.detach(), pos.detach());
+  if (auto rec = autograd::Recorder("rope_angles", {freqs, pos})) {
+    Tensor sf = rec.save(freqs), sp = rec.save(pos);
+    rec.finish(out, [=](const Tensor& g, const Needs& need) -> Grads {
+      Tensor df, dp;
+      backend::get(g.device()).rope_angles_backward(g, sf, sp, need[0] ? &df : nullptr, need[1] ? &dp : nullptr);
+      return {df, dp};
+    });
+  }
+  return out;
+}
+
+// Backward on the device too: dx = the gradient turned by -a (CLS rows passed through), and the
+// angle gradient recomputed from the saved x (the kernel rotates it again; no output is kept).
+Tensor rope_apply_device(const Tensor& x, const Tensor& angles, int64_t skip_tokens) {
+  check_same_device(x, angles, "rope_apply", "x", "angles");
+  Tensor out = backend::get(x.device()).rope_rotate(x.detach(), angles.detach(), skip_tokens, false);
+  if (auto rec = autograd::Recorder("rope_apply", {x, angles})) {
+    Tensor sa = rec.save(angles);
+    Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();
+    rec.finish(out, [=](const Tensor& g, const Needs& need) -> Grads {
+      backend::DeviceBackend& be = backend::get(g.device());
+      Tensor dx = need[0] ? be.rope_rotate(g, sa, skip_tokens, true) : Tensor();
+      Tensor dang = need[1] ? be.rope_angles_grad(g, sx, sa, skip_tokens) : Tensor();
+      return {dx, dang};
+    });
+  }
+  return out;
+}
+
 }  // namespace
 
 Tensor rope_angles(const Tensor& freqs, const Tensor& pos) {
@@ -201,6 +242,7 @@ Tensor rope_angles(const Tensor& freqs, const Tensor& pos) {
     throw std::invalid_argument("rope_angles: expected `pos` of shape (N, " + std::to_string(freqs.size(0)) +
                                 ") to match `freqs` " + shape_str(freqs.shape()) + ", got " +
                                 shape_str(pos.shape()));
+  if (!freqs.device().is_cpu() || !pos.device().is_cpu()) return rope_angles_device(freqs, pos);
   const DType ct = cpu::compute_dtype(promote_types(freqs.dtype(), pos.dtype()));
   const int64_t A = freqs.size(0), NH = freqs.size(1), P = freqs.size(2), N = pos.size(0);
   Tensor f = cpu::dense(freqs, ct), p = cpu::dense(pos, ct);
@@ -246,6 +288,7 @@ Tensor rope_apply(const Tensor& x, const Tensor& angles, int64_t skip_tokens) {
                                 std::to_string(Nr) + ", " + std::to_string(P) + ") for x " + shape_str(x.shape()) +
                                 " and skip_tokens " + std::to_string(skip_tokens) + ", got " +
                                 shape_str(angles.shape()));
+  if (!x.device().is_cpu() || !angles.device().is_cpu()) return rope_apply_device(x, angles, skip_tokens);
   const bool shared = angles.size(0) == 1 && NH != 1;
   const DType ct = cpu::compute_dtype(promote_types(x.dtype(), angles.dtype()));
 
