@@ -136,8 +136,8 @@ TEST_CASE("clip_grad_norm_ on cuda: the norm and the clipped gradients match the
   std::vector<Tensor> dp, hp;
   for (int i = 0; i < 40; ++i) {
     const Tensor v = test::test_tensor({(i * 15551) % 70000}, 300 + i);
-    dp.push_back(zeros({1}, DType::f32, kDev).requires_grad_());
-    hp.push_back(zeros({1}).requires_grad_());
+    dp.push_back(zeros(v.shape(), DType::f32, kDev).requires_grad_());
+    hp.push_back(zeros(v.shape()).requires_grad_());
     Tensor a = dp.back(), b = hp.back();
     a.set_grad(v.cuda());
     b.set_grad(v.clone());
