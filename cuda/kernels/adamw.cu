@@ -8,9 +8,10 @@
 // per f32 element (36 with amsgrad), ~0.6 GB for ViT-S's 22M parameters.
 //
 // Arithmetic: the same operations in the same order as engine/optim/adamw.cpp, each one spelled
-// with an rn:: intrinsic so nvcc cannot fuse a multiply and an add (the CPU build does not
-// either), and the scalars rounded to the element type from the same doubles. So a step on the
-// GPU gives the CPU's bits (sqrt and / are correctly rounded on both).
+// with an rn:: intrinsic so nvcc cannot fuse a multiply and an add, and the scalars rounded to
+// the element type from the same doubles (sqrt and / are correctly rounded on both sides). The
+// one difference left: GCC may fuse the CPU's lerp and v * b2 + w2 * g * g into FMAs (it
+// contracts C++ under -march=native), so m and v can differ from the CPU's by an ulp.
 #include "cuda/kernels/adamw.h"
 
 #include <stdexcept>

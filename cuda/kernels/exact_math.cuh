@@ -2,9 +2,12 @@
 // included by the .cu kernels only).
 //
 // Why: nvcc contracts a * b + c into one fused multiply-add by default, which rounds once
-// instead of twice. The CPU build is ISO C++ (no contraction), so a kernel that must match the
-// CPU bit for bit (AdamW, the unary backward maps) spells each operation with a *_rn intrinsic,
-// which nvcc never fuses. Overloaded for float and double so templates can use them.
+// instead of twice. Kernels that follow a CPU formula operation by operation (AdamW, the unary
+// ops and their gradient maps) spell each operation with a *_rn intrinsic, which nvcc never
+// fuses, so every operation rounds exactly as the formula says. (The CPU side may still fuse:
+// GCC contracts C++ with -march=native, so a formula with a * b + c can differ by an ulp;
+// single operations, and formulas without a multiply feeding an add, match bit for bit.)
+// Overloaded for float and double so templates can use them.
 #pragma once
 #include <cuda_bf16.h>
 

@@ -4,9 +4,10 @@
 //
 // Tolerances:
 //   AdamW: the kernel does the CPU's operations in the CPU's order with the same rounded
-//     scalars (no fused multiply-adds on either side), so parameters and both moments should
-//     agree bit for bit; the test allows a few ulp (f32: rtol 1e-6, atol 1e-9; f64: rtol 1e-14,
-//     atol 1e-18) so that a compiler's different but valid rounding choice is not a failure.
+//     scalars and no fused multiply-adds, but GCC may fuse the CPU's lerp and v * b2 + w2 g g
+//     (it contracts C++ under -march=native): m and v may differ by an ulp of their terms
+//     (~0.1 |g| <= 0.1), which cancellation in m can make large relative to m. So, after 3
+//     steps: f32 rtol 1e-6 + atol 1e-7; f64 rtol 1e-13 + atol 1e-15.
 //   norm: sums of squares in double on both sides, in different orders: rtol 1e-12.
 //   clipped gradients: the coefficient comes from that norm, so f32 gradients may differ by an
 //     ulp: rtol 1e-6 (f64: 1e-12). Unclipped gradients and clip_grad_value_ are exact.
@@ -60,7 +61,7 @@ TEST_CASE("AdamW on cuda: 3 steps over odd sizes and two groups (weight decay, l
     for (bool amsgrad : {false, true}) {
       CAPTURE(dtype_name(dt));
       CAPTURE(amsgrad);
-      const test::Tol tol = dt == DType::f32 ? test::Tol{1e-6, 1e-9} : test::Tol{1e-14, 1e-18};
+      const test::Tol tol = dt == DType::f32 ? test::Tol{1e-6, 1e-7} : test::Tol{1e-13, 1e-15};
       std::vector<Tensor> dp = make_params(dt, kDev, 1), hp = make_params(dt, cpu_device(), 1);
       // Group 0: the first two parameters, no decay and their own lr; group 1: the rest.
       auto groups = [](const std::vector<Tensor>& ps) {
@@ -111,7 +112,7 @@ TEST_CASE("AdamW on cuda: ~150 parameters of many sizes in one step (the chunk t
   optim::AdamW dopt({dp}), hopt({hp});
   dopt.step();
   hopt.step();
-  expect_same_params(dp, hp, {1e-6, 1e-9});
+  expect_same_params(dp, hp, {1e-6, 1e-7});
 }
 
 TEST_CASE("clip_grad_norm_ on cuda: the norm and the clipped gradients match the CPU") {
