@@ -111,6 +111,7 @@ class DeviceBackend {
   // One parameter of a fused AdamW step (engine/optim/adamw.h has the formulas). All tensors
   // contiguous, same shape, same dtype (f32 or f64, one dtype across the whole call);
   // max_exp_avg_sq is null unless amsgrad. `step` is the parameter's step count after this update.
+  // The pointers are valid during the call only (the gradients may be the caller's temporaries).
   struct AdamWParam {
     const Tensor* param = nullptr;           // updated in place
     const Tensor* grad = nullptr;            // read
