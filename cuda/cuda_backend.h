@@ -68,6 +68,13 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor rope_angles(const Tensor& freqs, const Tensor& pos) override;
   void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
                             Tensor* dpos) override;
+  // ---- optim, reductions, unary math (backend_optim.cpp, backend_reduce_unary.cpp) ------------
+  Tensor unary(UnaryOp op, const Tensor& x, double a, double b) override;
+  Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& s, double a, double b) override;
+  Tensor sum_dims(const Tensor& x, const std::vector<bool>& reduced, bool keepdim) override;
+  void adamw_step(const std::vector<AdamWParam>& params) override;
+  Tensor l2_norm_multi(const std::vector<Tensor>& tensors) override;
+  void scale_by_norm(const std::vector<Tensor>& tensors, const Tensor& norm, double max_norm) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -181,6 +181,44 @@ Tensor DeviceBackend::rope_angles(const Tensor& freqs, const Tensor&) {
 }
 void DeviceBackend::rope_angles_backward(const Tensor& g, const Tensor&, const Tensor&, Tensor*, Tensor*) {
   throw_not_implemented("rope_angles backward", g.device());
+
+// ---- optim, reductions, unary math ---------------------------------------------------------------
+
+const char* DeviceBackend::unary_op_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::neg: return "neg";
+    case UnaryOp::exp: return "exp";
+    case UnaryOp::log: return "log";
+    case UnaryOp::sqrt: return "sqrt";
+    case UnaryOp::rsqrt: return "rsqrt";
+    case UnaryOp::abs: return "abs";
+    case UnaryOp::tanh: return "tanh";
+    case UnaryOp::add_scalar: return "add";
+    case UnaryOp::mul_scalar: return "mul";
+    case UnaryOp::rsub_scalar: return "sub";
+    case UnaryOp::rdiv_scalar: return "div";
+    case UnaryOp::pow_scalar: return "pow";
+    case UnaryOp::clamp: return "clamp";
+  }
+  return "?";
+}
+Tensor DeviceBackend::unary(UnaryOp op, const Tensor& x, double, double) {
+  throw_not_implemented(unary_op_name(op), x.device());
+}
+Tensor DeviceBackend::unary_backward(UnaryOp op, const Tensor& g, const Tensor&, double, double) {
+  throw_not_implemented(unary_op_name(op), g.device());
+}
+Tensor DeviceBackend::sum_dims(const Tensor& x, const std::vector<bool>&, bool) {
+  throw std::runtime_error("sum: reducing over some dims only is not implemented on " + x.device().str() + " yet");
+}
+void DeviceBackend::adamw_step(const std::vector<AdamWParam>& params) {
+  throw_not_implemented("AdamW", params.empty() ? Device{DeviceType::cuda, 0} : params[0].param->device());
+}
+Tensor DeviceBackend::l2_norm_multi(const std::vector<Tensor>& tensors) {
+  throw_not_implemented("clip_grad_norm_", tensors.empty() ? Device{DeviceType::cuda, 0} : tensors[0].device());
+}
+void DeviceBackend::scale_by_norm(const std::vector<Tensor>&, const Tensor& norm, double) {
+  throw_not_implemented("clip_grad_norm_", norm.device());
 }
 
 }  // namespace rv::backend

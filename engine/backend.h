@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/device.h"
 
@@ -186,6 +187,55 @@ class DeviceBackend {
   // when the pointer is not null. Bit-identical to the CPU.
   virtual void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
                                     Tensor* dpos);
+  // ---- optim, reductions, unary math (cuda/backend_optim.cpp, cuda/backend_reduce_unary.cpp) ----
+  // Unary / tensor-scalar elementwise ops; `a`, `b` are the scalar arguments where the op has any.
+  enum class UnaryOp : uint8_t {
+    neg,          // -x
+    exp, log, sqrt, rsqrt, abs, tanh,
+    add_scalar,   // x + a
+    mul_scalar,   // x * a
+    rsub_scalar,  // a - x
+    rdiv_scalar,  // a / x
+    pow_scalar,   // x ^ a
+    clamp,        // min(max(x, a), b); a = -inf / b = +inf for a missing bound; NaN stays NaN
+  };
+  static const char* unary_op_name(UnaryOp op);  // the public op's name: "exp", "add", "clamp", ...
+  // z = op(x) elementwise; x any strides, f32 / f64 / bf16 (bf16 computed in f32); z is fresh,
+  // contiguous, x's shape and dtype. Reads x.numel() and writes z.numel() elements.
+  virtual Tensor unary(UnaryOp op, const Tensor& x, double a = 0.0, double b = 0.0);
+  // The input gradient of the math ops exp ... tanh, pow_scalar, clamp as one fused map over
+  // (g, s): s is the saved output for exp, sqrt, rsqrt, tanh and the saved input otherwise (as
+  // engine/ops/math.cpp records them). g and s have one shape and dtype; result contiguous.
+  virtual Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& s, double a = 0.0, double b = 0.0);
+  // Sum over the dims where reduced[d] (one flag per dim of x, at least one set), keepdim as
+  // rv::sum. x any strides, f32 / f64 / bf16 (accumulated in f64; bf16 rounded via f32). Result
+  // fresh and contiguous. Deterministic: each output is summed in an order fixed by the shape.
+  virtual Tensor sum_dims(const Tensor& x, const std::vector<bool>& reduced, bool keepdim);
+
+  // One parameter of a fused AdamW step (engine/optim/adamw.h has the formulas). All tensors
+  // contiguous, same shape, same dtype (f32 or f64, one dtype across the whole call);
+  // max_exp_avg_sq is null unless amsgrad. `step` is the parameter's step count after this update.
+  // The pointers are valid during the call only (the gradients may be the caller's temporaries).
+  struct AdamWParam {
+    const Tensor* param = nullptr;           // updated in place
+    const Tensor* grad = nullptr;            // read
+    const Tensor* exp_avg = nullptr;         // updated in place
+    const Tensor* exp_avg_sq = nullptr;      // updated in place
+    const Tensor* max_exp_avg_sq = nullptr;  // updated in place (amsgrad), else null
+    double lr = 0.0, beta1 = 0.0, beta2 = 0.0, eps = 0.0, weight_decay = 0.0;
+    int64_t step = 1;
+  };
+  // One launch updates every entry (multi-tensor apply). Per element it reads p, g, m, v (and
+  // vmax) and writes p, m, v (and vmax): 7 (9 with amsgrad) * itemsize bytes of traffic.
+  virtual void adamw_step(const std::vector<AdamWParam>& params);
+  // The L2 norm of all elements of all `tensors` taken together (contiguous, one dtype f32 or
+  // f64), as a 0-d f64 tensor on their device; no host sync. Reads every element once.
+  virtual Tensor l2_norm_multi(const std::vector<Tensor>& tensors);
+  // Multiplies every element of every tensor (contiguous, one dtype) in place by
+  // coef = max_norm / (norm + 1e-6) when coef < 1 or is NaN (clip_grad_norm_'s rule); `norm` is
+  // the 0-d f64 device tensor of l2_norm_multi, read on the device (no host sync). Reads and
+  // writes every element once (only when clipping happens; otherwise reads nothing).
+  virtual void scale_by_norm(const std::vector<Tensor>& tensors, const Tensor& norm, double max_norm);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

@@ -1,5 +1,6 @@
 // elementwise.cpp: add, sub, mul, div (tensor-tensor with broadcasting, and tensor-scalar),
 // neg, and the in-place updates used by optimizers.
+// On a device, the tensor-scalar ops and neg call the backend's unary kernel (DeviceBackend::unary).
 //
 // Each op computes its values with cpu::map_binary / map_unary (or, for tensors on a device, the
 // device backend's binary kernel), then records a backward closure. Broadcast inputs get their
@@ -32,6 +33,12 @@ Tensor device_binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 bool on_host(const Tensor& a, const Tensor& b) { return a.device().is_cpu() && b.device().is_cpu(); }
+
+// The values of a unary / tensor-scalar op whose input lives on a device.
+Tensor device_unary(backend::DeviceBackend::UnaryOp op, const Tensor& x, double s = 0.0) {
+  return backend::get(x.device()).unary(op, x, s, 0.0);
+}
+using UnaryOp = backend::DeviceBackend::UnaryOp;
 
 }  // namespace
 
@@ -89,28 +96,32 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 
 Tensor add(const Tensor& a, double s) {
-  Tensor out = cpu::map_unary(a, "add", [s](auto v) { return v + decltype(v)(s); });
+  Tensor out = a.device().is_cpu() ? cpu::map_unary(a, "add", [s](auto v) { return v + decltype(v)(s); })
+                                   : device_unary(UnaryOp::add_scalar, a, s);
   if (auto rec = autograd::Recorder("add", {a}))
     rec.finish(out, [](const Tensor& g, const Needs&) -> Grads { return {g}; });
   return out;
 }
 
 Tensor mul(const Tensor& a, double s) {
-  Tensor out = cpu::map_unary(a, "mul", [s](auto v) { return v * decltype(v)(s); });
+  Tensor out = a.device().is_cpu() ? cpu::map_unary(a, "mul", [s](auto v) { return v * decltype(v)(s); })
+                                   : device_unary(UnaryOp::mul_scalar, a, s);
   if (auto rec = autograd::Recorder("mul", {a}))
     rec.finish(out, [s](const Tensor& g, const Needs&) -> Grads { return {mul(g, s)}; });
   return out;
 }
 
 Tensor sub(double s, const Tensor& b) {
-  Tensor out = cpu::map_unary(b, "sub", [s](auto v) { return decltype(v)(s) - v; });
+  Tensor out = b.device().is_cpu() ? cpu::map_unary(b, "sub", [s](auto v) { return decltype(v)(s) - v; })
+                                   : device_unary(UnaryOp::rsub_scalar, b, s);
   if (auto rec = autograd::Recorder("sub", {b}))
     rec.finish(out, [](const Tensor& g, const Needs&) -> Grads { return {neg(g)}; });
   return out;
 }
 
 Tensor div(double s, const Tensor& b) {
-  Tensor out = cpu::map_unary(b, "div", [s](auto v) { return decltype(v)(s) / v; });
+  Tensor out = b.device().is_cpu() ? cpu::map_unary(b, "div", [s](auto v) { return decltype(v)(s) / v; })
+                                   : device_unary(UnaryOp::rdiv_scalar, b, s);
   if (auto rec = autograd::Recorder("div", {b})) {
     Tensor sb = rec.save(b), so = rec.save(out);
     rec.finish(out, [sb, so](const Tensor& g, const Needs&) -> Grads { return {neg(g * so / sb)}; });
@@ -119,7 +130,8 @@ Tensor div(double s, const Tensor& b) {
 }
 
 Tensor neg(const Tensor& a) {
-  Tensor out = cpu::map_unary(a, "neg", [](auto v) { return -v; });
+  Tensor out = a.device().is_cpu() ? cpu::map_unary(a, "neg", [](auto v) { return -v; })
+                                   : device_unary(UnaryOp::neg, a);
   if (auto rec = autograd::Recorder("neg", {a}))
     rec.finish(out, [](const Tensor& g, const Needs&) -> Grads { return {neg(g)}; });
   return out;
@@ -127,6 +139,11 @@ Tensor neg(const Tensor& a) {
 
 Tensor& add_(Tensor& a, const Tensor& b, double alpha) {
   autograd::check_inplace(a, "add_");
+  if (!a.device().is_cpu() || !b.device().is_cpu()) {  // on a device: out of place, then copied back
+    autograd::NoGradGuard no_grad;
+    a.copy_(alpha == 1.0 ? add(a, b) : add(a, mul(b, alpha)));
+    return a;
+  }
   Shape shape = cpu::broadcast_shapes(a.shape(), b.shape(), "add_");
   if (shape != a.shape())
     throw std::invalid_argument("add_: " + shape_str(b.shape()) + " does not broadcast to " + shape_str(a.shape()));
@@ -151,6 +168,11 @@ Tensor& add_(Tensor& a, const Tensor& b, double alpha) {
 
 Tensor& mul_(Tensor& a, double s) {
   autograd::check_inplace(a, "mul_");
+  if (!a.device().is_cpu()) {  // on a device: out of place, then copied back
+    autograd::NoGradGuard no_grad;
+    a.copy_(mul(a, s));
+    return a;
+  }
   if (!is_floating(a.dtype()) || a.dtype() == DType::bf16 || a.dtype() == DType::f16) {
     a.copy_(mul(a, s));
     return a;

@@ -3,12 +3,14 @@
 //
 // Unary functions save whichever tensor makes the derivative cheapest: exp, sqrt, rsqrt and
 // tanh save their output (d exp = exp, d tanh = 1 - tanh^2, ...), the others their input. Each
-// backward is one fused map over (grad, saved), not a chain of ops.
+// backward is one fused map over (grad, saved), not a chain of ops. On a device, the forward
+// and that map are the backend's unary / unary_backward kernels (same formulas).
 #include "engine/ops/math.h"
 
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/ops/reduce.h"
 
@@ -16,19 +18,29 @@ namespace rv {
 
 using autograd::Grads;
 using autograd::Needs;
+using UnaryOp = backend::DeviceBackend::UnaryOp;
 
 namespace {
 
 // Records a one-input op whose gradient is deriv(g, s) elementwise, s being the saved input
 // (save_output false) or output (true).
+// On a device the same map is the backend's fused unary_backward kernel for `op`.
 template <class D>
-void record_unary(const char* name, const Tensor& x, Tensor& out, bool save_output, D deriv) {
+void record_unary(const char* name, UnaryOp op, const Tensor& x, Tensor& out, bool save_output, D deriv) {
   if (auto rec = autograd::Recorder(name, {x})) {
     Tensor s = rec.save(save_output ? out : x);
-    rec.finish(out, [s, deriv, name](const Tensor& g, const Needs&) -> Grads {
+    rec.finish(out, [s, deriv, name, op](const Tensor& g, const Needs&) -> Grads {
+      if (!s.device().is_cpu()) return {backend::get(s.device()).unary_backward(op, g, s)};
       return {cpu::map_binary(g, s, name, deriv)};
     });
   }
+}
+
+// The forward values: the host map, or the device backend's unary kernel.
+template <class F>
+Tensor unary_values(const Tensor& x, const char* name, UnaryOp op, F f, double a = 0.0, double b = 0.0) {
+  if (!x.device().is_cpu()) return backend::get(x.device()).unary(op, x, a, b);
+  return cpu::map_unary(x, name, f);
 }
 
 }  // namespace
@@ -36,34 +48,34 @@ void record_unary(const char* name, const Tensor& x, Tensor& out, bool save_outp
 // ---- unary functions ------------------------------------------------------------------------
 
 Tensor exp(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "exp", [](auto v) { return std::exp(v); });
-  record_unary("exp", x, out, true, [](auto g, auto y) { return g * y; });
+  Tensor out = unary_values(x, "exp", UnaryOp::exp, [](auto v) { return std::exp(v); });
+  record_unary("exp", UnaryOp::exp, x, out, true, [](auto g, auto y) { return g * y; });
   return out;
 }
 
 Tensor log(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "log", [](auto v) { return std::log(v); });
-  record_unary("log", x, out, false, [](auto g, auto v) { return g / v; });
+  Tensor out = unary_values(x, "log", UnaryOp::log, [](auto v) { return std::log(v); });
+  record_unary("log", UnaryOp::log, x, out, false, [](auto g, auto v) { return g / v; });
   return out;
 }
 
 Tensor sqrt(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "sqrt", [](auto v) { return std::sqrt(v); });
+  Tensor out = unary_values(x, "sqrt", UnaryOp::sqrt, [](auto v) { return std::sqrt(v); });
   // d sqrt(x) = 1 / (2 sqrt(x)): inf at 0, as in PyTorch
-  record_unary("sqrt", x, out, true, [](auto g, auto y) { return g / (y + y); });
+  record_unary("sqrt", UnaryOp::sqrt, x, out, true, [](auto g, auto y) { return g / (y + y); });
   return out;
 }
 
 Tensor rsqrt(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "rsqrt", [](auto v) { return decltype(v)(1) / std::sqrt(v); });
+  Tensor out = unary_values(x, "rsqrt", UnaryOp::rsqrt, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
   // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
-  record_unary("rsqrt", x, out, true, [](auto g, auto y) { return decltype(y)(-0.5) * g * y * y * y; });
+  record_unary("rsqrt", UnaryOp::rsqrt, x, out, true, [](auto g, auto y) { return decltype(y)(-0.5) * g * y * y * y; });
   return out;
 }
 
 Tensor abs(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "abs", [](auto v) { return std::abs(v); });
-  record_unary("abs", x, out, false, [](auto g, auto v) {
+  Tensor out = unary_values(x, "abs", UnaryOp::abs, [](auto v) { return std::abs(v); });
+  record_unary("abs", UnaryOp::abs, x, out, false, [](auto g, auto v) {
     using T = decltype(v);
     return v > T(0) ? g : (v < T(0) ? -g : T(0));  // sign(x) * g; 0 at the kink
   });
@@ -71,17 +83,19 @@ Tensor abs(const Tensor& x) {
 }
 
 Tensor tanh(const Tensor& x) {
-  Tensor out = cpu::map_unary(x, "tanh", [](auto v) { return std::tanh(v); });
-  record_unary("tanh", x, out, true, [](auto g, auto y) { return g * (decltype(y)(1) - y * y); });
+  Tensor out = unary_values(x, "tanh", UnaryOp::tanh, [](auto v) { return std::tanh(v); });
+  record_unary("tanh", UnaryOp::tanh, x, out, true, [](auto g, auto y) { return g * (decltype(y)(1) - y * y); });
   return out;
 }
 
 Tensor pow(const Tensor& x, double e) {
-  Tensor out = e == 2.0 ? cpu::map_unary(x, "pow", [](auto v) { return v * v; })
-                        : cpu::map_unary(x, "pow", [e](auto v) { return std::pow(v, decltype(v)(e)); });
+  Tensor out = !x.device().is_cpu() ? backend::get(x.device()).unary(UnaryOp::pow_scalar, x, e)
+               : e == 2.0 ? cpu::map_unary(x, "pow", [](auto v) { return v * v; })
+                          : cpu::map_unary(x, "pow", [e](auto v) { return std::pow(v, decltype(v)(e)); });
   if (auto rec = autograd::Recorder("pow", {x})) {
     Tensor sx = rec.save(x);
     rec.finish(out, [sx, e](const Tensor& g, const Needs&) -> Grads {
+      if (!sx.device().is_cpu()) return {backend::get(sx.device()).unary_backward(UnaryOp::pow_scalar, g, sx, e)};
       if (e == 0.0) return {zeros(sx.shape(), g.dtype())};  // PyTorch: exactly 0, even at x = 0
       if (e == 2.0) return {cpu::map_binary(g, sx, "pow", [](auto gv, auto v) { return gv * (v + v); })};
       return {cpu::map_binary(g, sx, "pow", [e](auto gv, auto v) {
@@ -123,14 +137,15 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
   if (!lo && !hi) throw std::invalid_argument("clamp: at least one of min and max must be given");
   const double l = lo ? *lo : -INFINITY, h = hi ? *hi : INFINITY;
   // NaN compares false both ways, so it passes through unchanged. lo > hi gives hi (as PyTorch).
-  Tensor out = cpu::map_unary(x, "clamp", [l, h](auto v) {
+  Tensor out = unary_values(x, "clamp", UnaryOp::clamp, [l, h](auto v) {
     using T = decltype(v);
     T r = v < T(l) ? T(l) : v;
     return r > T(h) ? T(h) : r;
-  });
+  }, l, h);
   if (auto rec = autograd::Recorder("clamp", {x})) {
     Tensor sx = rec.save(x);
     rec.finish(out, [sx, l, h](const Tensor& g, const Needs&) -> Grads {
+      if (!sx.device().is_cpu()) return {backend::get(sx.device()).unary_backward(UnaryOp::clamp, g, sx, l, h)};
       return {cpu::map_binary(g, sx, "clamp", [l, h](auto gv, auto v) {
         using T = decltype(v);
         return (v >= T(l) && v <= T(h)) ? gv : T(0);

@@ -183,11 +183,15 @@ void sum_kernel(const Tensor& x, const cpu::ReducePlan& plan, Tensor& out) {
 // Sum without autograd; bf16/f16 compute in f32 and round once at the end.
 Tensor sum_values(const Tensor& x, const std::vector<bool>& mask, bool keepdim) {
   if (!x.device().is_cpu()) {
-    // On a device: the full reduction only, so far.
-    for (bool m : mask)
-      if (!m) throw std::runtime_error("sum: reducing over some dims only is not implemented on " + x.device().str() + " yet");
-    Tensor out = backend::get(x.device()).sum_all(x);
-    return keepdim ? out.reshape(Shape(size_t(x.dim()), 1)) : out;
+    // On a device: all elements of f32 / f64 through the two-stage sum_all kernel; a subset of
+    // dims (and bf16) through sum_dims.
+    bool all = true;
+    for (bool m : mask) all = all && m;
+    if (all && (x.dtype() == DType::f32 || x.dtype() == DType::f64)) {
+      Tensor out = backend::get(x.device()).sum_all(x);
+      return keepdim ? out.reshape(Shape(size_t(x.dim()), 1)) : out;
+    }
+    return backend::get(x.device()).sum_dims(x, mask, keepdim);
   }
   DType dt = x.dtype();
   Tensor xc = (dt == DType::bf16 || dt == DType::f16) ? x.to(DType::f32) : x;

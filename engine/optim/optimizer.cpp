@@ -252,7 +252,7 @@ Tensor dense_grad(const Tensor& p, const char* op, const std::string& label) {
 
 Tensor& state_buffer(std::map<std::string, Tensor>& buffers, const std::string& key, const Tensor& p) {
   auto it = buffers.find(key);
-  if (it == buffers.end()) it = buffers.emplace(key, zeros(p.shape(), p.dtype())).first;
+  if (it == buffers.end()) it = buffers.emplace(key, zeros(p.shape(), p.dtype(), p.device())).first;  // on p's device
   return it->second;
 }
 

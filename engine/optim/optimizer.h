@@ -177,7 +177,7 @@ namespace detail {
 // The gradient of `p` as a contiguous tensor of p's dtype, or undefined when p has none.
 // Throws (naming `op` and `label`) when the gradient's dtype differs from the parameter's.
 Tensor dense_grad(const Tensor& p, const char* op, const std::string& label);
-// The state buffer `key` of `st`, created as zeros shaped like `p` on first use.
+// The state buffer `key` of `st`, created as zeros shaped like `p` (on p's device) on first use.
 Tensor& state_buffer(std::map<std::string, Tensor>& buffers, const std::string& key, const Tensor& p);
 void check_range(const char* op, const char* what, double value, double lo, double hi, bool hi_open = true);
 // The ranges PyTorch checks for the Adam family (AdamW, LAMB): lr, eps, weight_decay >= 0 and
