@@ -50,6 +50,7 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target, const Tensor& lse,
                                 const Tensor& count, int64_t ignore_index, double label_smoothing,
                                 LossReduction reduction) override;
+
   // ---- layernorm (backend_layernorm.cpp), activations (backend_activation.cpp) ----------------
   Tensor layer_norm_forward(const Tensor& x, int64_t C, const Tensor& weight, const Tensor& bias, double eps,
                             Tensor& mean, Tensor& rstd) override;
@@ -58,6 +59,7 @@ class CudaBackend final : public backend::DeviceBackend {
                            bool need_dweight, bool need_dbias, Tensor& dx, Tensor& dweight, Tensor& dbias) override;
   Tensor activation_forward(Activation a, const Tensor& x) override;
   Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy) override;
+
   // ---- rotary embedding (backend_rope.cpp) ----
   Tensor rope_rotate(const Tensor& x, const Tensor& angles, int64_t skip_tokens, bool inverse) override;
   void rope_rotate_qk(const Tensor& q, const Tensor& k, const Tensor& angles, int64_t skip_tokens, bool inverse,
@@ -68,6 +70,7 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor rope_angles(const Tensor& freqs, const Tensor& pos) override;
   void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
                             Tensor* dpos) override;
+
   // ---- optim, reductions, unary math (backend_optim.cpp, backend_reduce_unary.cpp) ------------
   Tensor unary(UnaryOp op, const Tensor& x, double a, double b) override;
   Tensor unary_backward(UnaryOp op, const Tensor& g, const Tensor& s, double a, double b) override;

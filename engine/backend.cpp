@@ -134,6 +134,8 @@ Tensor DeviceBackend::cross_entropy(const Tensor& logits, const Tensor&, int64_t
 Tensor DeviceBackend::cross_entropy_backward(const Tensor&, const Tensor& logits, const Tensor&, const Tensor&,
                                              const Tensor&, int64_t, double, LossReduction) {
   throw_not_implemented("cross_entropy backward", logits.device());
+}
+
 // ---- layernorm, activations ----------------------------------------------------------------------
 
 Tensor DeviceBackend::layer_norm_forward(const Tensor& x, int64_t, const Tensor&, const Tensor&, double, Tensor&,
@@ -162,6 +164,8 @@ Tensor DeviceBackend::activation_forward(Activation a, const Tensor& x) {
 }
 Tensor DeviceBackend::activation_backward(Activation a, const Tensor& x, const Tensor&) {
   throw_not_implemented((std::string(activation_name(a)) + " backward").c_str(), x.device());
+}
+
 // ---- rotary embedding ----
 Tensor DeviceBackend::rope_rotate(const Tensor& x, const Tensor&, int64_t, bool) {
   throw_not_implemented("rope_apply", x.device());
@@ -181,6 +185,7 @@ Tensor DeviceBackend::rope_angles(const Tensor& freqs, const Tensor&) {
 }
 void DeviceBackend::rope_angles_backward(const Tensor& g, const Tensor&, const Tensor&, Tensor*, Tensor*) {
   throw_not_implemented("rope_angles backward", g.device());
+}
 
 // ---- optim, reductions, unary math ---------------------------------------------------------------
 

@@ -136,6 +136,7 @@ class DeviceBackend {
   virtual Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                                         const Tensor& lse, const Tensor& count, int64_t ignore_index,
                                         double label_smoothing, LossReduction reduction);
+
   // ---- layernorm, activations (cuda/backend_layernorm.cpp, cuda/backend_activation.cpp) ------
   // Layer norm over the last C values: x (any shape, any strides; numel a multiple of C) is read
   // as rows = numel / C rows of C. x: f32 or bf16; weight, bias: (C) or undefined, f32 or x's
@@ -161,6 +162,7 @@ class DeviceBackend {
   virtual Tensor activation_backward(Activation a, const Tensor& saved, const Tensor& dy);
   // True when activation_backward reads the output y rather than x (relu, sigmoid).
   static bool activation_saves_output(Activation a);
+
   // ---- rotary embedding (cuda/backend_rope.cpp) ----
   // Shapes as in engine/ops/rope.h: x (B, NH, N, HD) with HD even, any strides (the channel dim is
   // read contiguous; a view with another channel stride is copied first); angles (NH or 1, N - skip,
@@ -187,6 +189,7 @@ class DeviceBackend {
   // when the pointer is not null. Bit-identical to the CPU.
   virtual void rope_angles_backward(const Tensor& g, const Tensor& freqs, const Tensor& pos, Tensor* dfreqs,
                                     Tensor* dpos);
+
   // ---- optim, reductions, unary math (cuda/backend_optim.cpp, cuda/backend_reduce_unary.cpp) ----
   // Unary / tensor-scalar elementwise ops; `a`, `b` are the scalar arguments where the op has any.
   enum class UnaryOp : uint8_t {

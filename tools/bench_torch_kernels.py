@@ -16,6 +16,7 @@ What each case runs in PyTorch (the aten kernel a training step would call):
                       the complex angles, eager (its backward through autograd)
   cross_entropy       F.cross_entropy forward and backward
   adamw step          torch.optim.AdamW(fused=True) over ViT-S's parameter shapes
+  grad l2 norm        torch._foreach_norm then the norm of the norms (clip_grad_norm_'s way)
   matmul / sgemm      torch.mm (cuBLAS SGEMM)
 
 Writes {"ms": {key: median ms}, "device": name, "torch": version} as JSON (--out), for
@@ -203,6 +204,11 @@ def define_cases():
             p.grad = randn(*p.shape, seed=500 + i)
         opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.05, fused=True)
         return opt.step
+
+    @case("vit_s16", "grad l2 norm (%d tensors, %.1fM floats)" % (len(shapes), numel / 1e6))
+    def _():
+        grads = [randn(*s, seed=500 + i) for i, s in enumerate(shapes)]
+        return lambda: torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2)), 2)
 
     for group, C, NH in VITS:
         M = B * N

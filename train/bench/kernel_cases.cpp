@@ -4,6 +4,8 @@
 // output once), so GB/s is comparable with the device copy.
 #include "train/bench/kernel_cases.h"
 
+#include <cstdio>
+#include <memory>
 #include <string>
 
 #include "engine/backend.h"
@@ -103,6 +105,133 @@ void add_cross_entropy_cases(std::vector<Case>& cases, Device dev) {
   }));
 }
 
+// LayerNorm of the tokens (B*N, C) with weight and bias; backward gives dx, dweight, dbias.
+void add_layernorm_cases(std::vector<Case>& cases, Device dev) {
+  for (const VitShape& v : kVits) {
+    const Shape s = {kBatch * kTokens, v.channels};
+    const double rows = double(s[0]);
+    cases.push_back(make_case(v.group, "layernorm fwd " + dims(s), 0, f32_bytes(s, 2) + rows * 8, [s, dev] {
+      Tensor x = device_randn(s, 6, dev), w = device_randn({s[1]}, 7, dev), b = device_randn({s[1]}, 8, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [x, w, b, &be] {
+        Tensor mean, rstd;
+        be.layer_norm_forward(x, x.size(1), w, b, 1e-6, mean, rstd);
+      }};
+    }));
+    cases.push_back(make_case(v.group, "layernorm bwd " + dims(s), 0, f32_bytes(s, 3) + rows * 8, [s, dev] {
+      Tensor x = device_randn(s, 6, dev), w = device_randn({s[1]}, 7, dev), b = device_randn({s[1]}, 8, dev);
+      Tensor dy = device_randn(s, 9, dev), mean, rstd;
+      backend::DeviceBackend& be = backend::get(dev);
+      be.layer_norm_forward(x, x.size(1), w, b, 1e-6, mean, rstd);
+      return CaseFns{.run = [x, w, b, dy, mean, rstd, &be] {
+        Tensor dx, dw, db;
+        be.layer_norm_backward(dy, x, x.size(1), w, b, mean, rstd, true, true, true, dx, dw, db);
+      }};
+    }));
+  }
+}
+
+// The MLP's GELU on (B*N, 4C); its backward reads x and dy.
+void add_gelu_cases(std::vector<Case>& cases, Device dev) {
+  using A = backend::DeviceBackend::Activation;
+  for (const VitShape& v : kVits) {
+    const Shape s = {kBatch * kTokens, 4 * v.channels};
+    cases.push_back(make_case(v.group, "gelu fwd " + dims(s), 0, f32_bytes(s, 2), [s, dev] {
+      Tensor x = device_randn(s, 10, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [x, &be] { be.activation_forward(A::gelu, x); }};
+    }));
+    cases.push_back(make_case(v.group, "gelu bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+      Tensor x = device_randn(s, 10, dev), dy = device_randn(s, 11, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [x, dy, &be] { be.activation_backward(A::gelu, x, dy); }};
+    }));
+  }
+}
+
+// RoPE on q and k together, CLS skipped, per-head angles (RoPE-Mixed): forward is one rotation
+// of each; backward is the inverse rotation of both gradients plus the angles' gradient.
+void add_rope_cases(std::vector<Case>& cases, Device dev) {
+  for (const VitShape& v : kVits) {
+    const Shape s = {kBatch, v.heads, kTokens, 64};
+    const Shape a = {v.heads, kTokens - 1, 32};
+    cases.push_back(make_case(v.group, "rope qk fwd " + dims(s), 0, f32_bytes(s, 4), [s, a, dev] {
+      Tensor q = device_randn(s, 12, dev), k = device_randn(s, 13, dev), ang = device_randn(a, 14, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [q, k, ang, &be] {
+        Tensor qo, ko;
+        be.rope_rotate_qk(q, k, ang, 1, false, qo, ko);
+      }};
+    }));
+    // dq, dk: read gq, gk, write dq, dk; the angles' gradient reads gq, q, gk, k.
+    cases.push_back(make_case(v.group, "rope qk bwd " + dims(s), 0, f32_bytes(s, 8), [s, a, dev] {
+      Tensor q = device_randn(s, 12, dev), k = device_randn(s, 13, dev), ang = device_randn(a, 14, dev);
+      Tensor gq = device_randn(s, 15, dev), gk = device_randn(s, 16, dev);
+      backend::DeviceBackend& be = backend::get(dev);
+      return CaseFns{.run = [q, k, ang, gq, gk, &be] {
+        Tensor dq, dk;
+        be.rope_rotate_qk(gq, gk, ang, 1, true, dq, dk);
+        be.rope_angles_grad_qk(gq, q, gk, k, ang, 1);
+      }};
+    }));
+  }
+}
+
+// ViT-S/16 RoPE-Mixed's parameter shapes in model order (tools/bench_torch_kernels.py has the
+// same list): patch embedding, CLS, 12 blocks, final norm, head.
+std::vector<Shape> vit_s_param_shapes() {
+  const int64_t C = 384, H = 6, hidden = 1536;
+  std::vector<Shape> s = {{C, 3, 16, 16}, {C}, {1, 1, C}};
+  for (int b = 0; b < 12; ++b) {
+    for (const Shape& t : std::vector<Shape>{{C}, {C}, {3 * C, C}, {3 * C}, {C, C}, {C}, {2, H, 32}, {C}, {C},
+                                             {hidden, C}, {hidden}, {C, hidden}, {C}})
+      s.push_back(t);
+  }
+  for (const Shape& t : std::vector<Shape>{{C}, {C}, {1000, C}, {1000}}) s.push_back(t);
+  return s;
+}
+
+// One fused AdamW step over all of ViT-S's parameters, and the global gradient norm.
+void add_optimizer_cases(std::vector<Case>& cases, Device dev) {
+  const std::vector<Shape> shapes = vit_s_param_shapes();
+  double numel = 0;
+  for (const Shape& s : shapes) numel += double(shape_numel(s));
+  char name[96];
+  std::snprintf(name, sizeof name, "adamw step (%zu tensors, %.1fM floats)", shapes.size(), numel / 1e6);
+  struct State {
+    std::vector<Tensor> p, g, m, v;
+  };
+  auto make_state = [shapes, dev] {
+    auto st = std::make_shared<State>();
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      st->p.push_back(device_randn(shapes[i], 20 + i, dev));
+      st->g.push_back(device_randn(shapes[i], 500 + i, dev));
+      st->m.push_back(zeros(shapes[i], DType::f32, dev));
+      st->v.push_back(zeros(shapes[i], DType::f32, dev));
+    }
+    return st;
+  };
+  cases.push_back(make_case("vit_s16", name, 0, numel * 4 * 7, [make_state, dev] {
+    auto st = make_state();
+    backend::DeviceBackend& be = backend::get(dev);
+    auto step = std::make_shared<int64_t>(0);
+    return CaseFns{.run = [st, step, &be] {
+      std::vector<backend::DeviceBackend::AdamWParam> ps(st->p.size());
+      ++*step;
+      for (size_t i = 0; i < ps.size(); ++i)
+        ps[i] = {.param = &st->p[i], .grad = &st->g[i], .exp_avg = &st->m[i], .exp_avg_sq = &st->v[i],
+                 .lr = 1e-3, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.05, .step = *step};
+      be.adamw_step(ps);
+    }};
+  }));
+  std::snprintf(name, sizeof name, "grad l2 norm (%zu tensors, %.1fM floats)", shapes.size(), numel / 1e6);
+  cases.push_back(make_case("vit_s16", name, 0, numel * 4, [make_state, dev] {
+    auto st = make_state();
+    backend::DeviceBackend& be = backend::get(dev);
+    return CaseFns{.run = [st, &be] { be.l2_norm_multi(st->g); }};
+  }));
+}
+
 }  // namespace
 
 std::vector<Case> kernel_cases(Device device) {
@@ -110,6 +239,10 @@ std::vector<Case> kernel_cases(Device device) {
   add_elementwise_cases(cases, device);
   add_softmax_cases(cases, device);
   add_cross_entropy_cases(cases, device);
+  add_layernorm_cases(cases, device);
+  add_gelu_cases(cases, device);
+  add_rope_cases(cases, device);
+  add_optimizer_cases(cases, device);
   return cases;
 }
 
