@@ -103,7 +103,7 @@ TEST_CASE("info and bench model: argument errors name the argument") {
   CHECK(contains(r.err, "unknown model 'no_such_model_xyz'"));
   r = ropevit("bench nonsense");
   CHECK(r.code == 1);
-  CHECK(contains(r.err, "expected: ops, model, data, decode or comm"));
+  CHECK(contains(r.err, "expected: ops, model, data, decode, comm or kernels"));
 }
 
 TEST_CASE("info MODEL: the block and --json on a tiny config") {
