@@ -37,6 +37,16 @@ class CudaBackend final : public backend::DeviceBackend {
   void fill(const Tensor& dst, double value) override;
   Tensor binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) override;
   Tensor sum_all(const Tensor& x) override;
+
+  // ---- matmul (backend_matmul.cpp) -----------------------------------------------------------
+  void set_matmul_impl(MatmulImpl impl) override;
+  MatmulImpl matmul_impl() const override;
+  Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override;
+  Tensor column_sum(const Tensor& x) override;
+
+ private:
+  MatmulImpl matmul_impl_ = matmul_impl_from_env();
+  static MatmulImpl matmul_impl_from_env();
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -104,4 +104,14 @@ Tensor DeviceBackend::binary(BinaryOp op, const Tensor& a, const Tensor&) {
 }
 Tensor DeviceBackend::sum_all(const Tensor& x) { throw_not_implemented("sum", x.device()); }
 
+// ---- matmul ----
+void DeviceBackend::set_matmul_impl(MatmulImpl) {
+  throw std::runtime_error("matmul: this backend has no choice of matmul implementation");
+}
+DeviceBackend::MatmulImpl DeviceBackend::matmul_impl() const { return MatmulImpl::ours; }
+Tensor DeviceBackend::gemm(const Tensor& a, const Tensor&, const Tensor&, bool) {
+  throw_not_implemented("matmul", a.device());
+}
+Tensor DeviceBackend::column_sum(const Tensor& x) { throw_not_implemented("linear (bias gradient)", x.device()); }
+
 }  // namespace rv::backend
