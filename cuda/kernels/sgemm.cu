@@ -22,15 +22,16 @@
 //          pattern of columns with tx: each k-step reads 4 float4 from shared memory (no bank
 //          conflicts: a warp's 16 tx read 16 consecutive float4) for 64 FMAs, so shared-memory
 //          bandwidth is not the limit and the FMA pipes are kept busy.
-//   loads  each thread fetches 4 values of A and 4 of B per k-tile. The mapping follows the
+//   loads  each thread fetches 4 values of A and 4 of B per k-tile, consecutive along the
 //          operand's contiguous direction (a template flag per operand), so a warp's loads are
-//          coalesced whether the operand is transposed or not. Loads outside M/N/K read as 0 (so
+//          coalesced whether the operand is transposed or not; one float4 each when lengths, lds
+//          and batch strides are multiples of 4 and pointers aligned (kVec), else 4 scalars. Loads outside M/N/K read as 0 (so
 //          the tile FMAs need no guards) and stores outside C are skipped: any M, N, K, lds.
 //   Why it reaches ~85-90% of cuBLAS at large shapes: arithmetic intensity per block of
 //   128*128*8*2 FLOP per 2*128*8*4 B of global loads (32 FLOP/B, served mostly from L2), 64 FMA per
 //   4 shared loads per thread, and load latency hidden behind a full tile of FMAs. What is left
-//   on the table (vectorised float4 global loads, warp tiling, a 128x64 variant for small N) is
-//   listed in docs/kernels.md.
+//   on the table (warp tiling, two blocks per SM, a 128x64 variant for small N) is listed in
+//   docs/kernels.md.
 #include "cuda/kernels/sgemm.h"
 
 #include <algorithm>
@@ -82,10 +83,20 @@ constexpr int kBM = 128, kBN = 128, kBK = 8, kPad = 4, kThreads = 256;
 // Loads this thread's 4 values of the (kBM x kBK) A tile at (m0, k0) into r (0 outside A).
 // Not transposed (k contiguous): thread t reads row t/2, k = (t%2)*4 + i.
 // Transposed (m contiguous): thread t reads k = t/32, rows (t%32)*4 + i.
-template <bool kTrans>
+// kVec: the 4 values are consecutive in memory and 16-byte aligned (the host checked that the
+// contiguous length, ld, batch stride are multiples of 4 and the pointer is aligned), so they
+// are one float4 load; with the length a multiple of 4 they are all in range or all out.
+template <bool kTrans, bool kVec>
 __device__ __forceinline__ void load_a(const float* a, int64_t lda, int64_t M, int64_t K, int64_t m0, int64_t k0,
                                        float r[4]) {
   const int t = threadIdx.x;
+  if (kVec) {
+    const int64_t m = kTrans ? m0 + (t & 31) * 4 : m0 + (t >> 1), k = kTrans ? k0 + (t >> 5) : k0 + (t & 1) * 4;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (m < M && k < K) v = *reinterpret_cast<const float4*>(kTrans ? a + k * lda + m : a + m * lda + k);
+    r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if (!kTrans) {
@@ -113,10 +124,17 @@ __device__ __forceinline__ void store_a(float (*As)[kBM + kPad], const float r[4
 
 // B tile (kBK x kBN) at (k0, n0). Not transposed (n contiguous): k = t/32, n = (t%32)*4 + i.
 // Transposed (k contiguous): n = t/2, k = (t%2)*4 + i.
-template <bool kTrans>
+template <bool kTrans, bool kVec>
 __device__ __forceinline__ void load_b(const float* b, int64_t ldb, int64_t K, int64_t N, int64_t k0, int64_t n0,
                                        float r[4]) {
   const int t = threadIdx.x;
+  if (kVec) {
+    const int64_t k = kTrans ? k0 + (t & 1) * 4 : k0 + (t >> 5), n = kTrans ? n0 + (t >> 1) : n0 + (t & 31) * 4;
+    float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
+    if (k < K && n < N) v = *reinterpret_cast<const float4*>(kTrans ? b + n * ldb + k : b + k * ldb + n);
+    r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
+    return;
+  }
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     if (!kTrans) {
@@ -142,7 +160,7 @@ __device__ __forceinline__ void store_b(float (*Bs)[kBN + kPad], const float r[4
   }
 }
 
-template <bool kTA, bool kTB>
+template <bool kTA, bool kTB, bool kVec>
 __global__ void __launch_bounds__(kThreads) sgemm_blocked_kernel(SgemmArgs p) {
   __shared__ __align__(16) float As[2][kBK][kBM + kPad];  // As[buf][k][m]: A's tile transposed
   __shared__ __align__(16) float Bs[2][kBK][kBN + kPad];  // Bs[buf][k][n]
@@ -160,8 +178,8 @@ __global__ void __launch_bounds__(kThreads) sgemm_blocked_kernel(SgemmArgs p) {
       for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
     float ra[4], rb[4];
     if (nk > 0) {
-      load_a<kTA>(a, p.lda, p.M, p.K, m0, 0, ra);
-      load_b<kTB>(b, p.ldb, p.K, p.N, 0, n0, rb);
+      load_a<kTA, kVec>(a, p.lda, p.M, p.K, m0, 0, ra);
+      load_b<kTB, kVec>(b, p.ldb, p.K, p.N, 0, n0, rb);
       store_a<kTA>(As[0], ra);
       store_b<kTB>(Bs[0], rb);
     }
@@ -170,8 +188,8 @@ __global__ void __launch_bounds__(kThreads) sgemm_blocked_kernel(SgemmArgs p) {
       const int cur = int(kt & 1);
       const bool more = kt + 1 < nk;
       if (more) {  // issue the next tile's global loads now; they land while we compute
-        load_a<kTA>(a, p.lda, p.M, p.K, m0, (kt + 1) * kBK, ra);
-        load_b<kTB>(b, p.ldb, p.K, p.N, (kt + 1) * kBK, n0, rb);
+        load_a<kTA, kVec>(a, p.lda, p.M, p.K, m0, (kt + 1) * kBK, ra);
+        load_b<kTB, kVec>(b, p.ldb, p.K, p.N, (kt + 1) * kBK, n0, rb);
       }
 #pragma unroll
       for (int k = 0; k < kBK; ++k) {
@@ -239,6 +257,30 @@ __global__ void column_sum_final_kernel(const double* partials, int64_t chunks, 
 
 unsigned grid_z(int64_t batch) { return unsigned(std::min<int64_t>(batch, 65535)); }
 
+// float4 loads are exact when each operand's contiguous length (K for A, N for B when not
+// transposed; M for A, K for B when transposed), its ld and batch stride are multiples of 4 and
+// its base pointer is 16-byte aligned (then every 4-run a thread loads starts aligned).
+bool vec_loads_ok(const SgemmArgs& p) {
+  const int64_t len_a = p.trans_a ? p.M : p.K, len_b = p.trans_b ? p.K : p.N;
+  auto ok = [](const float* ptr, int64_t len, int64_t ld, int64_t stride) {
+    return len % 4 == 0 && ld % 4 == 0 && stride % 4 == 0 && reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
+  };
+  return ok(p.a, len_a, p.lda, p.stride_a) && ok(p.b, len_b, p.ldb, p.stride_b);
+}
+
+template <bool kVec>
+void launch_blocked(const SgemmArgs& p, dim3 grid, cudaStream_t stream) {
+  if (!p.trans_a && !p.trans_b) {
+    sgemm_blocked_kernel<false, false, kVec><<<grid, kThreads, 0, stream>>>(p);
+  } else if (!p.trans_a && p.trans_b) {
+    sgemm_blocked_kernel<false, true, kVec><<<grid, kThreads, 0, stream>>>(p);
+  } else if (p.trans_a && !p.trans_b) {
+    sgemm_blocked_kernel<true, false, kVec><<<grid, kThreads, 0, stream>>>(p);
+  } else {
+    sgemm_blocked_kernel<true, true, kVec><<<grid, kThreads, 0, stream>>>(p);
+  }
+}
+
 }  // namespace
 
 void launch_sgemm(const SgemmArgs& p, SgemmKernel kernel, cudaStream_t stream) {
@@ -263,14 +305,10 @@ void launch_sgemm(const SgemmArgs& p, SgemmKernel kernel, cudaStream_t stream) {
   if (gy > 65535 || (p.M + kBM - 1) / kBM > 0x7fffffff)
     throw std::invalid_argument("matmul: N=" + std::to_string(p.N) + " is too large for the blocked cuda GEMM");
   const dim3 grid(unsigned((p.M + kBM - 1) / kBM), unsigned(gy), grid_z(p.batch));
-  if (!p.trans_a && !p.trans_b) {
-    sgemm_blocked_kernel<false, false><<<grid, kThreads, 0, stream>>>(p);
-  } else if (!p.trans_a && p.trans_b) {
-    sgemm_blocked_kernel<false, true><<<grid, kThreads, 0, stream>>>(p);
-  } else if (p.trans_a && !p.trans_b) {
-    sgemm_blocked_kernel<true, false><<<grid, kThreads, 0, stream>>>(p);
+  if (vec_loads_ok(p)) {
+    launch_blocked<true>(p, grid, stream);
   } else {
-    sgemm_blocked_kernel<true, true><<<grid, kThreads, 0, stream>>>(p);
+    launch_blocked<false>(p, grid, stream);
   }
   RV_CUDA_CHECK_LAUNCH("sgemm_blocked_kernel");
 }
