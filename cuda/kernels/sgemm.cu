@@ -90,21 +90,21 @@ template <bool kTrans, bool kVec>
 __device__ __forceinline__ void load_a(const float* a, int64_t lda, int64_t M, int64_t K, int64_t m0, int64_t k0,
                                        float r[4]) {
   const int t = threadIdx.x;
-  if (kVec) {
+  if constexpr (kVec) {
     const int64_t m = kTrans ? m0 + (t & 31) * 4 : m0 + (t >> 1), k = kTrans ? k0 + (t >> 5) : k0 + (t & 1) * 4;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (m < M && k < K) v = *reinterpret_cast<const float4*>(kTrans ? a + k * lda + m : a + m * lda + k);
     r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if (!kTrans) {
-      const int64_t m = m0 + (t >> 1), k = k0 + (t & 1) * 4 + i;
-      r[i] = (m < M && k < K) ? a[m * lda + k] : 0.f;
-    } else {
-      const int64_t m = m0 + (t & 31) * 4 + i, k = k0 + (t >> 5);
-      r[i] = (m < M && k < K) ? a[k * lda + m] : 0.f;
+    for (int i = 0; i < 4; ++i) {
+      if (!kTrans) {
+        const int64_t m = m0 + (t >> 1), k = k0 + (t & 1) * 4 + i;
+        r[i] = (m < M && k < K) ? a[m * lda + k] : 0.f;
+      } else {
+        const int64_t m = m0 + (t & 31) * 4 + i, k = k0 + (t >> 5);
+        r[i] = (m < M && k < K) ? a[k * lda + m] : 0.f;
+      }
     }
   }
 }
@@ -128,21 +128,21 @@ template <bool kTrans, bool kVec>
 __device__ __forceinline__ void load_b(const float* b, int64_t ldb, int64_t K, int64_t N, int64_t k0, int64_t n0,
                                        float r[4]) {
   const int t = threadIdx.x;
-  if (kVec) {
+  if constexpr (kVec) {
     const int64_t k = kTrans ? k0 + (t & 1) * 4 : k0 + (t >> 5), n = kTrans ? n0 + (t >> 1) : n0 + (t & 31) * 4;
     float4 v = make_float4(0.f, 0.f, 0.f, 0.f);
     if (k < K && n < N) v = *reinterpret_cast<const float4*>(kTrans ? b + n * ldb + k : b + k * ldb + n);
     r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
-    return;
-  }
+  } else {
 #pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    if (!kTrans) {
-      const int64_t k = k0 + (t >> 5), n = n0 + (t & 31) * 4 + i;
-      r[i] = (k < K && n < N) ? b[k * ldb + n] : 0.f;
-    } else {
-      const int64_t k = k0 + (t & 1) * 4 + i, n = n0 + (t >> 1);
-      r[i] = (k < K && n < N) ? b[n * ldb + k] : 0.f;
+    for (int i = 0; i < 4; ++i) {
+      if (!kTrans) {
+        const int64_t k = k0 + (t >> 5), n = n0 + (t & 31) * 4 + i;
+        r[i] = (k < K && n < N) ? b[k * ldb + n] : 0.f;
+      } else {
+        const int64_t k = k0 + (t & 1) * 4 + i, n = n0 + (t >> 1);
+        r[i] = (k < K && n < N) ? b[n * ldb + k] : 0.f;
+      }
     }
   }
 }
