@@ -2,6 +2,7 @@
 // column sum behind linear's bias gradient; the switch between the hand-written kernel
 // (cuda/kernels/sgemm.cu) and cuBLAS (cuda/kernels/cublas_gemm.cpp).
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -52,9 +53,7 @@ Operand operand_of(Tensor& t) {
   throw std::logic_error("matmul: a contiguous operand was not readable by the GEMM");
 }
 
-}  // namespace
-
-CudaBackend::MatmulImpl CudaBackend::matmul_impl_from_env() {
+Impl impl_from_env() {
   const char* v = std::getenv("ROPEVIT_MATMUL");
   if (!v || !*v) return Impl::ours;
   const std::string s(v);
@@ -65,8 +64,16 @@ CudaBackend::MatmulImpl CudaBackend::matmul_impl_from_env() {
   throw std::invalid_argument("ROPEVIT_MATMUL must be ours, simple, blocked or cublas, got '" + s + "'");
 }
 
-void CudaBackend::set_matmul_impl(MatmulImpl impl) { matmul_impl_ = impl; }
-CudaBackend::MatmulImpl CudaBackend::matmul_impl() const { return matmul_impl_; }
+// The process-wide choice (one CudaBackend exists), read from the environment on first use.
+std::atomic<Impl>& current_impl() {
+  static std::atomic<Impl> impl{impl_from_env()};
+  return impl;
+}
+
+}  // namespace
+
+void CudaBackend::set_matmul_impl(MatmulImpl impl) { current_impl().store(impl); }
+CudaBackend::MatmulImpl CudaBackend::matmul_impl() const { return current_impl().load(); }
 
 Tensor CudaBackend::gemm(const Tensor& a_in, const Tensor& b_in, const Tensor& bias, bool gelu) {
   const char* op = "matmul";
@@ -122,7 +129,7 @@ Tensor CudaBackend::gemm(const Tensor& a_in, const Tensor& b_in, const Tensor& b
 
   const int dev = a.device().index;
   DeviceGuard g(dev);
-  switch (matmul_impl_) {
+  switch (current_impl().load()) {
     case Impl::ours: launch_sgemm(p, SgemmKernel::automatic, compute_stream(dev)); break;
     case Impl::simple: launch_sgemm(p, SgemmKernel::simple, compute_stream(dev)); break;
     case Impl::blocked: launch_sgemm(p, SgemmKernel::blocked, compute_stream(dev)); break;

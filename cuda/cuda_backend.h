@@ -43,10 +43,6 @@ class CudaBackend final : public backend::DeviceBackend {
   MatmulImpl matmul_impl() const override;
   Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override;
   Tensor column_sum(const Tensor& x) override;
-
- private:
-  MatmulImpl matmul_impl_ = matmul_impl_from_env();
-  static MatmulImpl matmul_impl_from_env();
 };
 
 // Argument helpers shared by the backend_*.cpp files.
