@@ -70,6 +70,50 @@ std::atomic<Impl>& current_impl() {
   return impl;
 }
 
+// Split-K for few output tiles and a long K (the weight gradient: (out, in) = xᵀ g with K = all
+// rows, e.g. 1152 x 384 x 50432: only 27 tiles of 128x128 for 132 SMs). K is cut into S chunks of
+// Kc (a multiple of 8) that run as S batch entries of the blocked kernel, each writing its own
+// (M, N) partial product into a workspace, plus one more entry for the tail K - S*Kc; then the
+// partials are summed per element in a fixed order by the column sum (no atomics: the same bits
+// every run), and bias / GELU applied after. Returns false when the problem does not qualify.
+bool run_split_k(const SgemmArgs& p, const Device& dev, cudaStream_t stream) {
+  constexpr int64_t kMinK = 4096, kMinChunk = 512, kTile = 128;
+  if (p.batch != 1 || p.K < kMinK || p.ldc != p.N) return false;
+  const int64_t tiles = ((p.M + kTile - 1) / kTile) * ((p.N + kTile - 1) / kTile);
+  if (tiles >= 48) return false;
+  const int64_t S = std::min<int64_t>(std::max<int64_t>(2, 264 / tiles), p.K / kMinChunk);
+  if (S < 2) return false;
+  const int64_t Kc = (p.K / S) / 8 * 8, tail = p.K - S * Kc;
+  const int64_t parts = S + (tail > 0 ? 1 : 0), MN = p.M * p.N;
+  Tensor work = empty({parts, MN}, DType::f32, dev);
+  float* w = static_cast<float*>(work.device_data());
+  SgemmArgs q = p;
+  q.bias = nullptr;
+  q.gelu = false;
+  q.c = w;
+  q.stride_c = MN;
+  q.K = Kc;
+  q.batch = S;
+  // where element (m, k) / (k, n) lives: a k-step of Kc moves A by Kc (or Kc * lda when
+  // transposed) and B by Kc * ldb (or Kc when transposed)
+  q.stride_a = p.trans_a ? Kc * p.lda : Kc;
+  q.stride_b = p.trans_b ? Kc : Kc * p.ldb;
+  launch_sgemm(q, SgemmKernel::blocked, stream);
+  if (tail > 0) {
+    SgemmArgs r = q;
+    r.K = tail;
+    r.batch = 1;
+    r.a = p.a + S * q.stride_a;
+    r.b = p.b + S * q.stride_b;
+    r.c = w + S * MN;
+    launch_sgemm(r, SgemmKernel::blocked, stream);
+  }
+  Tensor partials = empty({column_sum_chunks(parts), MN}, DType::f64, dev);
+  launch_column_sum(w, parts, MN, MN, p.c, static_cast<double*>(partials.device_data()), stream);
+  launch_bias_gelu(p.c, p.M, p.N, p.bias, p.gelu, stream);
+  return true;
+}
+
 }  // namespace
 
 void CudaBackend::set_matmul_impl(MatmulImpl impl) { current_impl().store(impl); }
@@ -130,7 +174,9 @@ Tensor CudaBackend::gemm(const Tensor& a_in, const Tensor& b_in, const Tensor& b
   const int dev = a.device().index;
   DeviceGuard g(dev);
   switch (current_impl().load()) {
-    case Impl::ours: launch_sgemm(p, SgemmKernel::automatic, compute_stream(dev)); break;
+    case Impl::ours:
+      if (!run_split_k(p, a.device(), compute_stream(dev))) launch_sgemm(p, SgemmKernel::automatic, compute_stream(dev));
+      break;
     case Impl::simple: launch_sgemm(p, SgemmKernel::simple, compute_stream(dev)); break;
     case Impl::blocked: launch_sgemm(p, SgemmKernel::blocked, compute_stream(dev)); break;
     case Impl::cublas: launch_cublas_sgemm(p, dev, compute_stream(dev)); break;

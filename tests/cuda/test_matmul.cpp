@@ -7,7 +7,8 @@
 // Both sides round each of K products and partial sums in f32 in different orders; the error of
 // either is a few ulp of the sum of magnitudes (~sqrt(K) * 6e-8 typically), so 2e-5 of that sum
 // is loose enough for K <= 4096 and still catches any wrong index (an error of one whole term).
-// Gradients (sums of GEMMs) use rtol 1e-4 with atol 1e-5 * K (inputs are in [-1, 1]).
+// Gradients (sums of GEMMs) use rtol 1e-4 with atol 1e-5 * K (inputs are in [-1, 1]); the
+// epilogue checks rtol = atol = 1e-5 * sqrt(K / 96) (the GEMM error grows like sqrt(K)).
 // The column sum accumulates in f64 like the CPU sum: rtol 1e-6.
 #include <doctest/doctest.h>
 
@@ -82,7 +83,7 @@ TEST_CASE("gemm forward on cuda equals the CPU matmul: odd shapes, K = 0, transp
   // blocked kernel's float4 loads; the others its scalar loads. 132 / 136 / 260 leave partial tiles.
   const Case cases[] = {{1, 1, 1},      {7, 5, 3},      {129, 65, 33}, {197, 384, 1152},
                         {3, 0, 4},      {1, 1000, 1},   {300, 7, 260}, {132, 64, 136},
-                        {260, 20, 132}, {64, 4097, 8}};
+                        {260, 20, 132}, {64, 4097, 8},  {40, 9000, 36}};  // the last two: split-K under "ours"
   for (Impl impl : kImpls) {
     ImplGuard ig(impl);
     for (const Case& c : cases) {
@@ -190,13 +191,30 @@ TEST_CASE("linear on cuda with and without bias, forward and backward, equals th
       }
     }
   }
+  // 4200 rows: the weight gradient (65, 33) = gᵀ x has K = 4200 and takes split-K under "ours".
+  for (Impl impl : {Impl::ours, Impl::cublas}) {
+    ImplGuard ig(impl);
+    CAPTURE(impl_name(impl));
+    const Tensor x0 = test::test_tensor({2, 2100, 36}, 23), w0 = test::test_tensor({64, 36}, 24);
+    const Tensor b0 = test::test_tensor({64}, 25), g0 = test::test_tensor({2, 2100, 64}, 26);
+    Tensor xh = x0.clone().requires_grad_(), wh = w0.clone().requires_grad_(), bh = b0.clone().requires_grad_();
+    Tensor xd = x0.cuda().requires_grad_(), wd = w0.cuda().requires_grad_(), bd = b0.cuda().requires_grad_();
+    sum(mul(linear(xh, wh, bh), g0)).backward();
+    sum(mul(linear(xd, wd, bd), g0.cuda())).backward();
+    RV_EXPECT_CLOSE(xd.grad().cpu(), xh.grad(), .rtol = 1e-4, .atol = 1e-4);
+    RV_EXPECT_CLOSE(wd.grad().cpu(), wh.grad(), .rtol = 1e-4, .atol = 1e-5 * 4200);
+    RV_EXPECT_CLOSE(bd.grad().cpu(), bh.grad(), .rtol = 1e-5, .atol = 1e-5);
+  }
   // in_features = 0: the output is the bias (or zeros) broadcast over the rows.
   const Tensor x = zeros({3, 0}), w = zeros({4, 0}), b = test::test_tensor({4}, 14);
   RV_EXPECT_CLOSE(linear(x.cuda(), w.cuda(), b.cuda()).cpu(), linear(x, w, b), .rtol = 0, .atol = 0);
 }
 
 TEST_CASE("backend gemm with the bias and GELU epilogues, every impl") {
-  const int64_t M = 197, K = 96, N = 130;
+ for (const Shape& mkn : {Shape{197, 96, 130}, Shape{33, 5000, 20}}) {  // the second: split-K under "ours"
+  const int64_t M = mkn[0], K = mkn[1], N = mkn[2];
+  CAPTURE(shape_str(mkn));
+  const double tol = 1e-5 * std::sqrt(double(K) / 96.0);
   const Tensor x = test::test_tensor({M, K}, 15), w = test::test_tensor({N, K}, 16), b = test::test_tensor({N}, 17);
   const Tensor want_bias = linear(x, w, b);
   const Tensor want_gelu = gelu(want_bias);
@@ -207,11 +225,12 @@ TEST_CASE("backend gemm with the bias and GELU epilogues, every impl") {
     const Tensor a3 = x.cuda().unsqueeze(0), b3 = w.cuda().t().unsqueeze(0);
     const Tensor yb = be.gemm(a3, b3, b.cuda(), false), yg = be.gemm(a3, b3, b.cuda(), true);
     CHECK(yb.shape() == Shape{1, M, N});
-    RV_EXPECT_CLOSE(yb.cpu().reshape({M, N}), want_bias, .rtol = 1e-5, .atol = 1e-5);
-    RV_EXPECT_CLOSE(yg.cpu().reshape({M, N}), want_gelu, .rtol = 1e-5, .atol = 1e-5);
+    RV_EXPECT_CLOSE(yb.cpu().reshape({M, N}), want_bias, .rtol = tol, .atol = tol);
+    RV_EXPECT_CLOSE(yg.cpu().reshape({M, N}), want_gelu, .rtol = tol, .atol = tol);
     const Tensor yg0 = be.gemm(a3, b3, Tensor(), true);  // GELU without bias
-    RV_EXPECT_CLOSE(yg0.cpu().reshape({M, N}), gelu(matmul(x, w.t())), .rtol = 1e-5, .atol = 1e-5);
+    RV_EXPECT_CLOSE(yg0.cpu().reshape({M, N}), gelu(matmul(x, w.t())), .rtol = tol, .atol = tol);
   }
+ }
 }
 
 TEST_CASE("column_sum on cuda: odd shapes, strided rows, deterministic") {
