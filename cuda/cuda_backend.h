@@ -78,6 +78,12 @@ class CudaBackend final : public backend::DeviceBackend {
   void adamw_step(const std::vector<AdamWParam>& params) override;
   Tensor l2_norm_multi(const std::vector<Tensor>& tensors) override;
   void scale_by_norm(const std::vector<Tensor>& tensors, const Tensor& norm, double max_norm) override;
+
+  // ---- matmul (backend_matmul.cpp) -----------------------------------------------------------
+  void set_matmul_impl(MatmulImpl impl) override;
+  MatmulImpl matmul_impl() const override;
+  Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override;
+  Tensor column_sum(const Tensor& x) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -226,4 +226,14 @@ void DeviceBackend::scale_by_norm(const std::vector<Tensor>&, const Tensor& norm
   throw_not_implemented("clip_grad_norm_", norm.device());
 }
 
+// ---- matmul ----
+void DeviceBackend::set_matmul_impl(MatmulImpl) {
+  throw std::runtime_error("matmul: this backend has no choice of matmul implementation");
+}
+DeviceBackend::MatmulImpl DeviceBackend::matmul_impl() const { return MatmulImpl::ours; }
+Tensor DeviceBackend::gemm(const Tensor& a, const Tensor&, const Tensor&, bool) {
+  throw_not_implemented("matmul", a.device());
+}
+Tensor DeviceBackend::column_sum(const Tensor& x) { throw_not_implemented("linear (bias gradient)", x.device()); }
+
 }  // namespace rv::backend

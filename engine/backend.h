@@ -239,6 +239,23 @@ class DeviceBackend {
   // the 0-d f64 device tensor of l2_norm_multi, read on the device (no host sync). Reads and
   // writes every element once (only when clipping happens; otherwise reads nothing).
   virtual void scale_by_norm(const std::vector<Tensor>& tensors, const Tensor& norm, double max_norm);
+
+  // ---- matmul (cuda/backend_matmul.cpp) ----
+  // Which GEMM runs matmul/linear on this backend: the hand-written kernel (automatic choice of
+  // its variants), forced to its simple 16x16 variant or its blocked 128x128 one, or cuBLAS.
+  // Default: ours, or the ROPEVIT_MATMUL environment variable (ours|simple|blocked|cublas).
+  enum class MatmulImpl : uint8_t { ours, simple, blocked, cublas };
+  virtual void set_matmul_impl(MatmulImpl impl);
+  virtual MatmulImpl matmul_impl() const;
+  // out (batch, M, N), fresh and contiguous = a (Ba, M, K) · b (Bb, K, N) (+ bias (N,)) (then exact
+  // GELU), f32 only. Ba and Bb are batch or 1 (1 = broadcast over the batch); any strides: a
+  // last-two-dims view with unit stride in either dim (e.g. a transpose) is read in place with the
+  // GEMM's transpose flag, anything else is made contiguous first. bias may be undefined.
+  // Reads 4 * (Ba*M*K + Bb*K*N (+ N)) bytes, writes 4 * batch*M*N; 2 * batch*M*N*K FLOP.
+  virtual Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu);
+  // out (C,) = the sum over rows of x (R, C), f32, deterministic (fixed order, f64 accumulation).
+  // Reads 4*R*C bytes. The bias gradient of linear.
+  virtual Tensor column_sum(const Tensor& x);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

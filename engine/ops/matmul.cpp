@@ -7,12 +7,16 @@
 //   linear  x (..., in) x weightᵀ: always one GEMM over all rows, the bias preloaded into C.
 // Backward: dA = g · Bᵀ and dB = Aᵀ · g, written with matmul itself on transposed views (which
 // GEMM reads with its transpose flag, so no copies), then summed over broadcast batch dims.
+// On a device (cuda), both go through backend gemm() (f32; transposed views read in place) and
+// the backward closures run there too: the batch-dim sums and linear's bias gradient use the
+// backend's deterministic column_sum.
 #include "engine/ops/matmul.h"
 
 #include <stdexcept>
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/gemm.h"
@@ -134,6 +138,89 @@ Tensor bmm_values(Tensor a, Tensor b) {
   return out;
 }
 
+// ---- device path (tensors not on the CPU) ------------------------------------------------------
+
+void require_same_device(const char* op, std::initializer_list<Tensor> ts) {
+  Device dev{};
+  bool first = true;
+  for (const Tensor& t : ts) {
+    if (!t.defined()) continue;
+    if (first) {
+      dev = t.device();
+      first = false;
+    } else if (t.device() != dev) {
+      throw std::invalid_argument(std::string(op) + ": operands on different devices (" + dev.str() + " and " +
+                                  t.device().str() + "); move one with .to(device)");
+    }
+  }
+}
+
+void require_device_f32(const char* op, std::initializer_list<Tensor> ts) {
+  for (const Tensor& t : ts)
+    if (t.defined() && t.dtype() != DType::f32)
+      throw std::invalid_argument(std::string(op) + ": dtype " + dtype_name(t.dtype()) + " is not implemented on " +
+                                  t.device().str() + " yet (f32 is)");
+}
+
+// g summed down to `shape` (a broadcast of it), on g's device: the reduced dims are permuted to
+// the front, the rest flattened, and the rows summed by the backend's column_sum.
+Tensor device_sum_to_shape(const Tensor& g, const Shape& shape) {
+  if (g.shape() == shape) return g;
+  const int64_t lead = g.dim() - int64_t(shape.size());
+  Shape reduced, kept;
+  int64_t rows = 1, cols = 1;
+  for (int64_t d = 0; d < g.dim(); ++d) {
+    const bool red = d < lead || (shape[d - lead] == 1 && g.size(d) != 1);
+    (red ? reduced : kept).push_back(d);
+    (red ? rows : cols) *= g.size(d);
+  }
+  Shape perm = reduced;
+  perm.insert(perm.end(), kept.begin(), kept.end());
+  Tensor g2 = g.permute(perm).reshape({rows, cols});
+  return backend::get(g.device()).column_sum(g2).reshape(shape);
+}
+
+Tensor reduce_to_shape(const Tensor& g, const Shape& shape) {
+  return g.device().is_cpu() ? sum_to_shape(g, shape) : device_sum_to_shape(g, shape);
+}
+
+// matmul's values on a device: pa (..., M, K) x pb (..., K, N) promoted shapes, f32.
+Tensor device_bmm_values(const Tensor& a, const Tensor& b) {
+  const int64_t na = a.dim(), nb = b.dim();
+  const int64_t M = a.size(na - 2), K = a.size(na - 1), N = b.size(nb - 1);
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2), batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = cpu::broadcast_shapes(batch_a, batch_b, "matmul");
+  const int64_t batch_n = shape_numel(batch);
+  Shape out_shape = batch;
+  out_shape.push_back(M);
+  out_shape.push_back(N);
+  backend::DeviceBackend& be = backend::get(a.device());
+  if (batch_n == 0 || M == 0 || N == 0) return empty(out_shape, DType::f32, a.device());
+  // t as a 3-D (n, r, c) view: unsqueeze keeps a transposed 2-D view a view (strides (0, 1, ld)),
+  // so the GEMM reads it with its transpose flag instead of a copy.
+  auto as3 = [](const Tensor& t, int64_t n, int64_t r, int64_t c) {
+    if (t.dim() == 2 && n == 1) return t.unsqueeze(0);
+    if (t.dim() == 3 && t.size(0) == n) return t;
+    return t.reshape({n, r, c});
+  };
+  // Right operand without batch dims: all rows of the left one stacked into one product.
+  if (shape_numel(batch_b) == 1 && shape_numel(batch_a) == batch_n) {
+    const Tensor a3 = batch_n == 1 ? as3(a.reshape({M, K}), 1, M, K) : a.reshape({1, batch_n * M, K});
+    return be.gemm(a3, as3(b.reshape({K, N}), 1, K, N), Tensor(), false).reshape(out_shape);
+  }
+  // Each operand flattened to (batch_n or 1, rows, cols); a partly broadcast one is expanded
+  // (reshape copies it then).
+  auto flat = [&](const Tensor& t, const Shape& tb, int64_t r, int64_t c) {
+    if (shape_numel(tb) == 1) return as3(t.reshape({r, c}), 1, r, c);
+    if (shape_numel(tb) == batch_n) return as3(t, batch_n, r, c);
+    Shape full = batch;
+    full.push_back(r);
+    full.push_back(c);
+    return t.expand(full).reshape({batch_n, r, c});
+  };
+  return be.gemm(flat(a, batch_a, M, K), flat(b, batch_b, K, N), Tensor(), false).reshape(out_shape);
+}
+
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
@@ -160,13 +247,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     }
   }
 
+  const bool on_device = !a.device().is_cpu() || !b.device().is_cpu();
+  if (on_device) {
+    require_same_device("matmul", {a, b});
+    require_device_f32("matmul", {a, b});
+  }
+
   Tensor out;
   {
     autograd::NoGradGuard ng;
     Tensor av = a.detach(), bv = b.detach();
     if (av.dtype() != ct) av = av.to(ct);
     if (bv.dtype() != ct) bv = bv.to(ct);
-    out = bmm_values(av.reshape(pa), bv.reshape(pb));
+    out = on_device ? device_bmm_values(av.reshape(pa), bv.reshape(pb)) : bmm_values(av.reshape(pa), bv.reshape(pb));
     Shape os = out.shape();
     if (vec_b) os.erase(os.end() - 1);
     if (vec_a) os.erase(os.end() - (vec_b ? 1 : 2));
@@ -188,7 +281,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       Tensor da, db;
       if (n[0]) {  // dA = g · Bᵀ, summed over the batch dims A was broadcast along
         Tensor bp = sb.reshape(pb);
-        da = sum_to_shape(matmul(gp, bp.transpose(-2, -1)), pa).reshape(sha);
+        da = reduce_to_shape(matmul(gp, bp.transpose(-2, -1)), pa).reshape(sha);
       }
       if (n[1]) {  // dB = Aᵀ · g
         Tensor ap = sa.reshape(pa);
@@ -197,7 +290,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
           const int64_t K = pa.back(), N = pb.back(), rows = shape_numel(Shape(po.begin(), po.end() - 1));
           db = matmul(ap.reshape({rows, K}).t(), gp.reshape({rows, N})).reshape(shb);
         } else {
-          db = sum_to_shape(matmul(ap.transpose(-2, -1), gp), pb).reshape(shb);
+          db = reduce_to_shape(matmul(ap.transpose(-2, -1), gp), pb).reshape(shb);
         }
       }
       return {da, db};
@@ -221,9 +314,18 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Shape out_shape(x.shape().begin(), x.shape().end() - 1);
   const int64_t rows = shape_numel(out_shape);
   out_shape.push_back(out_f);
+  const bool on_device = !x.device().is_cpu() || !weight.device().is_cpu() ||
+                         (bias.defined() && !bias.device().is_cpu());
 
   Tensor out;
-  {
+  if (on_device) {  // one GEMM (1, rows, in) x (1, in, out) with Wᵀ read in place, bias fused
+    require_same_device("linear", {x, weight, bias});
+    require_device_f32("linear", {x, weight, bias});
+    autograd::NoGradGuard ng;
+    const Tensor x3 = x.detach().reshape({1, rows, in_f});
+    const Tensor wt3 = weight.detach().t().unsqueeze(0);
+    out = backend::get(x.device()).gemm(x3, wt3, bias.defined() ? bias.detach() : Tensor(), false).view(out_shape);
+  } else {
     autograd::NoGradGuard ng;
     Tensor xv = x.detach(), wv = weight.detach();
     if (xv.dtype() != ct) xv = xv.to(ct);
@@ -265,7 +367,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       autograd::Grads grads(has_bias ? 3 : 2);
       if (n[0]) grads[0] = matmul(g2, sw).view(shx);                // (rows, out)·(out, in)
       if (n[1]) grads[1] = matmul(g2.t(), sx.reshape({rows, in_f}));  // (out, rows)·(rows, in)
-      if (has_bias && n[2]) grads[2] = sum(g2, {0});                // column sums
+      if (has_bias && n[2])                                         // column sums
+        grads[2] = g2.device().is_cpu() ? sum(g2, {0}) : backend::get(g2.device()).column_sum(g2);
       return grads;
     });
   }
