@@ -232,6 +232,48 @@ void add_optimizer_cases(std::vector<Case>& cases, Device dev) {
   }));
 }
 
+// One fp32 GEMM (no TF32): ours, with cuBLAS SGEMM as the reference on the same operands. The
+// switch is process-wide, so each closure sets it and puts "ours" back for the next case.
+Case gemm_case(std::string group, std::string name, int64_t M, int64_t K, int64_t N, Device dev) {
+  const double flops = 2.0 * double(M) * double(N) * double(K);
+  const double bytes = 4.0 * (double(M) * K + double(K) * N + double(M) * N);
+  Case c = make_case(std::move(group), std::move(name), flops, bytes, [M, K, N, dev] {
+    // a (1, M, K) rows; b (1, K, N) as linear passes it: a transposed view of the (N, K) weight
+    Tensor a = device_randn({1, M, K}, 30, dev), w = device_randn({N, K}, 31, dev);
+    Tensor b = w.t().unsqueeze(0);
+    using Impl = backend::DeviceBackend::MatmulImpl;
+    backend::DeviceBackend& be = backend::get(dev);
+    return CaseFns{.run = [a, b, &be] {
+                     be.set_matmul_impl(Impl::ours);
+                     be.gemm(a, b, Tensor(), false);
+                   },
+                   .reference = [a, b, &be] {
+                     be.set_matmul_impl(Impl::cublas);
+                     be.gemm(a, b, Tensor(), false);
+                     be.set_matmul_impl(Impl::ours);
+                   }};
+  });
+  c.reference_name = "cuBLAS SGEMM";
+  return c;
+}
+
+void add_matmul_cases(std::vector<Case>& cases, Device dev) {
+  for (const VitShape& v : kVits) {
+    const int64_t C = v.channels, M = kBatch * kTokens;
+    const struct {
+      const char* label;
+      int64_t K, N;
+    } layers[] = {{"qkv", C, 3 * C}, {"proj", C, C}, {"fc1", C, 4 * C}, {"fc2", 4 * C, C}};
+    for (const auto& l : layers) {
+      char name[96];
+      std::snprintf(name, sizeof name, "matmul %s (%lldx%lld)x(%lldx%lld)", l.label, (long long)M, (long long)l.K,
+                    (long long)l.K, (long long)l.N);
+      cases.push_back(gemm_case(v.group, name, M, l.K, l.N, dev));
+    }
+  }
+  cases.push_back(gemm_case("square", "sgemm (4096x4096)x(4096x4096)", 4096, 4096, 4096, dev));
+}
+
 }  // namespace
 
 std::vector<Case> kernel_cases(Device device) {
@@ -243,6 +285,7 @@ std::vector<Case> kernel_cases(Device device) {
   add_gelu_cases(cases, device);
   add_rope_cases(cases, device);
   add_optimizer_cases(cases, device);
+  add_matmul_cases(cases, device);
   return cases;
 }
 
