@@ -95,7 +95,10 @@ __global__ void drop_path_kernel(S* __restrict__ y, const S* __restrict__ x, int
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
     const uint64_t word = offset + uint64_t(i / group);
     const Words w = philox_block(word >> 2, stream, seed);
-    const bool kept = double(word_to_uniform(w.w[word & 3])) < keep;
+    // a select rather than w.w[word & 3]: a run-time index would put w in local memory
+    const uint32_t k = uint32_t(word & 3);
+    const uint32_t wk = k == 0 ? w.w[0] : (k == 1 ? w.w[1] : (k == 2 ? w.w[2] : w.w[3]));
+    const bool kept = double(word_to_uniform(wk)) < keep;
     store(y, i, kept ? load(x, i) * scale : C(0));
   }
 }
