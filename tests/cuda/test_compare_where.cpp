@@ -134,8 +134,13 @@ TEST_CASE("where on cuda equals the CPU: broadcasting all three, every dtype, mi
   }
   // non-contiguous operands
   const Tensor cond = gt(test::test_tensor({14, 9}, 10), 0.0);
-  const Tensor a = test::test_tensor({9, 14}, 11), b = test::test_noncontiguous({9, 14}, 12);
-  RV_EXPECT_SAME_BITS(where(cond.cuda().t(), a.cuda(), b.cuda()), where(cond.t(), a, b));
+  const Tensor a = test::test_tensor({9, 14}, 11), b = test::test_tensor({14, 9}, 12);
+  RV_EXPECT_SAME_BITS(where(cond.cuda().t(), a.cuda(), b.cuda().t()), where(cond.t(), a, b.t()));
+  // stepped views: four columns each (1, 5, 9, 13 and 0, 4, 8, 12)
+  const Tensor dc = cond.cuda().t().slice(1, 1, 14, 4), da = a.cuda().slice(1, 0, 14, 4);
+  const Tensor db = b.cuda().t().slice(1, 1, 14, 4);
+  RV_EXPECT_SAME_BITS(where(dc, da, db),
+                      where(cond.t().slice(1, 1, 14, 4), a.slice(1, 0, 14, 4), b.t().slice(1, 1, 14, 4)));
 }
 
 TEST_CASE("where on cuda: gradients of a and b through autograd, broadcast operands summed back") {
@@ -170,8 +175,8 @@ TEST_CASE("masked_fill on cuda equals the CPU: broadcast masks, every float dtyp
         CAPTURE(shape_str(ms));
         RV_EXPECT_SAME_BITS(masked_fill(x.cuda(), m.cuda(), v), masked_fill(x, m, v));
       }
-      const Tensor xt = x.transpose(1, 2), mt = gt(test::test_tensor({197, 3}, 19), 0.0);
-      RV_EXPECT_SAME_BITS(masked_fill(xt.cuda(), mt.cuda(), v), masked_fill(xt, mt, v));
+      const Tensor mt = gt(test::test_tensor({197, 3}, 19), 0.0);  // x read through a transposed view
+      RV_EXPECT_SAME_BITS(masked_fill(x.cuda().transpose(1, 2), mt.cuda(), v), masked_fill(x.transpose(1, 2), mt, v));
     }
   }
   const Tensor e = zeros({0, 4});
