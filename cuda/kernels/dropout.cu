@@ -11,9 +11,10 @@
 // four elements of one block: block b covers words 4b .. 4b+3, i.e. elements 4b - offset ..
 // 4b + 3 - offset (an offset that is not a multiple of 4 just clips the first and last block).
 // Consecutive threads take consecutive blocks, so a warp reads and writes 128 consecutive
-// elements. drop_path needs one word per sample only: each thread recomputes its element's
-// sample word (ten rounds of integer math, cheap next to the memory traffic, and the samples
-// are few so the words stay hot in the instruction stream, not in memory).
+// elements. drop_path needs one word per sample only, but each thread simply recomputes its
+// element's sample word (ten rounds of integer math per element): obviously right, and with
+// one 4-byte load and store per element it is close to the bandwidth limit; if a profile ever
+// shows it, a block per sample could draw the word once and broadcast it.
 // bf16: loaded to f32, scaled in f32, rounded once (float_io), as the CPU widens and narrows.
 #include "cuda/kernels/dropout.h"
 
