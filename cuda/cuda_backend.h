@@ -84,6 +84,17 @@ class CudaBackend final : public backend::DeviceBackend {
   MatmulImpl matmul_impl() const override;
   Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override;
   Tensor column_sum(const Tensor& x) override;
+
+  // ---- conversion, comparisons, where, max/min along a dim, dropout (backend_select_ops.cpp) ----
+  void convert(const Tensor& dst, const Tensor& src) override;
+  Tensor compare(CompareOp op, const Tensor& a, const Tensor& b) override;
+  Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) override;
+  void minmax_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max, bool want_values, Tensor& values,
+                  Tensor& indices) override;
+  Tensor minmax_dim_backward(const Tensor& g, const Tensor& indices, const std::vector<int64_t>& in_shape,
+                             int64_t dim) override;
+  Tensor dropout_apply(const Tensor& x, uint64_t seed, uint64_t stream, uint64_t offset, double keep,
+                       int64_t group) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -236,4 +236,37 @@ Tensor DeviceBackend::gemm(const Tensor& a, const Tensor&, const Tensor&, bool) 
 }
 Tensor DeviceBackend::column_sum(const Tensor& x) { throw_not_implemented("linear (bias gradient)", x.device()); }
 
+// ---- conversion, comparisons, where, max/min along a dim, dropout ----
+void DeviceBackend::convert(const Tensor& dst, const Tensor& src) {
+  throw std::runtime_error(std::string("to(dtype): converting ") + dtype_name(src.dtype()) + " to " +
+                           dtype_name(dst.dtype()) + " is not implemented on " + dst.device().str() + " yet");
+}
+const char* DeviceBackend::compare_op_name(CompareOp op) {
+  switch (op) {
+    case CompareOp::eq: return "eq";
+    case CompareOp::ne: return "ne";
+    case CompareOp::lt: return "lt";
+    case CompareOp::le: return "le";
+    case CompareOp::gt: return "gt";
+    case CompareOp::ge: return "ge";
+  }
+  return "?";
+}
+Tensor DeviceBackend::compare(CompareOp op, const Tensor& a, const Tensor&) {
+  throw_not_implemented(compare_op_name(op), a.device());
+}
+Tensor DeviceBackend::where(const Tensor& cond, const Tensor&, const Tensor&) {
+  throw_not_implemented("where", cond.device());
+}
+void DeviceBackend::minmax_dim(const Tensor& x, int64_t, bool, bool is_max, bool, Tensor&, Tensor&) {
+  throw_not_implemented(is_max ? "max" : "min", x.device());
+}
+Tensor DeviceBackend::minmax_dim_backward(const Tensor& g, const Tensor&, const std::vector<int64_t>&,
+                                          int64_t) {
+  throw_not_implemented("max/min backward", g.device());
+}
+Tensor DeviceBackend::dropout_apply(const Tensor& x, uint64_t, uint64_t, uint64_t, double, int64_t group) {
+  throw_not_implemented(group == 1 ? "dropout" : "drop_path", x.device());
+}
+
 }  // namespace rv::backend

@@ -256,6 +256,38 @@ class DeviceBackend {
   // out (C,) = the sum over rows of x (R, C), f32, deterministic (fixed order, f64 accumulation).
   // Reads 4*R*C bytes. The bias gradient of linear.
   virtual Tensor column_sum(const Tensor& x);
+
+  // ---- conversion, comparisons, where, max/min along a dim, dropout (cuda/backend_select_ops.cpp) ----
+  // dst[i] = src[i] converted to dst's dtype, src broadcast to dst's shape (stride 0), any strides,
+  // any pair of the eight dtypes, rounded exactly as the CPU's scalar_cast (bf16/f16 to nearest
+  // even with NaN kept; float -> integer truncates toward zero). dst and src differ in dtype.
+  virtual void convert(const Tensor& dst, const Tensor& src);
+  enum class CompareOp : uint8_t { eq, ne, lt, le, gt, ge };
+  static const char* compare_op_name(CompareOp op);  // "eq", ...
+  // m = a op b as a fresh contiguous bool tensor of the broadcast shape. a and b: one dtype, f32,
+  // f64 or i64 (the op front-end converts to the compare dtype first, as the CPU does); any strides.
+  virtual Tensor compare(CompareOp op, const Tensor& a, const Tensor& b);
+  // out = cond ? a : b, broadcasting all three; cond bool, a and b one dtype (any); out fresh,
+  // contiguous, of the broadcast shape. A pure select of bits (masked_fill is where(mask, v, x)).
+  virtual Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+  // The max (is_max) or min of x along `dim` (already wrapped; x.dim() >= 1, size > 0) and the
+  // first index that reaches it; a slice with a NaN gives NaN and the first NaN's index (the CPU's
+  // rule). x f32, f64 or bf16, any strides. Sets indices (i64) and, when want_values, values
+  // (x's dtype), both fresh and contiguous, shaped as rv::max(x, dim, keepdim).
+  virtual void minmax_dim(const Tensor& x, int64_t dim, bool keepdim, bool is_max, bool want_values, Tensor& values,
+                          Tensor& indices);
+  // The backward of minmax_dim: a fresh contiguous tensor of `in_shape` and g's dtype, zero except
+  // grad[..., indices[o], ...] = g[o] along `dim`. g and indices: contiguous, the output's numel.
+  virtual Tensor minmax_dim_backward(const Tensor& g, const Tensor& indices, const std::vector<int64_t>& in_shape,
+                                     int64_t dim);
+  // Dropout / drop_path's masked scale of x (f32, f64 or bf16 (f32 math), any strides; elements
+  // numbered in row-major order): y[i] = x[i] * (1 / keep) when draw d = i / group is kept, else 0;
+  // a fresh contiguous tensor of x's shape and dtype. group == 1 (dropout): kept iff
+  // word_to_uniform(philox_word(seed, stream, offset + i)) < ceil(keep 2^24) 2^-24 (in f32);
+  // group > 1 (drop_path): kept iff double(philox_uniform(seed, stream, offset + d)) < keep. The
+  // same bits as engine/ops/dropout.cpp's CPU loop.
+  virtual Tensor dropout_apply(const Tensor& x, uint64_t seed, uint64_t stream, uint64_t offset, double keep,
+                               int64_t group);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

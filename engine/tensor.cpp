@@ -349,17 +349,15 @@ void copy_values(const Tensor& dst, const Tensor& src) {
   });
 }
 
-// copy_values on any device: dst and src on the same device, src already in dst's dtype when that
-// is not the CPU (device backends copy without converting).
+// copy_values on any device: dst and src on the same device. On a device, a copy between dtypes
+// is the backend's convert kernel (the CPU's rounding), a same-dtype one its strided copy.
 void copy_values_any(const Tensor& dst, const Tensor& src, const char* op) {
   if (dst.device() != src.device())
     throw std::invalid_argument(std::string(op) + ": source on " + src.device().str() + ", destination on " +
                                 dst.device().str() + "; move one with .to(device) first");
   if (dst.device().is_cpu()) return copy_values(dst, src);
-  if (dst.dtype() != src.dtype())
-    throw std::runtime_error(std::string(op) + ": converting " + dtype_name(src.dtype()) + " to " +
-                             dtype_name(dst.dtype()) + " is not implemented on " + dst.device().str() + " yet");
   if (dst.numel() == 0) return;
+  if (dst.dtype() != src.dtype()) return backend::get(dst.device()).convert(dst, src);
   backend::get(dst.device()).copy_strided(dst, src);
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -57,8 +58,11 @@ void dropout_range(const T* xp, T* yp, int64_t i0, int64_t i1, const MaskSpec& m
   }
 }
 
-// y[i] = keep(i / group) ? x[i] / keep : 0, for a contiguous x in f32/f64.
+// y[i] = keep(i / group) ? x[i] / keep : 0, for a contiguous x in f32/f64. On a device: the
+// backend's kernel, which draws the same Philox words there (no mask crosses the bus).
 Tensor apply_mask(const Tensor& x_in, const MaskSpec& m, const char* op) {
+  if (!x_in.device().is_cpu())
+    return backend::get(x_in.device()).dropout_apply(x_in.detach(), m.seed, m.stream, m.offset, m.keep, m.group);
   const DType ct = cpu::compute_dtype(x_in.dtype());
   Tensor x = x_in.detach();
   if (x.dtype() != ct) x = x.to(ct);

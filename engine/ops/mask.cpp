@@ -1,26 +1,24 @@
 // mask.cpp: masked_fill forward (a strided select between x and a constant) and backward
-// (the same op on the gradient, filling zeros).
+// (the same op on the gradient, filling zeros). On a device both are the backend's where kernel.
 #include "engine/ops/mask.h"
 
 #include <algorithm>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/loops.h"
 
 namespace rv {
 
-Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
-  if (mask.dtype() != DType::boolean)
-    throw std::invalid_argument(std::string("masked_fill: mask must be bool, got ") + dtype_name(mask.dtype()));
-  if (mask.dim() > x.dim() || cpu::broadcast_shapes(x.shape(), mask.shape(), "masked_fill") != x.shape())
-    throw std::invalid_argument("masked_fill: mask shape " + shape_str(mask.shape()) + " does not broadcast to x shape " +
-                                shape_str(x.shape()));
-  Tensor xd = x.detach();
-  Tensor out = empty(x.shape(), x.dtype());
-  cpu::NdLoop<3> loop(x.shape(), {out.strides(), xd.strides(), cpu::broadcast_strides(mask, x.shape())});
+namespace {
+
+// The host loop: out = mask ? value : xd, mask already checked to broadcast to xd.
+Tensor masked_fill_cpu(const Tensor& xd, const Tensor& mask, double value) {
+  Tensor out = empty(xd.shape(), xd.dtype());
+  cpu::NdLoop<3> loop(xd.shape(), {out.strides(), xd.strides(), cpu::broadcast_strides(mask, xd.shape())});
   const bool* mp = mask.data<bool>();
-  cpu::dispatch_storage(x.dtype(), "masked_fill", [&]<class T>() {
+  cpu::dispatch_storage(xd.dtype(), "masked_fill", [&]<class T>() {
     T* op = static_cast<T*>(out.raw_data());
     const T* xp = static_cast<const T*>(xd.raw_data());
     const T fill = cpu::scalar_cast<T>(value);  // rounded once, like the stored values
@@ -38,6 +36,30 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
       }
     });
   });
+  return out;
+}
+
+// On a device: the backend's select, where(mask, value, x), the value rounded to x's dtype on the
+// host as scalar_cast rounds it (fill_) and held in a 0-d device tensor.
+Tensor masked_fill_device(const Tensor& xd, const Tensor& mask, double value) {
+  Tensor fill = empty({}, xd.dtype(), xd.device());
+  fill.fill_(value);
+  return backend::get(xd.device()).where(mask.detach(), fill, xd);
+}
+
+}  // namespace
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  if (mask.dtype() != DType::boolean)
+    throw std::invalid_argument(std::string("masked_fill: mask must be bool, got ") + dtype_name(mask.dtype()));
+  if (mask.dim() > x.dim() || cpu::broadcast_shapes(x.shape(), mask.shape(), "masked_fill") != x.shape())
+    throw std::invalid_argument("masked_fill: mask shape " + shape_str(mask.shape()) + " does not broadcast to x shape " +
+                                shape_str(x.shape()));
+  if (mask.device() != x.device())
+    throw std::invalid_argument("masked_fill: mask on " + mask.device().str() + ", x on " + x.device().str() +
+                                "; move the mask with .to(device) first");
+  Tensor xd = x.detach();
+  Tensor out = xd.device().is_cpu() ? masked_fill_cpu(xd, mask, value) : masked_fill_device(xd, mask, value);
   if (auto rec = autograd::Recorder("masked_fill", {x})) {
     Tensor m = rec.save(mask);
     rec.finish(out, [m](const Tensor& g, const autograd::Needs&) -> autograd::Grads {

@@ -157,15 +157,40 @@ Tensor clamp(const Tensor& x, std::optional<double> lo, std::optional<double> hi
 
 // ---- where, maximum, minimum ---------------------------------------------------------------
 
+namespace {
+
+// cond ? a : b on the host, or the backend's select when any input is on a device (all three on
+// that one device; a and b promoted as the CPU promotes them).
+Tensor where_values(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  if (cond.device().is_cpu() && a.device().is_cpu() && b.device().is_cpu()) return cpu::map_where(cond, a, b, "where");
+  if (cond.device() != a.device() || cond.device() != b.device())
+    throw std::invalid_argument("where: cond on " + cond.device().str() + ", a on " + a.device().str() + ", b on " +
+                                b.device().str() + "; all three must be on one device");
+  if (cond.dtype() != DType::boolean)
+    throw std::invalid_argument(std::string("where: expected cond to be a bool tensor, got ") +
+                                dtype_name(cond.dtype()));
+  const DType dt = promote_types(a.dtype(), b.dtype());
+  const Tensor ad = a.dtype() == dt ? a.detach() : a.detach().to(dt);
+  const Tensor bd = b.dtype() == dt ? b.detach() : b.detach().to(dt);
+  return backend::get(cond.device()).where(cond.detach(), ad, bd);
+}
+
+// A 0-d zero of g's dtype where g lives (the other side of the gradient's select).
+Tensor zero_like_scalar(const Tensor& g) {
+  return g.device().is_cpu() ? scalar_tensor(0.0, g.dtype()) : zeros({}, g.dtype(), g.device());
+}
+
+}  // namespace
+
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
-  Tensor out = cpu::map_where(cond, a, b, "where");
+  Tensor out = where_values(cond, a, b);
   if (auto rec = autograd::Recorder("where", {a, b})) {
     Tensor sc = rec.save(cond);
     Shape sa = a.shape(), sb = b.shape();
     rec.finish(out, [sc, sa, sb](const Tensor& g, const Needs& n) -> Grads {
-      Tensor zero = scalar_tensor(0.0, g.dtype());
-      return {n[0] ? sum_to_shape(cpu::map_where(sc, g, zero, "where"), sa) : Tensor(),
-              n[1] ? sum_to_shape(cpu::map_where(sc, zero, g, "where"), sb) : Tensor()};
+      Tensor zero = zero_like_scalar(g);
+      return {n[0] ? sum_to_shape(where_values(sc, g, zero), sa) : Tensor(),
+              n[1] ? sum_to_shape(where_values(sc, zero, g), sb) : Tensor()};
     });
   }
   return out;
@@ -218,14 +243,38 @@ Tensor compare_scalar(const Tensor& t, double s) {
   return scalar_tensor(s, DType::f64);
 }
 
+// On a device: both sides converted to the CPU's compare dtype there, then the backend's kernel.
+Tensor compare_on_device(backend::DeviceBackend::CompareOp op, const Tensor& a, const Tensor& b) {
+  const char* name = backend::DeviceBackend::compare_op_name(op);
+  if (a.device() != b.device())
+    throw std::invalid_argument(std::string(name) + ": a on " + a.device().str() + ", b on " + b.device().str() +
+                                "; move one with .to(device) first");
+  const DType ct = cpu::compare_dtype(a.dtype(), b.dtype());
+  const Tensor ac = a.dtype() == ct ? a.detach() : a.detach().to(ct);
+  const Tensor bc = b.dtype() == ct ? b.detach() : b.detach().to(ct);
+  return backend::get(a.device()).compare(op, ac, bc);
+}
+
+// compare_scalar's 0-d tensor made on a's device (filled there: no host-to-device copy).
+Tensor compare_scalar_on_device(const Tensor& a, double s) {
+  const DType dt = compare_scalar(a, s).dtype();
+  Tensor t = empty({}, dt, a.device());
+  t.fill_(s);  // rounded to dt on the host exactly as scalar_tensor(s, dt)
+  return t;
+}
+
 }  // namespace
 
-#define RV_COMPARISON(name, expr)                                                              \
-  Tensor name(const Tensor& a, const Tensor& b) {                                              \
-    return cpu::map_compare(a, b, #name, [](auto p, auto q) { return expr; });                 \
-  }                                                                                            \
-  Tensor name(const Tensor& a, double b) {                                                     \
-    return cpu::map_compare(a, compare_scalar(a, b), #name, [](auto p, auto q) { return expr; }); \
+#define RV_COMPARISON(name, expr)                                                                    \
+  Tensor name(const Tensor& a, const Tensor& b) {                                                    \
+    if (!a.device().is_cpu() || !b.device().is_cpu())                                                \
+      return compare_on_device(backend::DeviceBackend::CompareOp::name, a, b);                       \
+    return cpu::map_compare(a, b, #name, [](auto p, auto q) { return expr; });                       \
+  }                                                                                                  \
+  Tensor name(const Tensor& a, double b) {                                                           \
+    if (!a.device().is_cpu())                                                                        \
+      return compare_on_device(backend::DeviceBackend::CompareOp::name, a, compare_scalar_on_device(a, b)); \
+    return cpu::map_compare(a, compare_scalar(a, b), #name, [](auto p, auto q) { return expr; });    \
   }
 
 RV_COMPARISON(eq, p == q)
@@ -237,6 +286,8 @@ RV_COMPARISON(ge, p >= q)
 #undef RV_COMPARISON
 
 Tensor logical_not(const Tensor& x) {
+  if (!x.device().is_cpu())
+    return compare_on_device(backend::DeviceBackend::CompareOp::eq, x, zeros({}, x.dtype(), x.device()));
   return cpu::map_compare(x, scalar_tensor(0.0, x.dtype()), "logical_not", [](auto p, auto q) { return p == q; });
 }
 

@@ -8,6 +8,9 @@
 //
 // bf16/f16 inputs are widened to f32 and the result narrowed back: exact, since the result is
 // one of the inputs.
+//
+// On a device, max / min / argmax / argmin along a dim (and the backward of max / min) are the
+// backend's minmax_dim kernels, with the same NaN and tie rules.
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -15,6 +18,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/reduce_kernel.h"
@@ -174,6 +178,29 @@ void extremum_dim_kernel(const T* xp, const cpu::ReducePlan& plan, int64_t len, 
   });
 }
 
+// extremum_dim on a device: the backend's kernels for the values / indices and for the backward
+// scatter. A 0-d x is reduced as a (1) tensor (its one element, index 0).
+ValuesIndices extremum_dim_device(const Tensor& x, int64_t d, bool keepdim, const char* name, bool want_values,
+                                  bool is_max) {
+  const Tensor xv = x.dim() == 0 ? x.detach().reshape({1}) : x.detach();
+  ValuesIndices r;
+  backend::get(x.device()).minmax_dim(xv, d, x.dim() == 0 || keepdim, is_max, want_values, r.values, r.indices);
+  if (x.dim() == 0) {
+    r.indices = r.indices.reshape({});
+    if (want_values) r.values = r.values.reshape({});
+  }
+  if (!want_values) return r;
+  if (auto rec = autograd::Recorder(name, {x})) {
+    Tensor si = rec.save(r.indices);
+    Shape in_shape = x.shape();
+    rec.finish(r.values, [si, in_shape, d](const Tensor& g, const Needs&) -> Grads {
+      if (in_shape.empty()) return {g};  // the one element was chosen
+      return {backend::get(g.device()).minmax_dim_backward(g, si, in_shape, d)};
+    });
+  }
+  return r;
+}
+
 template <class Better>
 ValuesIndices extremum_dim(const Tensor& x, int64_t dim, bool keepdim, const char* name, bool want_values,
                            Better better) {
@@ -182,6 +209,8 @@ ValuesIndices extremum_dim(const Tensor& x, int64_t dim, bool keepdim, const cha
   if (len == 0)
     throw std::invalid_argument(std::string(name) + ": cannot reduce over dim " + std::to_string(dim) +
                                 " of size 0 (shape " + shape_str(x.shape()) + "); there is no identity");
+  if (!x.device().is_cpu())
+    return extremum_dim_device(x, d, keepdim, name, want_values, std::is_same_v<Better, Greater>);
   Tensor xw = widen(x);
   std::vector<bool> mask = cpu::reduced_dims_mask(xw, {dim}, name);
   cpu::ReducePlan plan(xw, mask, keepdim);
