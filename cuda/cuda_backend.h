@@ -84,6 +84,14 @@ class CudaBackend final : public backend::DeviceBackend {
   MatmulImpl matmul_impl() const override;
   Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override;
   Tensor column_sum(const Tensor& x) override;
+
+  // ---- indexing, convolution windows, pooling (backend_spatial.cpp) ---------------------------
+  Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) override;
+  Tensor index_select_backward(const Tensor& g, int64_t dim, const Tensor& index, const Shape& x_shape) override;
+  Tensor im2col(const Tensor& x, const ConvWindow& win) override;
+  Tensor col2im(const Tensor& cols, const Shape& x_shape, const ConvWindow& win) override;
+  Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices) override;
+  Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.
