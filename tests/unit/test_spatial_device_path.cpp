@@ -1,7 +1,7 @@
 // test_spatial_device_path.cpp: the engine side of index_select / embedding and the pooling ops
-// on a device, on any machine. A fake "cuda" backend keeps its memory on the host and implements
+// and conv2d / conv_transpose2d on a device, on any machine. A fake "cuda" backend keeps its memory on the host and implements
 // the entries these ops use with host loops that transcribe the CUDA kernels' index math
-// (cuda/kernels/index.cu, pool.cu: one "thread" per output element; the backwards as gathers
+// (cuda/kernels/index.cu, pool.cu, im2col.cu, plus a plain GEMM: one "thread" per output element; the backwards as gathers
 // over the host-built buckets / inverse span tables). The test checks that the ops route device
 // tensors there with the right arguments, that autograd runs the backward through the device
 // entries, and that the results equal the CPU ops bit for bit. The real kernels are checked on a
@@ -19,6 +19,7 @@
 
 #include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/ops/conv.h"
 #include "engine/ops/index.h"
 #include "engine/ops/pool.h"
 #include "engine/tensor.h"
@@ -184,6 +185,90 @@ class FakeBackend final : public backend::DeviceBackend {
     }
     return dx;
   }
+
+  // ---- the device GEMM (plain loops, any strides, f32) and column sum, for conv2d's products ----
+  Tensor gemm(const Tensor& a, const Tensor& b, const Tensor& bias, bool gelu) override {
+    ++calls["gemm"];
+    REQUIRE(!gelu);
+    const int64_t batch = std::max(a.size(0), b.size(0)), M = a.size(1), K = a.size(2), N = b.size(2);
+    Tensor out = empty({batch, M, N}, DType::f32, a.device());
+    const float* ap = static_cast<const float*>(a.device_data());
+    const float* bp = static_cast<const float*>(b.device_data());
+    const float* biasp = bias.defined() ? static_cast<const float*>(bias.contiguous().device_data()) : nullptr;
+    float* op = static_cast<float*>(out.device_data());
+    const Shape& sa = a.strides();
+    const Shape& sb = b.strides();
+    for (int64_t t = 0; t < batch; ++t)
+      for (int64_t m = 0; m < M; ++m)
+        for (int64_t n = 0; n < N; ++n) {
+          double acc = 0;
+          for (int64_t k = 0; k < K; ++k)
+            acc += double(ap[(a.size(0) == 1 ? 0 : t) * sa[0] + m * sa[1] + k * sa[2]]) *
+                   double(bp[(b.size(0) == 1 ? 0 : t) * sb[0] + k * sb[1] + n * sb[2]]);
+          op[(t * M + m) * N + n] = float(acc + (biasp ? biasp[n] : 0.0));
+        }
+    return out;
+  }
+  Tensor column_sum(const Tensor& x) override {
+    const Tensor xc = x.contiguous();
+    Tensor out = empty({x.size(1)}, DType::f32, x.device());
+    const float* xp = static_cast<const float*>(xc.device_data());
+    float* op = static_cast<float*>(out.device_data());
+    for (int64_t c = 0; c < x.size(1); ++c) {
+      double acc = 0;
+      for (int64_t r = 0; r < x.size(0); ++r) acc += xp[r * x.size(1) + c];
+      op[c] = float(acc);
+    }
+    return out;
+  }
+
+  // ---- as cuda/kernels/im2col.cu (f32) ----
+  Tensor im2col(const Tensor& x, const ConvWindow& w) override {
+    ++calls["im2col"];
+    const int64_t B = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), G = w.groups, Cg = C / G;
+    const int64_t Kc = Cg * w.KH * w.KW;
+    const Tensor xc = x.contiguous();
+    Tensor cols = empty({G, B * w.Ho * w.Wo, Kc}, x.dtype(), x.device());
+    const float* xp = static_cast<const float*>(xc.device_data());
+    float* cp = static_cast<float*>(cols.device_data());
+    for (int64_t e = 0; e < cols.numel(); ++e) {
+      const int64_t kk = e % Kc;
+      int64_t r = e / Kc;
+      const int64_t ow = r % w.Wo;
+      r /= w.Wo;
+      const int64_t oh = r % w.Ho;
+      r /= w.Ho;
+      const int64_t b = r % B, grp = r / B;
+      const int64_t kw = kk % w.KW, kh = (kk / w.KW) % w.KH, cg = kk / (w.KW * w.KH);
+      const int64_t h = oh * w.stride_h - w.pad_h + kh * w.dil_h, c = ow * w.stride_w - w.pad_w + kw * w.dil_w;
+      cp[e] = (h >= 0 && h < H && c >= 0 && c < W) ? xp[((b * C + grp * Cg + cg) * H + h) * W + c] : 0.f;
+    }
+    return cols;
+  }
+  Tensor col2im(const Tensor& cols, const Shape& xs, const ConvWindow& w) override {
+    ++calls["col2im"];
+    const int64_t B = xs[0], C = xs[1], H = xs[2], W = xs[3], G = w.groups, Cg = C / G, Kc = Cg * w.KH * w.KW;
+    const Tensor cc = cols.contiguous();
+    Tensor dx = empty(xs, cols.dtype(), cols.device());
+    const float* cp = static_cast<const float*>(cc.device_data());
+    float* dp = static_cast<float*>(dx.device_data());
+    for (int64_t e = 0; e < dx.numel(); ++e) {
+      const int64_t x = e % W, h = (e / W) % H, c = (e / (W * H)) % C, b = e / (W * H * C);
+      const float* base = cp + ((c / Cg) * B + b) * w.Ho * w.Wo * Kc + (c % Cg) * w.KH * w.KW;
+      float acc = 0;
+      for (int64_t kh = 0; kh < w.KH; ++kh) {
+        const int64_t th = h + w.pad_h - kh * w.dil_h;
+        if (th < 0 || th % w.stride_h != 0 || th / w.stride_h >= w.Ho) continue;
+        for (int64_t kw = 0; kw < w.KW; ++kw) {
+          const int64_t tw = x + w.pad_w - kw * w.dil_w;
+          if (tw < 0 || tw % w.stride_w != 0 || tw / w.stride_w >= w.Wo) continue;
+          acc += base[((th / w.stride_h) * w.Wo + tw / w.stride_w) * Kc + kh * w.KW + kw];
+        }
+      }
+      dp[e] = acc;
+    }
+    return dx;
+  }
 };
 
 struct FakeInstalled {
@@ -241,4 +326,44 @@ TEST_CASE("pooling on a device: the CPU's windows reach the backend; values and 
   auto [v, i] = max_pool2d_with_indices(x.cuda(), {2});
   auto [vc, ic] = max_pool2d_with_indices(x, {2});
   RV_EXPECT_CLOSE(i.cpu().to(DType::f64), ic.to(DType::f64), .rtol = 0, .atol = 0);
+}
+
+TEST_CASE("conv2d / conv_transpose2d on a device: im2col + GEMM + col2im give the CPU's values and gradients") {
+  FakeInstalled inst;
+  struct Case {
+    Shape x, w;
+    Pair stride, pad, dil;
+    int64_t groups;
+    bool bias, transpose;
+  };
+  // f32 products summed in other orders than the CPU's: rtol / atol 1e-5.
+  const Case cases[] = {
+      {{2, 4, 7, 6}, {3, 4, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 1, true, false},   // padded 3x3 with bias
+      {{1, 3, 9, 8}, {2, 3, 3, 2}, {2, 1}, {1, 2}, {2, 1}, 1, false, false},  // stride, dilation
+      {{2, 4, 5, 5}, {6, 2, 3, 3}, {1, 1}, {1, 1}, {1, 1}, 2, false, false},  // 2 groups
+      {{1, 4, 3, 4}, {4, 3, 3, 3}, {2, 2}, {1, 1}, {1, 1}, 2, false, true},   // transposed, 2 groups
+  };
+  for (const Case& c : cases) {
+    CAPTURE(shape_str(c.x));
+    CAPTURE(shape_str(c.w));
+    const int64_t O = c.transpose ? c.w[1] * c.groups : c.w[0];
+    const Tensor x = test::test_tensor(c.x, 1), w = test::test_tensor(c.w, 2);
+    const Tensor b = c.bias ? test::test_tensor({O}, 3) : Tensor();
+    Tensor xs[2], ws[2], bs[2], ys[2];
+    for (int d = 0; d < 2; ++d) {
+      const Device dev = d ? cuda_device(0) : cpu_device();
+      xs[d] = x.to(dev).detach().requires_grad_();
+      ws[d] = w.to(dev).detach().requires_grad_();
+      if (c.bias) bs[d] = b.to(dev).detach().requires_grad_();
+      ys[d] = c.transpose ? conv_transpose2d(xs[d], ws[d], bs[d], c.stride, c.pad, {0, 0}, c.dil, c.groups)
+                          : conv2d(xs[d], ws[d], bs[d], c.stride, c.pad, c.dil, c.groups);
+      ys[d].backward(test::test_tensor(ys[0].shape(), 4).to(dev));
+    }
+    RV_EXPECT_CLOSE(ys[1].cpu(), ys[0], .rtol = 1e-5, .atol = 1e-5);
+    RV_EXPECT_CLOSE(xs[1].grad().cpu(), xs[0].grad(), .rtol = 1e-5, .atol = 1e-5);
+    RV_EXPECT_CLOSE(ws[1].grad().cpu(), ws[0].grad(), .rtol = 1e-5, .atol = 1e-5);
+    if (c.bias) RV_EXPECT_CLOSE(bs[1].grad().cpu(), bs[0].grad(), .rtol = 1e-5, .atol = 1e-5);
+  }
+  CHECK(inst.fake.calls["im2col"] == 4);  // three conv forwards, one transposed backward
+  CHECK(inst.fake.calls["col2im"] == 4);  // three conv backwards, one transposed forward
 }
