@@ -19,8 +19,8 @@
 // deterministic, so the whole convolution is.
 //
 // Memory: cols holds KH*KW copies of the input (x 9 for UperNet's 3x3 convs), kept for the
-// backward of the product. cuDNN (implicit GEMM) would avoid it; it is not used (not found in
-// this build's toolchain; see docs/kernels.md).
+// backward of the product. cuDNN (implicit GEMM) would avoid it; it is not used yet (it ships
+// only inside PyTorch's wheel here, not with the toolkit; see docs/kernels.md).
 #include "engine/ops/conv_device.h"
 
 #include <stdexcept>
