@@ -95,6 +95,14 @@ class CudaBackend final : public backend::DeviceBackend {
                              int64_t dim) override;
   Tensor dropout_apply(const Tensor& x, uint64_t seed, uint64_t stream, uint64_t offset, double keep,
                        int64_t group) override;
+
+  // ---- indexing, convolution windows, pooling (backend_spatial.cpp) ---------------------------
+  Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) override;
+  Tensor index_select_backward(const Tensor& g, int64_t dim, const Tensor& index, const Shape& x_shape) override;
+  Tensor im2col(const Tensor& x, const ConvWindow& win) override;
+  Tensor col2im(const Tensor& cols, const Shape& x_shape, const ConvWindow& win) override;
+  Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices) override;
+  Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -269,4 +269,23 @@ Tensor DeviceBackend::dropout_apply(const Tensor& x, uint64_t, uint64_t, uint64_
   throw_not_implemented(group == 1 ? "dropout" : "drop_path", x.device());
 }
 
+// ---- indexing, convolution windows, pooling ----
+Tensor DeviceBackend::index_select(const Tensor& x, int64_t, const Tensor&) {
+  throw_not_implemented("index_select", x.device());
+}
+Tensor DeviceBackend::index_select_backward(const Tensor& g, int64_t, const Tensor&, const Shape&) {
+  throw_not_implemented("index_select backward", g.device());
+}
+Tensor DeviceBackend::im2col(const Tensor& x, const ConvWindow&) { throw_not_implemented("conv2d", x.device()); }
+Tensor DeviceBackend::col2im(const Tensor& cols, const Shape&, const ConvWindow&) {
+  throw_not_implemented("conv2d backward", cols.device());
+}
+Tensor DeviceBackend::pool2d(const Tensor& x, const PoolWindows& win, Tensor*) {
+  throw_not_implemented(win.mode == PoolWindows::Mode::max ? "max_pool2d" : "avg_pool2d", x.device());
+}
+Tensor DeviceBackend::pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor&) {
+  throw_not_implemented(win.mode == PoolWindows::Mode::max ? "max_pool2d backward" : "avg_pool2d backward",
+                        g.device());
+}
+
 }  // namespace rv::backend

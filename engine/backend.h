@@ -288,6 +288,51 @@ class DeviceBackend {
   // same bits as engine/ops/dropout.cpp's CPU loop.
   virtual Tensor dropout_apply(const Tensor& x, uint64_t seed, uint64_t stream, uint64_t offset, double keep,
                                int64_t group);
+
+  // ---- indexing, convolution windows, pooling (cuda/backend_spatial.cpp) ----
+  // out = x.index_select(dim, index): x any shape and strides, any dtype of 2, 4 or 8 bytes (a
+  // copy: f32, bf16, f64, int64, ...); index: (K) int64, contiguous, ON THE CPU, every value
+  // already checked to lie in [0, x.size(dim)) by the op (the backend copies it to the device).
+  // Returns out: fresh, contiguous, x's shape with size(dim) = K. Reads and writes out.numel().
+  virtual Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+  // Its backward: dx (x_shape) with slice s along dim = the sum of g's slices k with index[k] == s,
+  // added in ascending k (no atomics: one thread per dx element; the host buckets the positions
+  // by target, a stable counting sort). g: x_shape with size(dim) = K, any strides, f32 or f64;
+  // index as above. Returns dx fresh and contiguous (zero where no index points).
+  virtual Tensor index_select_backward(const Tensor& g, int64_t dim, const Tensor& index,
+                                       const std::vector<int64_t>& x_shape);
+
+  // The window of a 2-D convolution over x (B, C, H, W): kernel (KH, KW), stride, padding,
+  // dilation, groups G, and the output size (Ho, Wo) the op computed.
+  struct ConvWindow {
+    int64_t KH = 1, KW = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dil_h = 1, dil_w = 1;
+    int64_t groups = 1, Ho = 1, Wo = 1;
+  };
+  // cols (G, B*Ho*Wo, C/G*KH*KW), fresh and contiguous: row (b, oh, ow) of group g holds the
+  // window of output pixel (oh, ow) over group g's channels, ordered (c, kh, kw) like the weight
+  // (O, C/G, KH, KW); 0 where the window reads padding. x: (B, C, H, W) any strides, f32 or f64.
+  virtual Tensor im2col(const Tensor& x, const ConvWindow& win);
+  // The adjoint of im2col: dx (x_shape = (B, C, H, W)) where each pixel sums, in (kh, kw) order,
+  // the entries of cols (as im2col's result; any strides) that im2col copied from it. A gather
+  // (one thread per pixel), so deterministic. Fresh and contiguous, cols' dtype.
+  virtual Tensor col2im(const Tensor& cols, const std::vector<int64_t>& x_shape, const ConvWindow& win);
+
+  // A 2-D pooling call over P planes (H, W) -> (OH, OW), as engine/ops/pool.cpp describes it:
+  // output row oh reads input rows lo, lo + step_h, ... < hi from hspan[3*oh .. 3*oh+2] = (lo, hi,
+  // padded) (padded: the count_include_pad window height); columns likewise from wspan. The mode
+  // picks max (first maximum, NaN wins) or the average's divisor: the real cells (clipped), the
+  // padded window (padded), `divisor` (fixed), or height then width (adaptive).
+  struct PoolWindows {
+    enum class Mode : uint8_t { max, avg_clipped, avg_padded, avg_fixed, avg_adaptive } mode = Mode::max;
+    int64_t P = 0, H = 0, W = 0, step_h = 1, step_w = 1, divisor = 1;
+    std::vector<int64_t> hspan, wspan;
+  };
+  // out (P, OH, OW) fresh, contiguous, x's dtype; x (P, H, W) any strides, f32 or f64. For max,
+  // *indices (when not null) gets the (P, OH, OW) int64 flat h*W+w of each chosen cell.
+  virtual Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices);
+  // dx (P, H, W) from g (P, OH, OW) (and the forward's indices for max): each input cell sums the
+  // gradients of the outputs it fed in ascending (oh, ow), one thread per cell (deterministic).
+  virtual Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices);
 };
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that

@@ -348,7 +348,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
                                 shape_str({H, W}) + " with padding " + shape_str({padding[0], padding[1]}));
   const ConvGeom g{B, C, H, W, O, eh / stride[0] + 1, ew / stride[1] + 1, KH, KW, stride[0], stride[1],
                    padding[0], padding[1], dilation[0], dilation[1], groups};
-  if (!x.device().is_cpu()) return conv2d_on_device(x, w, bias, is_patch_embed(g), g.Ho, g.Wo);
+  if (!x.device().is_cpu())
+    return conv2d_on_device(x, w, bias, is_patch_embed(g),
+                            {KH, KW, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups,
+                             g.Ho, g.Wo});
   const DType dt = conv_dtype(op, x, w, bias), ct = cpu::compute_dtype(dt);
   const bool patch = is_patch_embed(g);
 
@@ -450,6 +453,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pa
   // The adjoint conv2d maps (B, Cout, Ho, Wo) -> (B, Cin, H, W) with this very weight.
   const ConvGeom g{B, Cout, Ho, Wo, Cin, H, W, KH, KW, stride[0], stride[1],
                    padding[0], padding[1], dilation[0], dilation[1], groups};
+  if (!x.device().is_cpu())
+    return conv_transpose2d_on_device(
+        x, w, bias, Cout, Ho, Wo,
+        {KH, KW, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1], groups, H, W});
   const DType dt = conv_dtype(op, x, w, bias), ct = cpu::compute_dtype(dt);
 
   Tensor xc = dense(x, ct), wc = dense(w, ct);

@@ -13,12 +13,16 @@
 //     gives each thread whole target rows, which it sums in ascending k;
 //   scatter_values gives each thread whole "lines" (all positions that differ only in `dim`);
 //     two different lines never write the same element, and a line is walked in ascending order.
+// On a device (CUDA) index_select and embedding call the backend, whose kernels do the same as
+// select_rows / add_rows (the index is checked here, on the host); index_add, gather and
+// scatter_add say they are not implemented there yet.
 #include "engine/ops/index.h"
 
 #include <algorithm>
 #include <cstring>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
@@ -55,6 +59,10 @@ Tensor checked_indices(const Tensor& index, int64_t bound, const char* op, const
                               std::to_string(bound) + "))");
   return idx;
 }
+
+// The index of an op whose data is on a device, on the host: its values decide the bounds check
+// and (backward) the device kernel's buckets, so a device index is copied back once (a sync).
+Tensor index_on_host(const Tensor& index) { return index.device().is_cpu() ? index : index.to(cpu_device()); }
 
 std::string dim_range(int64_t dim, int64_t size) {
   return "for dim " + std::to_string(dim) + " of size " + std::to_string(size);
@@ -238,15 +246,21 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
   if (weight.dim() != 2)
     throw std::invalid_argument("embedding: weight must be 2-D (V, C), got shape " + shape_str(weight.shape()));
   const int64_t V = weight.shape()[0], C = weight.shape()[1];
-  Tensor idx = checked_indices(indices, V, "embedding", "for a weight with " + std::to_string(V) + " rows");
+  const bool on_device = !weight.device().is_cpu();
+  Tensor idx = checked_indices(on_device ? index_on_host(indices) : indices, V, "embedding",
+                               "for a weight with " + std::to_string(V) + " rows");
   Tensor flat = idx.view({idx.numel()});
   Shape out_shape = indices.shape();
   out_shape.push_back(C);
-  Tensor out = select_rows(weight, 0, flat).view(out_shape);  // (*S, C)
+  Tensor out = (on_device ? backend::get(weight.device()).index_select(weight.detach(), 0, flat)
+                          : select_rows(weight, 0, flat))
+                   .view(out_shape);  // (*S, C)
   if (auto rec = autograd::Recorder("embedding", {weight})) {
     flat = rec.save(flat);
     rec.finish(out, [flat, V, C](const Tensor& g, const Needs&) -> Grads {
       // dW[v, :] = sum of g[s, :] over the positions s with indices[s] == v
+      if (!g.device().is_cpu())
+        return {backend::get(g.device()).index_select_backward(g.reshape({-1, C}), 0, flat, {V, C})};
       return {add_rows(zeros({V, C}, g.dtype()), 0, flat, g.reshape({-1, C}), "embedding backward")};
     });
   }
@@ -257,13 +271,16 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_index_dim(x, dim, "index_select");
   if (index.dim() > 1)
     throw std::invalid_argument("index_select: index must be 1-D, got shape " + shape_str(index.shape()));
-  Tensor idx = checked_indices(index, x.shape()[dim], "index_select", dim_range(dim, x.shape()[dim]));
+  const bool on_device = !x.device().is_cpu();
+  Tensor idx = checked_indices(on_device ? index_on_host(index) : index, x.shape()[dim], "index_select",
+                               dim_range(dim, x.shape()[dim]));
   idx = idx.view({idx.numel()});
-  Tensor out = select_rows(x, dim, idx);
+  Tensor out = on_device ? backend::get(x.device()).index_select(x.detach(), dim, idx) : select_rows(x, dim, idx);
   if (auto rec = autograd::Recorder("index_select", {x})) {
     idx = rec.save(idx);
     Shape xs = x.shape();
     rec.finish(out, [xs, dim, idx](const Tensor& g, const Needs&) -> Grads {
+      if (!g.device().is_cpu()) return {backend::get(g.device()).index_select_backward(g, dim, idx, xs)};
       return {add_rows(zeros(xs, g.dtype(), g.device()), dim, idx, g, "index_select backward")};
     });
   }
@@ -272,6 +289,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_index_dim(x, dim, "index_add");
+  if (!x.device().is_cpu()) backend::throw_not_implemented("index_add", x.device());
   if (index.dim() > 1)
     throw std::invalid_argument("index_add: index must be 1-D, got shape " + shape_str(index.shape()));
   if (src.dtype() != x.dtype())
@@ -298,6 +316,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_index_dim(x, dim, "gather");
+  if (!x.device().is_cpu()) backend::throw_not_implemented("gather", x.device());
   check_index_fits(index, x, dim, false, "gather", "x");
   Tensor idx = checked_indices(index, x.shape()[dim], "gather", dim_range(dim, x.shape()[dim]));
   Tensor out = gather_values(x, dim, idx);
@@ -313,6 +332,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_index_dim(x, dim, "scatter_add");
+  if (!x.device().is_cpu()) backend::throw_not_implemented("scatter_add", x.device());
   if (src.dtype() != x.dtype())
     throw std::invalid_argument(std::string("scatter_add: src dtype ") + dtype_name(src.dtype()) +
                                 " differs from x dtype " + dtype_name(x.dtype()));

@@ -7,6 +7,7 @@
 //   avg kernels:  sum over the span, divided by a divisor that depends on the op.
 // Work is split over the B*C planes (shape (P, H, W) after flattening), so backward passes,
 // which add into the input, never share an element between threads.
+// On a device (CUDA) the same span tables go to the backend's pool2d kernels (cuda/kernels/pool.cu).
 #include "engine/ops/pool.h"
 
 #include <array>
@@ -14,6 +15,7 @@
 #include <limits>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -187,8 +189,38 @@ Tensor max_backward(const Tensor& g_in, const Tensor& idx, const Planes& p) {
   return ct == dt ? gx : gx.to(dt);
 }
 
+using PoolWindows = backend::DeviceBackend::PoolWindows;
+
+// The span tables as the device backend takes them.
+PoolWindows device_windows(const Planes& p, const std::vector<Span>& sh, const std::vector<Span>& sw,
+                           PoolWindows::Mode mode, int64_t dh, int64_t dw, int64_t divisor) {
+  PoolWindows win;
+  win.mode = mode;
+  win.P = p.P, win.H = p.H, win.W = p.W, win.step_h = dh, win.step_w = dw, win.divisor = divisor;
+  for (const Span& a : sh) win.hspan.insert(win.hspan.end(), {a.lo, a.hi, a.padded});
+  for (const Span& b : sw) win.wspan.insert(win.wspan.end(), {b.lo, b.hi, b.padded});
+  return win;
+}
+
+// Pooling of x (on a device) with `win`; records the backward (also on the device).
+std::pair<Tensor, Tensor> pool_on_device(const Tensor& x_in, const Planes& p, const PoolWindows& win, const char* op) {
+  const bool is_max = win.mode == PoolWindows::Mode::max;
+  Tensor idx;
+  Tensor out = backend::get(x_in.device())
+                   .pool2d(x_in.detach().reshape({p.P, p.H, p.W}), win, is_max ? &idx : nullptr)
+                   .view(p.out_shape);
+  if (auto rec = autograd::Recorder(op, {x_in})) {
+    rec.finish(out, [p, win, idx](const Tensor& g, const autograd::Needs&) -> autograd::Grads {
+      return {backend::get(g.device()).pool2d_backward(g.reshape({p.P, p.OH, p.OW}), win, idx).view(p.in_shape)};
+    });
+  }
+  return {out, is_max ? idx.view(p.out_shape) : Tensor()};
+}
+
 std::pair<Tensor, Tensor> max_pool_impl(const Tensor& x_in, const Planes& p, const std::vector<Span>& sh,
                                         const std::vector<Span>& sw, int64_t dh, int64_t dw, const char* op) {
+  if (!x_in.device().is_cpu())
+    return pool_on_device(x_in, p, device_windows(p, sh, sw, PoolWindows::Mode::max, dh, dw, 1), op);
   const DType dt = x_in.dtype(), ct = cpu::compute_dtype(dt);
   Tensor x = x_in.to(ct).contiguous();
   Tensor out = empty(p.out_shape, ct), idx = empty(p.out_shape, DType::i64);
@@ -271,6 +303,13 @@ Tensor avg_backward(const Tensor& g_in, const Planes& p, const std::vector<Span>
 
 Tensor avg_pool_impl(const Tensor& x_in, const Planes& p, std::vector<Span> sh, std::vector<Span> sw, AvgRule rule,
                      const char* op) {
+  if (!x_in.device().is_cpu()) {
+    const PoolWindows::Mode mode = rule.kind == AvgRule::adaptive ? PoolWindows::Mode::avg_adaptive
+                                   : rule.kind == AvgRule::fixed  ? PoolWindows::Mode::avg_fixed
+                                   : rule.kind == AvgRule::padded ? PoolWindows::Mode::avg_padded
+                                                                  : PoolWindows::Mode::avg_clipped;
+    return pool_on_device(x_in, p, device_windows(p, sh, sw, mode, 1, 1, rule.fixed_value), op).first;
+  }
   const DType dt = x_in.dtype(), ct = cpu::compute_dtype(dt);
   Tensor x = x_in.to(ct).contiguous();
   Tensor out = empty(p.out_shape, ct);
