@@ -16,6 +16,7 @@
 #include "engine/ops/matmul.h"
 #include "engine/ops/norm.h"
 #include "engine/ops/reduce.h"
+#include "engine/ops/shape.h"
 #include "engine/ops/softmax.h"
 #include "tests/support/check.h"
 
@@ -145,6 +146,16 @@ TEST_CASE("autocast: other ops follow their inputs; mixed bf16/f32 promotes to f
   CHECK(add(xb, xf).dtype() == DType::f32);
   CHECK(mul(xb, xb).dtype() == DType::bf16);
   CHECK(add(xb, xf.unsqueeze(0)).dtype() == DType::f32);  // broadcasting too
+  // cat promotes mixed floats under autocast (an f32 CLS token before bf16 patch tokens), with
+  // the gradient reaching each input in its own dtype
+  Tensor cls = test::test_tensor({1, 4}, 3).requires_grad_();
+  Tensor c = cat({cls, xb}, 0);
+  CHECK(c.dtype() == DType::f32);
+  RV_EXPECT_CLOSE(c.narrow(0, 1, 3), xb.to(DType::f32), .rtol = 0, .atol = 0);
+  CHECK(cat({xb, xb}, 0).dtype() == DType::bf16);
+  sum(c).backward();
+  CHECK(cls.grad().dtype() == DType::f32);
+  CHECK_THROWS_WITH(cat({xf, ones({3, 4}, DType::i64)}, 0), doctest::Contains("cat does not promote"));
 }
 
 TEST_CASE("autocast leaves f64 alone: an f64 gradcheck under the guard still holds") {
