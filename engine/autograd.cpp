@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "engine/autocast.h"
 #include "engine/ops/elementwise.h"
 
 namespace rv::autograd {
@@ -114,6 +115,10 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     throw std::runtime_error("backward: gradient shape " + shape_str(grad.shape()) +
                              " does not match the tensor's shape " + shape_str(root.shape()));
   NoGradGuard no_grad;
+  // The backward closures compute in the dtypes the forward pass saved; autocasting them again
+  // (a backward() called inside an autocast region) would round f32 gradients to bf16. Torch's
+  // backward does not autocast either.
+  autocast::DisabledGuard no_autocast;
   if (root.is_leaf()) {  // a leaf's gradient is the seed itself
     Tensor slot = root.grad();
     accumulate(slot, grad.to(root.dtype()));

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <string>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/cpu/attention_kernel.h"
 #include "engine/cpu/dispatch.h"
@@ -100,6 +101,11 @@ AttentionImpl resolve_attention_impl(AttentionImpl impl, int64_t Nq, int64_t Nk)
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& bias,
                                     const Tensor& mask, std::optional<double> scale, AttentionImpl impl) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in bf16/f16; engine/autocast.h)
+    const Tensor q_ac = autocast::cast_lower(q), k_ac = autocast::cast_lower(k), v_ac = autocast::cast_lower(v), bias_ac = autocast::cast_lower(bias);
+    autocast::DisabledGuard inside;
+    return scaled_dot_product_attention(q_ac, k_ac, v_ac, bias_ac, mask, scale, impl);
+  }
   // ---- checks ----
   for (auto [t, name] : {std::pair{&q, "q"}, std::pair{&k, "k"}, std::pair{&v, "v"}}) {
     if (!t->defined()) throw std::invalid_argument(err(std::string("`") + name + "` is undefined"));

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/cpu/dense.h"
 #include "engine/cpu/attention_tiles.h"
@@ -329,6 +330,11 @@ Tensor finish_dtype(const Tensor& t, DType dt) {
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride, Pair padding, Pair dilation,
               int64_t groups) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in bf16/f16; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_lower(x), w_ac = autocast::cast_lower(w), bias_ac = autocast::cast_lower(bias);
+    autocast::DisabledGuard inside;
+    return conv2d(x_ac, w_ac, bias_ac, stride, padding, dilation, groups);
+  }
   const char* op = "conv2d";
   check_shapes(op, x, w, bias, groups, w.dim() == 4 ? w.size(0) : 0);
   check_pair(op, "stride", stride, 1);
@@ -427,6 +433,11 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride,
 
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& bias, Pair stride, Pair padding,
                         Pair output_padding, Pair dilation, int64_t groups) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in bf16/f16; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_lower(x), w_ac = autocast::cast_lower(w), bias_ac = autocast::cast_lower(bias);
+    autocast::DisabledGuard inside;
+    return conv_transpose2d(x_ac, w_ac, bias_ac, stride, padding, output_padding, dilation, groups);
+  }
   const char* op = "conv_transpose2d";
   check_shapes(op, x, w, bias, groups, w.dim() == 4 ? w.size(1) * groups : 0);
   check_pair(op, "stride", stride, 1);

@@ -26,9 +26,17 @@ Tensor device_binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) {
   if (a.device() != b.device())
     throw std::invalid_argument(std::string(name) + ": operands on different devices (" + a.device().str() + " and " +
                                 b.device().str() + "); move one with .to(device)");
-  if (a.dtype() != b.dtype())
-    throw std::runtime_error(std::string(name) + ": mixed dtypes (" + dtype_name(a.dtype()) + " and " +
-                             dtype_name(b.dtype()) + ") are not implemented on " + a.device().str() + " yet");
+  if (a.dtype() != b.dtype()) {
+    // Type promotion as on the CPU (and as torch): the narrower operand is widened first, so a bf16
+    // activation from an autocast matmul meets an f32 residual in f32. Values only: the op records
+    // itself on the original inputs and autograd converts each gradient to its input's dtype.
+    const DType dt = promote_types(a.dtype(), b.dtype());
+    if (!is_floating(a.dtype()) || !is_floating(b.dtype()))
+      throw std::runtime_error(std::string(name) + ": mixed dtypes (" + dtype_name(a.dtype()) + " and " +
+                               dtype_name(b.dtype()) + ") need float operands on " + a.device().str());
+    autograd::NoGradGuard ng;
+    return backend::get(a.device()).binary(op, a.detach().to(dt), b.detach().to(dt));
+  }
   return backend::get(a.device()).binary(op, a, b);
 }
 

@@ -28,6 +28,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
@@ -264,6 +265,11 @@ Tensor layer_norm_device(const Tensor& x, const Shape& ns, const Tensor& weight,
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x), weight_ac = autocast::cast_f32(weight), bias_ac = autocast::cast_f32(bias);
+    autocast::DisabledGuard inside;
+    return layer_norm(x_ac, normalized_shape, weight_ac, bias_ac, eps);
+  }
   check_args(x, normalized_shape, weight, bias);
   if (!x.device().is_cpu()) return layer_norm_device(x, normalized_shape, weight, bias, eps);
   const DType ct = cpu::compute_dtype(x.dtype());

@@ -32,6 +32,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/dense.h"
@@ -217,14 +218,29 @@ Tensor regression_loss(const char* op, const Tensor& input, const Tensor& target
 }  // namespace
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor input_ac = autocast::cast_f32(input), target_ac = autocast::cast_f32(target);
+    autocast::DisabledGuard inside;
+    return mse_loss(input_ac, target_ac, reduction);
+  }
   return regression_loss<Regression::mse>("mse_loss", input, target, reduction, 0.0);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor input_ac = autocast::cast_f32(input), target_ac = autocast::cast_f32(target);
+    autocast::DisabledGuard inside;
+    return l1_loss(input_ac, target_ac, reduction);
+  }
   return regression_loss<Regression::l1>("l1_loss", input, target, reduction, 0.0);
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor input_ac = autocast::cast_f32(input), target_ac = autocast::cast_f32(target);
+    autocast::DisabledGuard inside;
+    return smooth_l1_loss(input_ac, target_ac, reduction, beta);
+  }
   if (!(beta >= 0))
     throw std::invalid_argument("smooth_l1_loss: beta must be >= 0, got " + std::to_string(beta));
   if (beta == 0)  // the quadratic zone vanishes; PyTorch calls l1_loss here too
@@ -278,6 +294,11 @@ struct BceData {
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target, const Tensor& weight,
                                         const Tensor& pos_weight, Reduction reduction) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor input_ac = autocast::cast_f32(input), target_ac = autocast::cast_f32(target), weight_ac = autocast::cast_f32(weight), pos_weight_ac = autocast::cast_f32(pos_weight);
+    autocast::DisabledGuard inside;
+    return binary_cross_entropy_with_logits(input_ac, target_ac, weight_ac, pos_weight_ac, reduction);
+  }
   const char* op = "binary_cross_entropy_with_logits";
   check_float(op, "input", input);
   check_float(op, "target", target);
@@ -642,6 +663,11 @@ Tensor cross_entropy_device(const Tensor& logits, const Tensor& target, const Cr
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& opt) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor logits_ac = autocast::cast_f32(logits), target_ac = autocast::cast_f32(target);
+    autocast::DisabledGuard inside;
+    return cross_entropy(logits_ac, target_ac, opt);
+  }
   const char* op = "cross_entropy";
   check_float(op, "logits", logits);
   if (target.dtype() == DType::boolean)

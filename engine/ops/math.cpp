@@ -9,6 +9,7 @@
 
 #include <cmath>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/elementwise_kernel.h"
@@ -48,12 +49,22 @@ Tensor unary_values(const Tensor& x, const char* name, UnaryOp op, F f, double a
 // ---- unary functions ------------------------------------------------------------------------
 
 Tensor exp(const Tensor& x) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return exp(x_ac);
+  }
   Tensor out = unary_values(x, "exp", UnaryOp::exp, [](auto v) { return std::exp(v); });
   record_unary("exp", UnaryOp::exp, x, out, true, [](auto g, auto y) { return g * y; });
   return out;
 }
 
 Tensor log(const Tensor& x) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return log(x_ac);
+  }
   Tensor out = unary_values(x, "log", UnaryOp::log, [](auto v) { return std::log(v); });
   record_unary("log", UnaryOp::log, x, out, false, [](auto g, auto v) { return g / v; });
   return out;
@@ -67,6 +78,11 @@ Tensor sqrt(const Tensor& x) {
 }
 
 Tensor rsqrt(const Tensor& x) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return rsqrt(x_ac);
+  }
   Tensor out = unary_values(x, "rsqrt", UnaryOp::rsqrt, [](auto v) { return decltype(v)(1) / std::sqrt(v); });
   // d x^-1/2 = -1/2 x^-3/2 = -1/2 y^3
   record_unary("rsqrt", UnaryOp::rsqrt, x, out, true, [](auto g, auto y) { return decltype(y)(-0.5) * g * y * y * y; });
@@ -89,6 +105,11 @@ Tensor tanh(const Tensor& x) {
 }
 
 Tensor pow(const Tensor& x, double e) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return pow(x_ac, e);
+  }
   Tensor out = !x.device().is_cpu() ? backend::get(x.device()).unary(UnaryOp::pow_scalar, x, e)
                : e == 2.0 ? cpu::map_unary(x, "pow", [](auto v) { return v * v; })
                           : cpu::map_unary(x, "pow", [e](auto v) { return std::pow(v, decltype(v)(e)); });
@@ -108,6 +129,11 @@ Tensor pow(const Tensor& x, double e) {
 }
 
 Tensor pow(const Tensor& x, const Tensor& e) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x), e_ac = autocast::cast_f32(e);
+    autocast::DisabledGuard inside;
+    return pow(x_ac, e_ac);
+  }
   Tensor out = cpu::map_binary(x, e, "pow", [](auto v, auto p) { return std::pow(v, p); });
   if (auto rec = autograd::Recorder("pow", {x, e})) {
     Tensor sx = rec.save(x), se = rec.save(e);

@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
@@ -224,6 +225,11 @@ Tensor device_bmm_values(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in bf16/f16; engine/autocast.h)
+    const Tensor a_ac = autocast::cast_lower(a), b_ac = autocast::cast_lower(b);
+    autocast::DisabledGuard inside;
+    return matmul(a_ac, b_ac);
+  }
   if (a.dim() == 0 || b.dim() == 0)
     throw std::invalid_argument("matmul: both arguments need at least 1 dimension, got shapes " + two_shapes(a, b));
   const DType dt = float_compute_dtype("matmul", {a, b});
@@ -300,6 +306,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in bf16/f16; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_lower(x), weight_ac = autocast::cast_lower(weight), bias_ac = autocast::cast_lower(bias);
+    autocast::DisabledGuard inside;
+    return linear(x_ac, weight_ac, bias_ac);
+  }
   if (weight.dim() != 2)
     throw std::invalid_argument("linear: weight must be 2-D (out, in), got shape " + shape_str(weight.shape()));
   const int64_t out_f = weight.size(0), in_f = weight.size(1);

@@ -20,6 +20,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/cpu/dense.h"
 #include "engine/cpu/dispatch.h"
@@ -123,6 +124,11 @@ void plane_grad_sums(const T* x, const T* g, int64_t planes, int64_t S, const st
 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x), weight_ac = autocast::cast_f32(weight), bias_ac = autocast::cast_f32(bias);
+    autocast::DisabledGuard inside;
+    return batch_norm(x_ac, running_mean, running_var, weight_ac, bias_ac, training, momentum, eps);
+  }
   const char* op = "batch_norm";
   check_input(op, x);
   const int64_t B = x.size(0), C = x.size(1), S = spatial_size(x);
@@ -267,6 +273,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 // ---- group norm ----------------------------------------------------------------------------
 
 Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias, double eps) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x), weight_ac = autocast::cast_f32(weight), bias_ac = autocast::cast_f32(bias);
+    autocast::DisabledGuard inside;
+    return group_norm(x_ac, groups, weight_ac, bias_ac, eps);
+  }
   const char* op = "group_norm";
   check_input(op, x);
   const int64_t B = x.size(0), C = x.size(1), S = spatial_size(x);

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
@@ -228,6 +229,11 @@ Tensor expand_reduced_grad(const Tensor& g, const Shape& in_shape, const std::ve
 }  // namespace
 
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return sum(x_ac, dims, keepdim);
+  }
   auto mask = cpu::reduced_dims_mask(x, dims, "sum");
   Tensor out = sum_values(x, mask, keepdim);
   if (auto rec = autograd::Recorder("sum", {x})) {

@@ -17,6 +17,7 @@
 
 #include <cstring>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/cpu/parallel.h"
 #include "engine/ops/reduce.h"
@@ -171,11 +172,29 @@ Tensor cat(const std::vector<Tensor>& ts, int64_t dim) {
   if (ts.empty()) throw std::invalid_argument("cat: expected a non-empty list of tensors");
   for (size_t i = 0; i < ts.size(); ++i)
     if (!ts[i].defined()) throw std::invalid_argument("cat: tensor " + std::to_string(i) + " is undefined");
+  if (autocast::is_enabled()) {
+    // Autocast policy (engine/autocast.h): follow the inputs, and where float dtypes meet (an f32
+    // CLS token before bf16 patch tokens) promote them as torch's cat does, through
+    // differentiable casts. Outside autocast the engine keeps refusing, below.
+    bool all_float = true, mixed = false;
+    DType dt = ts[0].dtype();
+    for (const Tensor& t : ts) {
+      all_float = all_float && is_floating(t.dtype());
+      mixed = mixed || t.dtype() != ts[0].dtype();
+      dt = promote_types(dt, t.dtype());
+    }
+    if (all_float && mixed) {
+      std::vector<Tensor> promoted;
+      for (const Tensor& t : ts) promoted.push_back(t.to(dt));
+      autocast::DisabledGuard inside;
+      return cat(promoted, dim);
+    }
+  }
   for (size_t i = 1; i < ts.size(); ++i)
     if (ts[i].dtype() != ts[0].dtype())
       throw std::invalid_argument("cat: tensor 0 is " + std::string(dtype_name(ts[0].dtype())) + " but tensor " +
                                   std::to_string(i) + " is " + dtype_name(ts[i].dtype()) +
-                                  "; cat does not promote, convert with .to() first");
+                                  "; cat does not promote (outside autocast), convert with .to() first");
   // PyTorch's legacy rule: 1-D empty tensors are skipped whatever the other shapes are.
   std::vector<size_t> used;
   for (size_t i = 0; i < ts.size(); ++i)

@@ -31,6 +31,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
@@ -214,6 +215,11 @@ Tensor softmax_device(const Tensor& x, int64_t d, const char* name) {
 
 template <bool kLog>
 Tensor softmax_impl(const Tensor& x, int64_t dim, const char* name) {
+  if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
+    const Tensor x_ac = autocast::cast_f32(x);
+    autocast::DisabledGuard inside;
+    return softmax_impl<kLog>(x_ac, dim, name);
+  }
   if (!is_floating(x.dtype()))
     throw std::invalid_argument(std::string(name) + ": expected a float tensor, got " + dtype_name(x.dtype()));
   const int64_t d = wrap_dim(dim, x.dim(), name);

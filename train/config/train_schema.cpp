@@ -142,7 +142,7 @@ std::vector<Field> fields() {
       RV_FIELD(train.loss, "loss: ce = softmax cross-entropy, bce = binary CE on (mixed) targets").one_of({"ce", "bce"}),
       RV_FIELD(train.label_smoothing, "label smoothing").at_least(0).below(1),
       RV_FIELD(train.ema_decay, "EMA of weights per step (e.g. 0.9998), evaluated too; 0 = off").at_least(0).below(1),
-      RV_FIELD(train.amp, "autocast: auto = bf16 on GPU, off on CPU").one_of({"auto", "off", "bf16"}),
+      RV_FIELD(train.amp, "autocast of forward + loss: off = fp32; bf16 = bf16 mixed precision (fp32 master weights; on the CPU for checking numerics, not speed); auto = off on the CPU, and on the GPU until its bf16 kernels land").one_of({"auto", "off", "bf16"}),
       RV_FIELD(train.nan_policy, "on a NaN/Inf loss: stop (naming the step) or skip the step").one_of({"stop", "skip"}),
       RV_FIELD(train.seed, "seed of weights, data order, augmentation and dropout").at_least(0),
       RV_FIELD(train.device, "where to train").one_of({"auto", "cpu", "cuda"}),
