@@ -102,17 +102,21 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg,
   throw std::invalid_argument("optim.name: expected adamw, lamb or sgd, got '" + o.name + "'");
 }
 
-// Whether `auto` means bf16 on a GPU. Not yet: the CUDA backend has no dtype conversion and its
-// matmul / linear / attention kernels take f32 only (engine/tensor.cpp copy_values_any,
-// engine/ops/matmul.cpp require_device_f32), so a bf16 region on the GPU would stop at its first
-// cast. Flip this when the bf16 kernels of issue 8 land; train.amp = bf16 already asks for it.
+// Whether `auto` means bf16 on a GPU. Not yet: the CUDA matmul / linear / attention kernels take
+// f32 only (engine/ops/matmul.cpp require_device_f32), so a bf16 region on the GPU would stop at
+// its first product. Flip this (and drop the refusal in resolve_amp) when the bf16 kernels of
+// issue 8 land.
 constexpr bool kAutoBf16OnGpu = false;
 
 // train.amp: the dtype the forward pass and the loss autocast to, or none (fp32).
-//   off  -> fp32;  bf16 -> bf16 autocast on any device (on the CPU it checks the numerics a GPU
-//   run will have; it is not faster there, as every bf16 op computes in f32 and rounds);
-//   auto -> bf16 on a GPU (see kAutoBf16OnGpu), fp32 on the CPU.
+//   off  -> fp32;  bf16 -> bf16 autocast (on the CPU it checks the numerics a GPU run will have;
+//   it is not faster there, as every bf16 op computes in f32 and rounds; on a GPU it is refused
+//   until the bf16 kernels exist); auto -> bf16 on a GPU (see kAutoBf16OnGpu), fp32 on the CPU.
 std::optional<DType> resolve_amp(const config::TrainConfig& cfg, Device dev) {
+  if (cfg.train.amp == "bf16" && dev.is_cuda() && !kAutoBf16OnGpu)
+    throw std::invalid_argument("train.amp = bf16 on " + dev.str() +
+                                ": the bf16 GPU kernels (matmul, attention) are not implemented yet (issue 8); "
+                                "use train.amp = off or auto (fp32 on the GPU for now)");
   if (cfg.train.amp == "bf16") return DType::bf16;
   if (cfg.train.amp == "auto" && dev.is_cuda() && kAutoBf16OnGpu) return DType::bf16;
   return std::nullopt;
