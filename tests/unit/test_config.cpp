@@ -250,6 +250,35 @@ TEST_CASE("rules between keys") {
   CHECK(error_of(f, {"model.in_chans=1", "data.mean=[0.5]", "data.std=0.5", "sched.warmup_epochs=5"}) == "");
 }
 
+TEST_CASE("segmentation and iteration rules between keys") {
+  const std::string f = write("seg.json", R"({"task": "segmentation", "data": {"dataset": "scenes", "num_classes": 10},
+                                              "train": {"iters": 100}, "sched": {"warmup_epochs": 0}})");
+  CHECK(error_of(f) == "");
+  CHECK(contains(error_of(f, {"sched.warmup_epochs=1"}),
+                 "sched.warmup_epochs: counts epochs, but train.iters = 100 counts steps (train.iters, from " + f +
+                     "); give the warmup as sched.warmup_iters and set sched.warmup_epochs = 0"));
+  CHECK(contains(error_of(f, {"sched.warmup_iters=101"}),
+                 "sched.warmup_iters: 101 warmup steps is more than the 100 steps of training"));
+  CHECK(error_of(f, {"sched.warmup_iters=100", "sched.name=poly"}) == "");
+  CHECK(contains(error_of(f, {"train.iters=0", "sched.warmup_epochs=0"}),
+                 "train.iters: segmentation counts optimizer steps (mmseg's iterations): set train.iters > 0"));
+  CHECK(contains(error_of(f, {"data.dataset=imagefolder"}),
+                 "data.dataset: 'imagefolder' has no label maps; segmentation trains on ade20k or scenes"));
+  CHECK(contains(error_of(f, {"data.num_classes=150"}), "data.num_classes: 150 classes, but scenes has 10"));
+  CHECK(contains(error_of(f, {"data.dataset=ade20k"}), "data.num_classes: 10 classes, but ade20k has 150"));
+  CHECK(contains(error_of(f, {"seg.crop=64", "seg.stride=65"}),
+                 "seg.stride: 65 is larger than the window seg.crop = 64"));
+  CHECK(contains(error_of(f, {"seg.mode=tiles"}), "seg.mode"));
+  CHECK(contains(error_of(f, {"sched.name=step"}), "sched.name"));
+  CHECK(contains(error_of(f, {"task=detection"}), "task"));
+  // Classification: segmentation sets are refused, and sched.warmup_iters needs train.iters.
+  const std::string g = write("cls.json", R"({"train": {"epochs": 5}})");
+  CHECK(contains(error_of(g, {"data.dataset=scenes"}), "data.dataset: 'scenes' is a segmentation set; set task = "
+                                                       "segmentation"));
+  CHECK(contains(error_of(g, {"sched.warmup_iters=10"}), "sched.warmup_iters: needs train.iters > 0"));
+  CHECK(error_of(g, {"train.iters=50", "sched.warmup_epochs=0", "sched.warmup_iters=10", "sched.name=poly"}) == "");
+}
+
 TEST_CASE("comments and meta: _keys are notes, meta takes any keys; the resolved JSON round-trips") {
   const std::string f = write("rt.json", R"({"_comment": "a", "optim": {"_why": "b", "lr": 0.003},
                                             "meta": {"target_top1": 80.9, "source": {"paper": "x"}}})");
