@@ -216,7 +216,7 @@ TEST_CASE("check errors name where the value came from and the full key, and lis
            "  command line: lr: unknown key (did you mean optim.lr?)",
            "  command line: model.num_classes: unknown key (did you mean data.num_classes?)",
            "  command line: train.epochs: expected an integer > 0, got \"x\" (a string)",
-           "  command line: sched.warmup: unknown key (did you mean sched.warmup_epochs or sched.warmup_lr?)",
+           "  command line: sched.warmup: unknown key (did you mean sched.warmup_epochs, sched.warmup_iters or sched.warmup_lr?)",
            "  command line: train.batch_size: expected an integer > 0, got 2.5 (a number)",
            "  command line: optm: unknown key (did you mean optim?)",
            "  command line: model.img_size: expected a list of 1 to 2 integers > 0 (or null: unset), got 3 items",
