@@ -88,7 +88,7 @@ CheckpointMeta meta_from_json(const json& j, const std::string& where) {
   }
 }
 
-void save_checkpoint(const std::string& path, const models::Model& model, const models::Model* ema,
+void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Module* ema,
                      const optim::Optimizer* optimizer, const CheckpointMeta& meta) {
   NamedTensors tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(name, t);
@@ -129,7 +129,7 @@ LoadedCheckpoint read_checkpoint(const std::string& path) {
   return c;
 }
 
-std::string state_mismatch(const nn::StateDict& state, const models::Model& model, size_t max_lines) {
+std::string state_mismatch(const nn::StateDict& state, const nn::Module& model, size_t max_lines) {
   std::vector<std::string> lines;
   const nn::StateDict own = model.state_dict();
   for (const auto& [name, t] : own) {

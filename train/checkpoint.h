@@ -58,7 +58,7 @@ nlohmann::json meta_to_json(const CheckpointMeta& m);
 CheckpointMeta meta_from_json(const nlohmann::json& j, const std::string& where);
 
 // Writes model (+ EMA, + optimizer state) and meta to `path` atomically.
-void save_checkpoint(const std::string& path, const models::Model& model, const models::Model* ema,
+void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Module* ema,
                      const optim::Optimizer* optimizer, const CheckpointMeta& meta);
 
 struct LoadedCheckpoint {
@@ -73,7 +73,7 @@ LoadedCheckpoint read_checkpoint(const std::string& path);
 
 // The names / shapes / dtypes of `state` against `model`'s state dict: "" when they match, else
 // a report of every difference (missing, unexpected, shape), at most `max_lines` lines.
-std::string state_mismatch(const nn::StateDict& state, const models::Model& model, size_t max_lines = 12);
+std::string state_mismatch(const nn::StateDict& state, const nn::Module& model, size_t max_lines = 12);
 
 // Loads model weights, and the EMA weights and optimizer state when given (both must then be in
 // the file). Everything is checked before anything changes; a mismatch throws naming the file,

@@ -15,6 +15,8 @@
 #include "train/log/run_plots.h"
 #include "train/resolution_sweep.h"
 #include "train/run_dir.h"
+#include "train/seg/seg_evaluate.h"
+#include "train/seg/seg_setup.h"
 
 namespace rv {
 namespace fs = std::filesystem;
@@ -55,10 +57,58 @@ nn::StateDict load_weights(const std::string& path, bool ema) {
   return w;
 }
 
+std::vector<double> parse_ratios(const std::string& text) {
+  std::vector<double> out;
+  std::stringstream in(text);
+  std::string part;
+  while (std::getline(in, part, ',')) {
+    size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != part.size() || !(v > 0))
+      throw cli::UsageError("'" + part + "' is not a scale ratio (expected e.g. 0.5,0.75,1.0,1.25,1.5,1.75)");
+    out.push_back(v);
+  }
+  if (out.empty()) throw cli::UsageError("no scale ratio given (expected e.g. 0.5,0.75,1.0)");
+  return out;
+}
+
+// `ropevit eval` of a segmentation run: the UperNet of the config, the weights, the metrics.
+int eval_segmentation(const config::TrainConfig& cfg, const std::string& checkpoint, const std::string& run_dir,
+                      const std::string& mode, const std::string& scales, bool flip) {
+  train::seg::SegEvalSettings st = train::seg::SegEvalSettings::from_config(cfg);
+  if (!mode.empty()) {
+    if (mode != "whole" && mode != "slide") throw cli::UsageError("--mode: expected whole or slide, got '" + mode + "'");
+    st.mode = mode;
+  }
+  if (!scales.empty()) st.scales = parse_ratios(scales);
+  if (flip) st.flip = true;
+  models::seg::UperNet net(train::seg::seg_model_config(cfg));
+  nn::StateDict weights = load_weights(checkpoint, false);
+  if (std::string why = train::state_mismatch(weights, net); !why.empty())
+    throw std::runtime_error("'" + checkpoint + "' does not fit UperNet on " + cfg.model.name + ":" + why);
+  net.load_state_dict(weights);
+  const train::seg::SegEvalResult r = train::seg::evaluate_segmentation(net, cfg, st);
+  const std::string name = fs::path(run_dir).filename().string();
+  std::fputs(train::seg::format_seg_table(r, name + " (" + checkpoint + ", " + st.mode +
+                                                 (st.scales.empty() ? "" : ", multi-scale") + (st.flip ? ", flip" : "") +
+                                                 ")")
+                 .c_str(),
+             stdout);
+  train::seg::write_seg_eval_files(run_dir, r, st, {{"model", cfg.model.name}, {"checkpoint", checkpoint}});
+  std::printf("wrote %s/seg_eval.json and seg_eval.csv\n", run_dir.c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  std::string target, checkpoint, sizes_text;
+  std::string target, checkpoint, sizes_text, seg_mode, seg_scales;
+  bool seg_flip = false;
   std::vector<std::string> compare_runs;
   bool ema = false, compare = false, saved = false;
   cli::Options opts("ropevit eval", "Evaluate trained weights on every image of the evaluation split at one or more "
@@ -69,6 +119,11 @@ int cmd_eval(int argc, char** argv) {
       .value("img-size", "S1,S2,...", "sizes to evaluate at (default: eval.img_sizes, else the training size)",
              &sizes_text)
       .flag("ema", "evaluate the EMA weights of the checkpoint", &ema)
+      .value("mode", "whole|slide", "segmentation: whole-image or sliding-window inference (default: seg.mode)",
+             &seg_mode)
+      .value("scales", "R1,R2,...", "segmentation: multi-scale test at these ratios of the eval scale (mmseg: "
+                                    "0.5,0.75,1.0,1.25,1.5,1.75; default: seg.scales)", &seg_scales)
+      .flag("flip", "segmentation: also predict the flipped image (averaged softmax)", &seg_flip)
       .flag("compare", "plot the RUN folders given after the options next to this one", &compare)
       .flag("saved", "evaluate nothing: plot the run's saved eval_resolutions.json (written by training with "
                      "eval.img_sizes, or by an earlier eval) with the --compare runs", &saved)
@@ -76,7 +131,9 @@ int cmd_eval(int argc, char** argv) {
           "examples:\n"
           "  ropevit eval runs/fmnist_vit_rope_mixed --img-size 20,28,36,44\n"
           "  ropevit eval runs/rope --compare runs/ape\n"
-          "  ropevit eval runs/rope --saved --compare runs/ape     # redraw the plot only");
+          "  ropevit eval runs/rope --saved --compare runs/ape     # redraw the plot only\n"
+          "  ropevit eval runs/scenes_upernet --mode slide          # segmentation: mIoU per class\n"
+          "  ropevit eval runs/ade20k_upernet --scales 0.5,0.75,1.0,1.25,1.5,1.75 --flip");
   if (!opts.parse(argc, argv)) return 0;
   if (!compare_runs.empty() && !compare) throw cli::UsageError("extra arguments need --compare: " + compare_runs[0]);
 
@@ -127,6 +184,13 @@ int cmd_eval(int argc, char** argv) {
   }
   const config::ResolvedConfig rc = config::resolve_config(config_path);
   const config::TrainConfig& cfg = rc.config;
+  if (cfg.task == "segmentation") {
+    if (ema || !sizes_text.empty() || compare)
+      throw cli::UsageError("segmentation runs take --mode, --scales and --flip, not --ema, --img-size or --compare");
+    return eval_segmentation(cfg, checkpoint, run_dir, seg_mode, seg_scales, seg_flip);
+  }
+  if (!seg_mode.empty() || !seg_scales.empty() || seg_flip)
+    throw cli::UsageError("--mode, --scales and --flip are for segmentation runs (task = segmentation)");
   std::vector<int64_t> sizes = !sizes_text.empty() ? parse_sizes(sizes_text) : cfg.eval.img_sizes;
   const models::ModelConfig mc = cfg.model_config();
   if (sizes.empty()) sizes = {mc.img_h};

@@ -1,6 +1,7 @@
 // cmd_train.cpp: `ropevit train CONFIG.json [key=value ...] [--resume auto|PATH] [--print-config]`:
 // resolve the config (train/config/resolve.h), decide the run folder and the checkpoint to
-// continue from (train/run_dir.h), then hand over to the Trainer (train/trainer.h).
+// continue from (train/run_dir.h), then hand over to the Trainer (train/trainer.h), or for
+// task = segmentation to the SegTrainer (train/seg/seg_trainer.h).
 // Under torchrun / mpirun / srun every process runs this; the communicator comes from the
 // launch environment (train/distributed/), and rank 0 decides the run folder for all.
 #include <cstdio>
@@ -12,6 +13,7 @@
 #include "train/distributed/communicator.h"
 #include "train/distributed/mpi_communicator.h"
 #include "train/run_dir.h"
+#include "train/seg/seg_trainer.h"
 #include "train/trainer.h"
 
 namespace rv {
@@ -33,7 +35,8 @@ int cmd_train(int argc, char** argv) {
           "examples:\n"
           "  ropevit train configs/fmnist_vit_rope_mixed.json\n"
           "  ropevit train configs/fmnist_vit_ape.json train.epochs=1 train.run_name=quick\n"
-          "  ropevit train configs/fmnist_vit_ape.json train.run_name=quick --resume auto");
+          "  ropevit train configs/fmnist_vit_ape.json train.run_name=quick --resume auto\n"
+          "  ropevit train configs/scenes_upernet_vit_tiny_rope_mixed.json data.root=scenes/ADEChallengeData2016");
   if (!opts.parse(argc, argv)) return 0;
   const config::ResolvedConfig rc = config::resolve_config(path, overrides);
   const std::shared_ptr<train::dist::Communicator> comm = train::dist::make_communicator(rc.config.dist);
@@ -58,8 +61,13 @@ int cmd_train(int argc, char** argv) {
     const std::string from = train::dist::broadcast_string(*comm, plan.resume.value_or(""));
     plan.resume = from.empty() ? std::nullopt : std::optional<std::string>(from);
     if (lead && !plan.note.empty()) std::cerr << plan.note << "\n";
-    train::Trainer trainer(rc, plan, comm);
-    s = trainer.fit();
+    if (rc.config.task == "segmentation") {  // UperNet, counted in iterations (train/seg/)
+      train::seg::SegTrainer trainer(rc, plan, comm);
+      s = trainer.fit();
+    } else {
+      train::Trainer trainer(rc, plan, comm);
+      s = trainer.fit();
+    }
   } catch (const std::exception& e) {
     if (comm->world_size() == 1) throw;
     // One rank failing must end them all: print this rank's reason, then under MPI abort the job

@@ -63,8 +63,8 @@ std::shared_ptr<const data::Dataset> fashion_mnist(const config::TrainConfig& cf
 
 std::invalid_argument unavailable(const std::string& kind) {
   return std::invalid_argument("data.dataset = " + kind +
-                               ": not wired into the trainer yet (the synthetic scenes are a segmentation / "
-                               "detection data set, connected by their own issue); use imagefolder or fashion_mnist");
+                               ": a segmentation data set (task = segmentation, train/seg/seg_data.h); classification uses "
+                               "imagefolder or fashion_mnist");
 }
 
 }  // namespace

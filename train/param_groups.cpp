@@ -1,6 +1,10 @@
 // param_groups.cpp: weight-decay and layer-wise LR decay groups (see param_groups.h).
 #include "train/param_groups.h"
 
+#include "engine/optim/adamw.h"
+#include "engine/optim/lamb.h"
+#include "engine/optim/sgd.h"
+
 #include <cctype>
 #include <cmath>
 #include <map>
@@ -89,6 +93,24 @@ TrainParamGroups make_param_groups(const models::Model& model, double weight_dec
     out.layer_id.push_back(id);
   }
   return out;
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg, const TrainParamGroups& pg) {
+  const auto& o = cfg.optim;
+  if (o.name == "adamw")
+    return std::make_unique<optim::AdamW>(
+        pg.groups, optim::AdamWOptions{.lr = o.lr, .beta1 = o.betas[0], .beta2 = o.betas[1], .eps = o.eps,
+                                       .weight_decay = o.weight_decay});
+  if (o.name == "lamb") {
+    optim::LambOptions lo;
+    lo.lr = o.lr, lo.beta1 = o.betas[0], lo.beta2 = o.betas[1], lo.eps = o.eps, lo.weight_decay = o.weight_decay;
+    return std::make_unique<optim::Lamb>(pg.groups, lo);
+  }
+  if (o.name == "sgd")
+    return std::make_unique<optim::SGD>(pg.groups, optim::SGDOptions{.lr = o.lr, .momentum = o.momentum,
+                                                                    .weight_decay = o.weight_decay,
+                                                                    .nesterov = o.nesterov});
+  throw std::invalid_argument("optim.name: expected adamw, lamb or sgd, got '" + o.name + "'");
 }
 
 }  // namespace rv::train

@@ -19,7 +19,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "engine/optim/optimizer.h"
+#include "train/config/train_config.h"
 #include "models/model.h"
 
 namespace rv::train {
@@ -37,5 +40,9 @@ int64_t layer_id(const std::string& name, const models::ModelConfig& cfg);
 // Trainable parameters of `model` split as above. layer_decay in (0, 1]; 1 = no LR decay (then
 // only the decay / no-decay split, two groups at most).
 TrainParamGroups make_param_groups(const models::Model& model, double weight_decay, double layer_decay);
+
+// The optimizer optim.name (adamw | lamb | sgd) over the groups, with optim.* hyper-parameters;
+// shared by the classification and segmentation trainers.
+std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg, const TrainParamGroups& pg);
 
 }  // namespace rv::train

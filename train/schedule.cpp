@@ -11,10 +11,12 @@ double LrSchedule::lr_at(int64_t step) const {
   if (step < 0) throw std::invalid_argument("LrSchedule::lr_at: step must be >= 0, got " + std::to_string(step));
   if (step < warmup_steps) return warmup_lr + (base_lr - warmup_lr) * double(step) / double(warmup_steps);
   if (name == "constant") return base_lr;
-  if (name != "cosine") throw std::invalid_argument("LrSchedule: unknown schedule '" + name + "' (cosine or constant)");
+  if (name != "cosine" && name != "poly")
+    throw std::invalid_argument("LrSchedule: unknown schedule '" + name + "' (cosine, constant or poly)");
   const int64_t decay_steps = total_steps - warmup_steps;
   if (decay_steps <= 0) return base_lr;  // the whole run is warmup
   const double t = std::min(1.0, double(step - warmup_steps) / double(decay_steps));
+  if (name == "poly") return min_lr + (base_lr - min_lr) * std::pow(1.0 - t, power);
   return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
 }
 
@@ -40,12 +42,28 @@ LrSchedule make_schedule(const config::TrainConfig& cfg, int64_t steps_per_epoch
   const double f = lr_scale_factor(cfg, world_size);
   LrSchedule s;
   s.name = cfg.sched.name;
+  s.power = cfg.sched.power;
   s.base_lr = cfg.optim.lr * f;
   s.warmup_lr = cfg.sched.warmup_lr * f;
   s.min_lr = cfg.sched.min_lr * f;
   s.total_steps = cfg.train.epochs * steps_per_epoch;
   s.warmup_steps = std::llround(cfg.sched.warmup_epochs * double(steps_per_epoch));
   if (s.warmup_steps > s.total_steps) s.warmup_steps = s.total_steps;
+  return s;
+}
+
+LrSchedule make_schedule_iters(const config::TrainConfig& cfg, int64_t world_size) {
+  if (cfg.train.iters <= 0)
+    throw std::invalid_argument("make_schedule_iters: train.iters must be > 0, got " + std::to_string(cfg.train.iters));
+  const double f = lr_scale_factor(cfg, world_size);
+  LrSchedule s;
+  s.name = cfg.sched.name;
+  s.power = cfg.sched.power;
+  s.base_lr = cfg.optim.lr * f;
+  s.warmup_lr = cfg.sched.warmup_lr * f;
+  s.min_lr = cfg.sched.min_lr * f;
+  s.total_steps = cfg.train.iters;
+  s.warmup_steps = std::min(cfg.sched.warmup_iters, cfg.train.iters);
   return s;
 }
 

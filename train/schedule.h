@@ -5,12 +5,17 @@
 //   s <  W:  lr = warmup_lr + (base_lr - warmup_lr) * s / W                   linear warmup
 //   s >= W:  lr = min_lr + (base_lr - min_lr) * (1 + cos(pi * (s - W) / (T - W))) / 2   cosine
 //            lr = base_lr                                                       constant
+//            lr = min_lr + (base_lr - min_lr) * (1 - (s - W) / (T - W))^power   poly (mmseg's PolyLR,
+//                 begin = W, end = T, eta_min = min_lr: its recursive form has this closed form)
 // with W = warmup steps and T = total steps. The last update (s = T - 1) is just above min_lr;
 // min_lr itself would be reached at s = T, one step past the run.
 //
 // Steps are OPTIMIZER steps: with train.grad_accum = k, k micro-batches make one step, so an
 // epoch of M micro-batches has M / k steps (the last M % k micro-batches are not used: they
 // could not make a whole step). Warmup epochs convert to steps by rounding to the nearest step.
+//
+// Iteration-counted runs (train.iters > 0, mmseg's segmentation recipes): T = train.iters and
+// W = sched.warmup_iters, both in optimizer steps; epochs play no part (make_schedule_iters).
 //
 // The schedule is a pure function of the step, so a resumed run needs only the step count.
 #pragma once
@@ -22,7 +27,8 @@
 namespace rv::train {
 
 struct LrSchedule {
-  std::string name = "cosine";  // cosine | constant
+  std::string name = "cosine";  // cosine | constant | poly
+  double power = 1.0;           // poly only
   double base_lr = 1e-3, warmup_lr = 0.0, min_lr = 0.0;
   int64_t warmup_steps = 0, total_steps = 1;
 
@@ -38,5 +44,8 @@ double lr_scale_factor(const config::TrainConfig& cfg, int64_t world_size);
 
 // The schedule of a run from its config (sched.*, optim.lr and the LR scaling rule).
 LrSchedule make_schedule(const config::TrainConfig& cfg, int64_t steps_per_epoch, int64_t world_size = 1);
+
+// The schedule of an iteration-counted run (train.iters > 0): T = train.iters, W = sched.warmup_iters.
+LrSchedule make_schedule_iters(const config::TrainConfig& cfg, int64_t world_size = 1);
 
 }  // namespace rv::train

@@ -84,24 +84,6 @@ void check_dist_backend(const config::TrainConfig& cfg) {
                                 "(MPI under mpirun, TCP under torchrun / srun) or none");
 }
 
-std::unique_ptr<optim::Optimizer> make_optimizer(const config::TrainConfig& cfg, const TrainParamGroups& pg) {
-  const auto& o = cfg.optim;
-  if (o.name == "adamw")
-    return std::make_unique<optim::AdamW>(
-        pg.groups, optim::AdamWOptions{.lr = o.lr, .beta1 = o.betas[0], .beta2 = o.betas[1], .eps = o.eps,
-                                       .weight_decay = o.weight_decay});
-  if (o.name == "lamb") {
-    optim::LambOptions lo;
-    lo.lr = o.lr, lo.beta1 = o.betas[0], lo.beta2 = o.betas[1], lo.eps = o.eps, lo.weight_decay = o.weight_decay;
-    return std::make_unique<optim::Lamb>(pg.groups, lo);
-  }
-  if (o.name == "sgd")
-    return std::make_unique<optim::SGD>(pg.groups, optim::SGDOptions{.lr = o.lr, .momentum = o.momentum,
-                                                                    .weight_decay = o.weight_decay,
-                                                                    .nesterov = o.nesterov});
-  throw std::invalid_argument("optim.name: expected adamw, lamb or sgd, got '" + o.name + "'");
-}
-
 // Whether `auto` means bf16 on a GPU. Not yet: the CUDA matmul / linear / attention kernels take
 // f32 only (engine/ops/matmul.cpp require_device_f32), so a bf16 region on the GPU would stop at
 // its first product. Flip this (and drop the refusal in resolve_amp) when the bf16 kernels of

@@ -216,7 +216,7 @@ TEST_CASE("check errors name where the value came from and the full key, and lis
            "  command line: lr: unknown key (did you mean optim.lr?)",
            "  command line: model.num_classes: unknown key (did you mean data.num_classes?)",
            "  command line: train.epochs: expected an integer > 0, got \"x\" (a string)",
-           "  command line: sched.warmup: unknown key (did you mean sched.warmup_epochs or sched.warmup_lr?)",
+           "  command line: sched.warmup: unknown key (did you mean sched.warmup_epochs, sched.warmup_iters or sched.warmup_lr?)",
            "  command line: train.batch_size: expected an integer > 0, got 2.5 (a number)",
            "  command line: optm: unknown key (did you mean optim?)",
            "  command line: model.img_size: expected a list of 1 to 2 integers > 0 (or null: unset), got 3 items",
@@ -248,6 +248,35 @@ TEST_CASE("rules between keys") {
                  "aug.randaugment: RandAugment and aug.three_augment are alternatives"));
   CHECK(contains(error_of(f, {"aug.scale=[0.9,0.1]"}), "aug.scale: expected [lo, hi] with lo <= hi"));
   CHECK(error_of(f, {"model.in_chans=1", "data.mean=[0.5]", "data.std=0.5", "sched.warmup_epochs=5"}) == "");
+}
+
+TEST_CASE("segmentation and iteration rules between keys") {
+  const std::string f = write("seg.json", R"({"task": "segmentation", "data": {"dataset": "scenes", "num_classes": 10},
+                                              "train": {"iters": 100}, "sched": {"warmup_epochs": 0}})");
+  CHECK(error_of(f) == "");
+  CHECK(contains(error_of(f, {"sched.warmup_epochs=1"}),
+                 "sched.warmup_epochs: counts epochs, but train.iters = 100 counts steps (train.iters, from " + f +
+                     "); give the warmup as sched.warmup_iters and set sched.warmup_epochs = 0"));
+  CHECK(contains(error_of(f, {"sched.warmup_iters=101"}),
+                 "sched.warmup_iters: 101 warmup steps is more than the 100 steps of training"));
+  CHECK(error_of(f, {"sched.warmup_iters=100", "sched.name=poly"}) == "");
+  CHECK(contains(error_of(f, {"train.iters=0", "sched.warmup_epochs=0"}),
+                 "train.iters: segmentation counts optimizer steps (mmseg's iterations): set train.iters > 0"));
+  CHECK(contains(error_of(f, {"data.dataset=imagefolder"}),
+                 "data.dataset: 'imagefolder' has no label maps; segmentation trains on ade20k or scenes"));
+  CHECK(contains(error_of(f, {"data.num_classes=150"}), "data.num_classes: 150 classes, but scenes has 10"));
+  CHECK(contains(error_of(f, {"data.dataset=ade20k"}), "data.num_classes: 10 classes, but ade20k has 150"));
+  CHECK(contains(error_of(f, {"seg.crop=64", "seg.stride=65"}),
+                 "seg.stride: 65 is larger than the window seg.crop = 64"));
+  CHECK(contains(error_of(f, {"seg.mode=tiles"}), "seg.mode"));
+  CHECK(contains(error_of(f, {"sched.name=step"}), "sched.name"));
+  CHECK(contains(error_of(f, {"task=detection"}), "task"));
+  // Classification: segmentation sets are refused, and sched.warmup_iters needs train.iters.
+  const std::string g = write("cls.json", R"({"train": {"epochs": 5}})");
+  CHECK(contains(error_of(g, {"data.dataset=scenes"}), "data.dataset: 'scenes' is a segmentation set; set task = "
+                                                       "segmentation"));
+  CHECK(contains(error_of(g, {"sched.warmup_iters=10"}), "sched.warmup_iters: needs train.iters > 0"));
+  CHECK(error_of(g, {"train.iters=50", "sched.warmup_epochs=0", "sched.warmup_iters=10", "sched.name=poly"}) == "");
 }
 
 TEST_CASE("comments and meta: _keys are notes, meta takes any keys; the resolved JSON round-trips") {

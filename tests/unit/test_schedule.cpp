@@ -95,3 +95,43 @@ TEST_CASE("schedule: the linear LR scaling rule scales base, warmup and min LR b
   c.optim.lr_scale = "sqrt";
   CHECK_THROWS_WITH_AS(train::lr_scale_factor(c, 1), doctest::Contains("optim.lr_scale"), std::invalid_argument);
 }
+
+TEST_CASE("schedule: poly (mmseg's PolyLR) after a warmup counted in iterations (train.iters)") {
+  // mmseg's ADE20k schedule scaled down: warmup 15 of 160 iterations, poly to eta_min 0.
+  config::TrainConfig c = base_config();
+  c.sched.name = "poly";
+  c.sched.warmup_epochs = 0;
+  c.sched.warmup_iters = 15;
+  c.sched.warmup_lr = 1e-3 * 1e-6;  // LinearLR start_factor 1e-6
+  c.sched.min_lr = 0.0;
+  c.train.iters = 160;
+  const train::LrSchedule s = train::make_schedule_iters(c);
+  CHECK(s.total_steps == 160);
+  CHECK(s.warmup_steps == 15);
+  CHECK(s.lr_at(0) == doctest::Approx(1e-9).epsilon(1e-12));
+  CHECK(s.lr_at(5) == doctest::Approx(1e-9 + (1e-3 - 1e-9) * 5.0 / 15.0).epsilon(1e-12));
+  CHECK(s.lr_at(15) == doctest::Approx(1e-3).epsilon(1e-12));
+  // power 1: a straight line from base at step W to 0 at step T (145 decay steps).
+  for (int64_t i : {16, 50, 100, 159})
+    CHECK(s.lr_at(i) == doctest::Approx(1e-3 * (1.0 - double(i - 15) / 145.0)).epsilon(1e-12));
+  CHECK(s.lr_at(160) == 0.0);
+  CHECK(s.lr_at(500) == 0.0);  // past the end: eta_min, never negative
+  // power 0.9 and a floor: min + (base - min) * (1 - t)^0.9.
+  c.sched.power = 0.9;
+  c.sched.min_lr = 1e-5;
+  const train::LrSchedule p = train::make_schedule_iters(c);
+  CHECK(p.lr_at(87) == doctest::Approx(1e-5 + (1e-3 - 1e-5) * std::pow(1.0 - 72.0 / 145.0, 0.9)).epsilon(1e-12));
+  for (int64_t i = 15; i < 159; ++i) CHECK(p.lr_at(i + 1) < p.lr_at(i));
+  // Iterations do not depend on epochs or steps per epoch; warmup longer than the run is cut.
+  c.train.epochs = 1;
+  c.sched.warmup_iters = 500;
+  CHECK(train::make_schedule_iters(c).warmup_steps == 160);
+  c.train.iters = 0;
+  CHECK_THROWS_WITH_AS(train::make_schedule_iters(c), doctest::Contains("train.iters must be > 0"),
+                       std::invalid_argument);
+  // The linear scaling rule applies as for epochs.
+  c.train.iters = 160;
+  c.optim.lr_scale = "linear";
+  c.optim.lr_base_batch = 64;
+  CHECK(train::make_schedule_iters(c).base_lr == doctest::Approx(2e-3).epsilon(1e-12));
+}

@@ -26,6 +26,37 @@ std::vector<std::string> cross_checks(const TrainConfig& c, const SourcedJson& t
   std::vector<std::string> problems;
   auto at = [&](const std::string& key) { return tree.origin_of(key) + ": " + key + ": "; };
   auto from = [&](const std::string& key) { return " (" + key + ", from " + tree.origin_of(key) + ")"; };
+  if (c.train.iters > 0 && c.sched.warmup_epochs > 0)
+    problems.push_back(at("sched.warmup_epochs") + "counts epochs, but train.iters = " + std::to_string(c.train.iters) +
+                       " counts steps" + from("train.iters") + "; give the warmup as sched.warmup_iters and set "
+                       "sched.warmup_epochs = 0");
+  if (c.train.iters == 0 && c.sched.warmup_iters > 0)
+    problems.push_back(at("sched.warmup_iters") + "needs train.iters > 0 (an epoch-counted run warms up for "
+                       "sched.warmup_epochs)");
+  if (c.train.iters > 0 && c.sched.warmup_iters > c.train.iters)
+    problems.push_back(at("sched.warmup_iters") + std::to_string(c.sched.warmup_iters) +
+                       " warmup steps is more than the " + std::to_string(c.train.iters) + " steps of training" +
+                       from("train.iters"));
+  const bool seg_data = c.data.dataset == "ade20k" || c.data.dataset == "scenes";
+  if (c.task == "segmentation") {
+    if (!seg_data)
+      problems.push_back(at("data.dataset") + "'" + c.data.dataset + "' has no label maps; segmentation trains on "
+                         "ade20k or scenes" + from("task"));
+    const int64_t want = c.data.dataset == "scenes" ? 10 : c.data.dataset == "ade20k" ? 150 : c.data.num_classes;
+    if (seg_data && c.data.num_classes != want)
+      problems.push_back(at("data.num_classes") + std::to_string(c.data.num_classes) + " classes, but " +
+                         c.data.dataset + " has " + std::to_string(want));
+    if (c.train.iters == 0)
+      problems.push_back(at("train.iters") + "segmentation counts optimizer steps (mmseg's iterations): set "
+                         "train.iters > 0" + from("task"));
+    if (c.seg.stride > c.seg.crop)
+      problems.push_back(at("seg.stride") + std::to_string(c.seg.stride) + " is larger than the window seg.crop = " +
+                         std::to_string(c.seg.crop) + ": pixels between windows would get no prediction");
+  } else {
+    if (seg_data)
+      problems.push_back(at("data.dataset") + "'" + c.data.dataset + "' is a segmentation set; set task = "
+                         "segmentation" + from("task"));
+  }
   if (c.sched.warmup_epochs > double(c.train.epochs))
     problems.push_back(at("sched.warmup_epochs") + num(c.sched.warmup_epochs) + " warmup epochs is more than the " +
                        std::to_string(c.train.epochs) + " epochs of training" + from("train.epochs"));

@@ -35,7 +35,7 @@ struct ModelSection {
 };
 
 struct DataSection {
-  std::string dataset = "imagefolder";  // imagefolder | fashion_mnist | scenes
+  std::string dataset = "imagefolder";  // imagefolder | fashion_mnist (classification); ade20k | scenes (segmentation)
   std::string root;                     // the data set's folder
   std::string train_split = "train", val_split = "val";
   int64_t num_classes = 1000;  // also the model's head size
@@ -77,14 +77,19 @@ struct OptimSection {
 };
 
 struct SchedSection {
-  std::string name = "cosine";  // cosine | constant
+  std::string name = "cosine";  // cosine | constant | poly
   double warmup_epochs = 5;
+  int64_t warmup_iters = 0;  // with train.iters: warmup length in optimizer steps (mmseg's LinearLR end)
+  double power = 1.0;        // poly: lr = min_lr + (base - min_lr) * (1 - t)^power
   double warmup_lr = 1e-6;
   double min_lr = 1e-5;
 };
 
 struct TrainSection {
   int64_t epochs = 300;
+  // > 0: the run is this many optimizer steps instead of train.epochs (mmseg counts iterations:
+  // 160k for ADE20k); the loader restarts a new epoch whenever one ends. 0 = epochs.
+  int64_t iters = 0;
   int64_t batch_size = 128;  // per process
   int64_t grad_accum = 1;
   double clip_grad = 0.0;  // max grad norm; 0 = off
@@ -121,12 +126,27 @@ struct CkptSection {
   std::string init_from;        // weights-only start
 };
 
+// Segmentation (task = segmentation): UperNet (models/seg/upernet.h) on the backbone model.name.
+struct SegSection {
+  int64_t crop = 512;          // training crop S (mmseg's ADE20k: 512), resize scale (4 S, S)
+  int64_t channels = 512;      // UPerHead width
+  int64_t aux_channels = 256;  // auxiliary FCNHead width
+  double aux_weight = 0.4;     // auxiliary loss weight; 0 = no auxiliary head
+  double dropout = 0.1;        // Dropout2d before both classifiers
+  bool avg_non_ignore = false; // loss averaged over valid pixels only (mmseg's default: false)
+  std::string mode = "whole";  // inference: whole | slide
+  int64_t stride = 341;        // slide: window step (the window is seg.crop)
+  std::vector<double> scales;  // multi-scale test: ratios of the eval scale; [] = single scale
+  bool flip = false;           // test-time horizontal flip (averaged softmax)
+};
+
 struct DistSection {
   std::string backend = "auto";  // auto | nccl | mpi | none
   double timeout_s = 600;        // a collective that takes longer is an error
 };
 
 struct TrainConfig {
+  std::string task = "classification";  // classification | segmentation
   ModelSection model;
   DataSection data;
   AugSection aug;
@@ -137,6 +157,7 @@ struct TrainConfig {
   LogSection log;
   CkptSection ckpt;
   DistSection dist;
+  SegSection seg;
   nlohmann::json meta = nlohmann::json::object();  // free-form notes (target accuracy, source)
 
   // The model fields that are set, as models::apply_override key/value text, plus num_classes

@@ -40,6 +40,10 @@ std::string check_randaugment(const json& v) {
 
 std::vector<Field> fields() {
   return {
+      RV_FIELD(task, "what is trained: classification (the model's head on data.dataset's classes) or "
+                     "segmentation (UperNet on the backbone model.name, train/seg/)")
+          .one_of({"classification", "segmentation"}),
+
       // ---- model: a registered name, then overrides of its fields (models/model_config.h)
       RV_FIELD(model.name, "registered model name (models/registry.h), e.g. vit_small_patch16_rope_mixed_224"),
       RV_FIELD(model.img_size, "training input size: [S] or [H, W]; unset = the model's").length(1, 2).above(0),
@@ -73,7 +77,9 @@ std::vector<Field> fields() {
                                            "initialisation (as timm) instead of failing"),
 
       // ---- data
-      RV_FIELD(data.dataset, "data set kind").one_of({"imagefolder", "fashion_mnist", "scenes"}),
+      RV_FIELD(data.dataset, "data set kind: imagefolder, fashion_mnist (classification); ade20k, scenes "
+                              "(segmentation: the ADEChallengeData2016 layout, 150 or 10 classes)")
+          .one_of({"imagefolder", "fashion_mnist", "ade20k", "scenes"}),
       RV_FIELD(data.root, "the data set's folder (imagefolder: holds train/ and val/)"),
       RV_FIELD(data.train_split, "split to train on (a subfolder for imagefolder)"),
       RV_FIELD(data.val_split, "split to evaluate on"),
@@ -129,13 +135,18 @@ std::vector<Field> fields() {
       RV_FIELD(optim.lr_base_batch, "the batch the base LRs are given for (optim.lr_scale = linear)").above(0),
 
       // ---- sched: LR per step
-      RV_FIELD(sched.name, "LR schedule after warmup").one_of({"cosine", "constant"}),
+      RV_FIELD(sched.name, "LR schedule after warmup (poly: mmseg's PolyLR)").one_of({"cosine", "constant", "poly"}),
+      RV_FIELD(sched.warmup_iters, "with train.iters: linear warmup in optimizer steps (mmseg: 1500)").at_least(0),
+      RV_FIELD(sched.power, "poly: the power of (1 - progress)").above(0),
       RV_FIELD(sched.warmup_epochs, "linear warmup length (fractions allowed)").at_least(0),
       RV_FIELD(sched.warmup_lr, "LR at step 0 of the warmup").at_least(0),
       RV_FIELD(sched.min_lr, "LR the cosine ends at").at_least(0),
 
       // ---- train: the loop
       RV_FIELD(train.epochs, "epochs to train").above(0),
+      RV_FIELD(train.iters, "> 0: train this many optimizer steps instead of train.epochs (mmseg's iterations; "
+                            "warmup then in sched.warmup_iters); 0 = epochs")
+          .at_least(0),
       RV_FIELD(train.batch_size, "images per step per process (before train.grad_accum)").above(0),
       RV_FIELD(train.grad_accum, "micro-batches summed per optimizer step").above(0),
       RV_FIELD(train.clip_grad, "max global grad norm; 0 = no clipping").at_least(0),
@@ -167,6 +178,19 @@ std::vector<Field> fields() {
       RV_FIELD(ckpt.best_metric, "metric that picks the best checkpoint").one_of({"top1", "top5", "loss"}),
       RV_FIELD(ckpt.resume, "continue a run: \"\" = no, auto = the newest valid checkpoint, or a path"),
       RV_FIELD(ckpt.init_from, "start from these weights only (a checkpoint or .safetensors); \"\" = from scratch"),
+
+      // ---- seg: segmentation (task = segmentation)
+      RV_FIELD(seg.crop, "training crop and pad size S (resize scale 4S x S, mmseg's ADE20k at 512)").above(0),
+      RV_FIELD(seg.channels, "UPerHead channels").above(0),
+      RV_FIELD(seg.aux_channels, "auxiliary FCNHead channels").above(0),
+      RV_FIELD(seg.aux_weight, "auxiliary FCN head loss weight; 0 = no auxiliary head").at_least(0),
+      RV_FIELD(seg.dropout, "Dropout2d before the classifiers").at_least(0).below(1),
+      RV_FIELD(seg.avg_non_ignore, "loss divided by valid pixels (true) or all pixels (mmseg's default)"),
+      RV_FIELD(seg.mode, "inference: whole image or sliding window of seg.crop").one_of({"whole", "slide"}),
+      RV_FIELD(seg.stride, "sliding-window step (mmseg's ADE20k: 341 for crop 512)").above(0),
+      RV_FIELD(seg.scales, "multi-scale test ratios of the eval scale (mmseg: 0.5 .. 1.75); [] = single scale")
+          .above(0),
+      RV_FIELD(seg.flip, "test-time horizontal flip, softmax averaged"),
 
       // ---- dist
       RV_FIELD(dist.backend, "communication between processes").one_of({"auto", "nccl", "mpi", "none"}),

@@ -1,0 +1,161 @@
+// seg_evaluate.cpp: mIoU / mAcc / aAcc of a UperNet over an evaluation split (see seg_evaluate.h).
+#include "train/seg/seg_evaluate.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "engine/autograd.h"
+#include "engine/ops/reduce.h"
+#include "engine/rng.h"
+#include "train/seg/seg_setup.h"
+
+namespace rv::train::seg {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+SegEvalSettings SegEvalSettings::from_config(const config::TrainConfig& cfg) {
+  SegEvalSettings s;
+  s.mode = cfg.seg.mode;
+  s.crop = cfg.seg.crop;
+  s.stride = cfg.seg.stride;
+  s.scales = cfg.seg.scales;
+  s.flip = cfg.seg.flip;
+  return s;
+}
+
+SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::TrainConfig& cfg,
+                                    const SegEvalSettings& s) {
+  if (s.mode != "whole" && s.mode != "slide")
+    throw std::invalid_argument("evaluate_segmentation: mode must be whole or slide, got '" + s.mode + "'");
+  if (s.stride <= 0 || s.crop <= 0 || s.stride > s.crop)
+    throw std::invalid_argument("evaluate_segmentation: expected 0 < stride <= crop, got stride " +
+                                std::to_string(s.stride) + ", crop " + std::to_string(s.crop));
+  const auto t0 = std::chrono::steady_clock::now();
+  // One data set per test scale (single scale: ratio 1); all list the same files in one order.
+  std::vector<std::shared_ptr<data::SegmentationDataset>> sets;
+  for (double r : s.scales.empty() ? std::vector<double>{1.0} : s.scales) sets.push_back(seg_dataset(cfg, false, r));
+  const int64_t K = net.config().num_classes;
+  if (sets[0]->num_classes() != K)
+    throw std::invalid_argument("evaluate_segmentation: the data set has " + std::to_string(sets[0]->num_classes()) +
+                                " classes, the model " + std::to_string(K));
+  models::seg::SegInferenceOptions opt;
+  opt.mode = s.mode;
+  opt.crop = {s.crop, s.crop};
+  opt.stride = {s.stride, s.stride};
+  opt.flip = s.flip;
+
+  const bool was_training = net.is_training();
+  net.train(false);
+  autograd::NoGradGuard no_grad;
+  SegEvalResult r;
+  r.areas = data::SegAreas(K);
+  r.class_names = sets[0]->files().class_names();
+  int64_t n = sets[0]->size();
+  if (s.max_images > 0 && s.max_images < n) n = s.max_images;
+  for (int64_t i = 0; i < n; ++i) {
+    Generator gen(0, 0);  // the eval pipeline draws nothing
+    data::Sample first = sets[0]->get(i, gen);
+    const Tensor& label = first.label_map;  // (H, W) u8 at the original size
+    opt.out_size = {label.size(0), label.size(1)};
+    Tensor pred;  // (1, H, W) i64
+    if (sets.size() == 1) {
+      pred = net.predict_labels(first.image.unsqueeze(0), opt);
+    } else {
+      std::vector<Tensor> scaled = {first.image.unsqueeze(0)};
+      for (size_t k = 1; k < sets.size(); ++k) scaled.push_back(sets[k]->get(i, gen).image.unsqueeze(0));
+      pred = argmax(net.predict_multi_scale(scaled, opt), 1);
+    }
+    r.areas += data::seg_areas(pred.select(0, 0), label, K);
+  }
+  net.train(was_training);
+  r.images = n;
+  r.metrics = data::seg_metrics(r.areas);
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return r;
+}
+
+namespace {
+
+std::string pct(double v) {
+  if (std::isnan(v)) return "nan";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", 100.0 * v);
+  return b;
+}
+
+json pct_json(double v) { return std::isnan(v) ? json(nullptr) : json(std::round(10000.0 * v) / 100.0); }
+
+std::string describe(const SegEvalSettings& s) {
+  std::string d = s.mode == "slide" ? "slide " + std::to_string(s.crop) + "/" + std::to_string(s.stride) : "whole";
+  if (!s.scales.empty()) {
+    d += ", scales";
+    for (double r : s.scales) d += " " + json(r).dump();
+  }
+  if (s.flip) d += ", flip";
+  return d;
+}
+
+}  // namespace
+
+std::string format_seg_table(const SegEvalResult& r, const std::string& title) {
+  std::ostringstream o;
+  size_t w = 5;
+  for (const auto& c : r.class_names) w = std::max(w, c.size());
+  o << title << "\n";
+  o << "class" << std::string(w - 5 + 2, ' ') << "   IoU    Acc\n";
+  for (size_t c = 0; c < r.class_names.size(); ++c) {
+    const std::string iou = pct(r.metrics.iou[c]), acc = pct(r.metrics.acc[c]);
+    o << r.class_names[c] << std::string(w - r.class_names[c].size() + 2, ' ') << std::string(6 - std::min<size_t>(6, iou.size()), ' ')
+      << iou << " " << std::string(6 - std::min<size_t>(6, acc.size()), ' ') << acc << "\n";
+  }
+  o << "mIoU " << pct(r.metrics.miou) << "  mAcc " << pct(r.metrics.macc) << "  aAcc " << pct(r.metrics.aacc) << "  ("
+    << r.images << " images)\n";
+  return o.str();
+}
+
+void write_seg_eval_files(const std::string& run_dir, const SegEvalResult& r, const SegEvalSettings& s,
+                          const json& info, const std::string& stem) {
+  fs::create_directories(run_dir);
+  json per_class = json::array();
+  for (size_t c = 0; c < r.class_names.size(); ++c)
+    per_class.push_back({{"class", r.class_names[c]}, {"IoU", pct_json(r.metrics.iou[c])},
+                         {"Acc", pct_json(r.metrics.acc[c])}});
+  json j = info;
+  j["mIoU"] = pct_json(r.metrics.miou);
+  j["mAcc"] = pct_json(r.metrics.macc);
+  j["aAcc"] = pct_json(r.metrics.aacc);
+  j["images"] = r.images;
+  j["mode"] = s.mode;
+  j["inference"] = describe(s);
+  j["scales"] = s.scales;
+  j["flip"] = s.flip;
+  j["seconds"] = r.seconds;
+  j["per_class"] = per_class;
+  const fs::path d = run_dir;
+  {
+    std::ofstream out(d / (stem + ".json"));
+    out << j.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + (d / (stem + ".json")).string());
+  }
+  std::ofstream csv(d / (stem + ".csv"));
+  csv << "class,IoU,Acc\n";
+  for (size_t c = 0; c < r.class_names.size(); ++c) {
+    std::string name = r.class_names[c];
+    if (name.find_first_of(",\"") != std::string::npos) {  // CSV quoting ("bed " keeps its space)
+      std::string q = "\"";
+      for (char ch : name) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+      name = q + "\"";
+    }
+    csv << name << "," << pct(r.metrics.iou[c]) << "," << pct(r.metrics.acc[c]) << "\n";
+  }
+  csv << "mean," << pct(r.metrics.miou) << "," << pct(r.metrics.macc) << "\n";  // mIoU, mAcc
+  csv << "all pixels,," << pct(r.metrics.aacc) << "\n";                            // aAcc
+  if (!csv) throw std::runtime_error("cannot write " + (d / (stem + ".csv")).string());
+}
+
+}  // namespace rv::train::seg

@@ -1,0 +1,62 @@
+// seg_evaluate.h: evaluation of a segmenter as mmseg's test loop does it: every image of the
+// evaluation split once, its prediction at the label map's original size, the per-class areas
+// summed over the set (data/metrics/segmentation.h), then mIoU / mAcc / aAcc overall and IoU /
+// Acc per class.
+//
+//   per image: the eval pipeline's image (3, h, w) (Resize to the eval scale, keep ratio)
+//     single scale: UperNet::predict (whole image or sliding window of seg.crop every
+//                   seg.stride, optionally + flip) resized to the label map's size, argmax
+//     multi-scale:  the same image resized at every ratio of seg.scales (one eval data set per
+//                   ratio, mmseg's TTA Resize), UperNet::predict_multi_scale (softmax averaged)
+//   then data::seg_areas(pred, label) added up; the metrics once at the end.
+// Images are run one at a time (batch 1, as mmseg's test loader), in eval mode without a graph.
+//
+// Files (write_seg_eval_files): <run>/seg_eval.json {"mIoU", "mAcc", "aAcc" (percent), "per_class":
+// [{"class", "IoU", "Acc"}], and the settings}; <run>/seg_eval.csv "class,IoU,Acc", one row per
+// class, then "mean,<mIoU>,<mAcc>" and "all pixels,,<aAcc>"; percentages with 2 decimals, NaN
+// (a class absent from labels and predictions) written as "nan" (CSV) / null (JSON).
+#pragma once
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/metrics/segmentation.h"
+#include "models/seg/upernet.h"
+#include "train/config/train_config.h"
+
+namespace rv::train::seg {
+
+struct SegEvalSettings {
+  std::string mode = "whole";       // whole | slide
+  int64_t crop = 512, stride = 341;  // slide window and step
+  std::vector<double> scales;       // [] = single scale
+  bool flip = false;
+  int64_t max_images = 0;           // 0 = all (tests and quick looks)
+  // From the config's seg.* section.
+  static SegEvalSettings from_config(const config::TrainConfig& cfg);
+};
+
+struct SegEvalResult {
+  data::SegAreas areas;
+  data::SegMetrics metrics;
+  std::vector<std::string> class_names;
+  int64_t images = 0;
+  double seconds = 0.0;
+  double miou() const { return 100.0 * metrics.miou; }  // percent, as mmseg prints
+  double macc() const { return 100.0 * metrics.macc; }
+  double aacc() const { return 100.0 * metrics.aacc; }
+};
+
+// The model's training mode is restored afterwards.
+SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::TrainConfig& cfg,
+                                    const SegEvalSettings& settings);
+
+// The per-class table and the overall line, as mmseg's log prints them.
+std::string format_seg_table(const SegEvalResult& r, const std::string& title);
+
+// Writes <run_dir>/<stem>.json and <stem>.csv; `info` (model, checkpoint, ...) goes into the JSON.
+void write_seg_eval_files(const std::string& run_dir, const SegEvalResult& r, const SegEvalSettings& s,
+                          const nlohmann::json& info, const std::string& stem = "seg_eval");
+
+}  // namespace rv::train::seg

@@ -1,0 +1,288 @@
+// seg_trainer.cpp: the segmentation training loop (see seg_trainer.h).
+#include "train/seg/seg_trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <stdexcept>
+
+#include "data/loader.h"
+#include "engine/autograd.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/dropout.h"
+#include "engine/ops/elementwise.h"
+#include "engine/optim/clip.h"
+#include "models/pretrained.h"
+#include "train/checkpoint.h"
+#include "train/log/event_writer.h"
+#include "train/log/jsonl_log.h"
+#include "train/schedule.h"
+#include "train/seg/seg_evaluate.h"
+#include "train/seg/seg_setup.h"
+
+namespace rv::train::seg {
+namespace fs = std::filesystem;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+// Dropout and drop path of the whole segmenter draw from Generator(seed, kSegDropoutStream); its
+// offset is saved in checkpoints, so a resumed run draws the same masks.
+constexpr uint64_t kSegDropoutStream = 3;
+
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
+}  // namespace
+
+struct SegTrainer::State {
+  config::ResolvedConfig rc;
+  const config::TrainConfig& cfg;
+  RunPlan plan;
+  std::shared_ptr<models::seg::UperNet> net;
+  std::shared_ptr<Generator> dropout_gen;
+  TrainParamGroups groups;
+  std::unique_ptr<optim::Optimizer> opt;
+  std::vector<Tensor> params;
+  LrSchedule sched;
+  std::unique_ptr<data::Loader> loader;
+  std::unique_ptr<runlog::JsonlLog> log;
+  std::unique_ptr<runlog::EventFileWriter> tb;
+  int64_t step = 0, epoch = 0, epoch_batches = 0, nan_skipped = 0;
+  double last_loss = 0.0, train_seconds = 0.0;
+  int64_t timed_images = 0;
+
+  State(const config::ResolvedConfig& r, const RunPlan& p) : rc(r), cfg(rc.config), plan(p) {}
+
+  std::string ckpt_path(const std::string& name) const { return checkpoints_dir(plan.dir) + "/" + name + ".safetensors"; }
+
+  void message(const std::string& line) { std::cerr << line << "\n"; }
+
+  CheckpointMeta meta(const std::string& kind) const {
+    CheckpointMeta m;
+    m.kind = kind;
+    m.model = cfg.model.name;
+    m.epoch = epoch;
+    m.epoch_batches = epoch_batches;
+    m.epoch_samples = epoch_batches * cfg.train.batch_size;
+    m.step = step;
+    m.seed = uint64_t(cfg.train.seed);
+    m.dropout_offset = dropout_gen->offset();
+    m.nan_skipped = nan_skipped;
+    m.config = rc.json;
+    return m;
+  }
+
+  void setup();
+  void resume(const std::string& path);
+  void one_step();
+};
+
+void SegTrainer::State::setup() {
+  if (cfg.train.device == "cuda")
+    throw std::runtime_error("train.device = cuda: segmentation training on the GPU is not implemented yet (UperNet "
+                             "trains on the CPU); use train.device = cpu or auto");
+  if (cfg.train.amp == "bf16")
+    throw std::runtime_error("train.amp = bf16: autocast is not wired into segmentation training yet; use off or auto");
+  if (cfg.train.ema_decay > 0)
+    throw std::invalid_argument("train.ema_decay: EMA is not implemented for segmentation; set it to 0");
+  if (cfg.aug.mixup > 0 || cfg.aug.cutmix > 0)
+    throw std::invalid_argument("aug.mixup / aug.cutmix do not apply to segmentation; set them to 0");
+  if (cfg.train.loss != "ce" || cfg.train.label_smoothing != 0)
+    throw std::invalid_argument("train.loss / train.label_smoothing: segmentation uses plain CE with ignore 255 "
+                                "(seg.aux_weight, seg.avg_non_ignore); keep ce and 0");
+  net = std::make_shared<models::seg::UperNet>(seg_model_config(cfg));
+  if (!cfg.model.pretrained.empty()) {
+    // The backbone's classification weights (timm names); its head, if any, has no place here.
+    for (const auto& note : models::load_pretrained(*net->backbone->model(), cfg.model.pretrained,
+                                                    {.skip_mismatched_head = true}))
+      message("pretrained: " + note);
+  }
+  if (!cfg.ckpt.init_from.empty()) {
+    LoadedCheckpoint c = read_checkpoint(cfg.ckpt.init_from);
+    if (std::string why = state_mismatch(c.model, *net); !why.empty())
+      throw std::runtime_error("ckpt.init_from '" + cfg.ckpt.init_from + "' does not fit this UperNet:" + why);
+    net->load_state_dict(c.model);
+  }
+  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kSegDropoutStream);
+  nn::set_generator(*net, dropout_gen);
+  net->train(true);
+  groups = seg_param_groups(*net, cfg.optim.weight_decay, cfg.optim.layer_decay);
+  opt = make_optimizer(cfg, groups);
+  for (const auto& [name, p] : net->named_parameters())
+    if (p.requires_grad()) params.push_back(p);
+  sched = make_schedule_iters(cfg);
+
+  auto train_set = seg_dataset(cfg, true);
+  loader = std::make_unique<data::Loader>(
+      train_set, data::LoaderOptions{.batch_size = cfg.train.batch_size,
+                                     .shuffle = true,
+                                     .drop_last = true,
+                                     .workers = int(cfg.data.workers),
+                                     .seed = uint64_t(cfg.train.seed),
+                                     .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
+                                     .max_bad_fraction = cfg.data.max_bad_fraction,
+                                     .log = [this](const std::string& m) { message(m); }});
+  if (loader->batches_per_epoch() < 1)
+    throw std::invalid_argument("segmentation: the training split has " + std::to_string(train_set->size()) +
+                                " images, fewer than train.batch_size = " + std::to_string(cfg.train.batch_size));
+
+  fs::create_directories(checkpoints_dir(plan.dir));
+  if (plan.resume) resume(*plan.resume);
+  {
+    std::ofstream out(fs::path(plan.dir) / "config.json");
+    out << rc.json.dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + plan.dir + "/config.json");
+  }
+  const bool resumed = plan.resume.has_value();
+  log = std::make_unique<runlog::JsonlLog>((fs::path(plan.dir) / "log.jsonl").string(),
+                                           resumed ? std::optional<int64_t>(step) : std::nullopt);
+  if (cfg.log.tensorboard) {
+    tb = std::make_unique<runlog::EventFileWriter>((fs::path(plan.dir) / "tb").string());
+    if (resumed) tb->mark_restart(step + 1);
+  }
+  message("run folder: " + plan.dir);
+  message("model: UperNet on " + cfg.model.name + " (" + net->config().backbone.pos_embed + "), " +
+          std::to_string(net->num_parameters(true)) + " trainable parameters, " +
+          std::to_string(cfg.data.num_classes) + " classes");
+  message("data: " + loader->describe());
+  message("schedule: " + sched.name + " over " + std::to_string(sched.total_steps) + " steps, warmup " +
+          std::to_string(sched.warmup_steps));
+  loader->start_epoch(epoch, epoch_batches);
+}
+
+void SegTrainer::State::resume(const std::string& path) {
+  LoadedCheckpoint c = read_checkpoint(path);
+  if (std::string why = state_mismatch(c.model, *net); !why.empty())
+    throw std::runtime_error("checkpoint '" + path + "' (model " + c.meta.model + ") does not fit this UperNet on " +
+                             cfg.model.name + ":" + why);
+  if (c.optimizer.empty()) throw std::runtime_error("checkpoint '" + path + "' has no optimizer state to resume from");
+  net->load_state_dict(c.model);
+  opt->load_state_dict(c.optimizer);
+  step = c.meta.step;
+  epoch = c.meta.epoch;
+  epoch_batches = c.meta.epoch_batches;
+  nan_skipped = c.meta.nan_skipped;
+  dropout_gen->set_offset(c.meta.dropout_offset);
+  message("resumed from " + path + " at step " + std::to_string(step));
+}
+
+void SegTrainer::State::one_step() {
+  const auto t_step = Clock::now();
+  const int64_t micro = cfg.train.grad_accum;
+  double loss_sum = 0.0, decode_sum = 0.0, aux_sum = 0.0, data_ms = 0.0, bad_value = 0.0;
+  bool bad = false;
+  for (int64_t m = 0; m < micro; ++m) {
+    const auto t_data = Clock::now();
+    std::optional<data::Batch> batch = loader->next();
+    if (!batch) {  // the epoch ended: the next one, in its own order (mmseg's InfiniteSampler)
+      loader->start_epoch(++epoch);
+      epoch_batches = 0;
+      batch = loader->next();
+      if (!batch) throw std::runtime_error("train: the loader gave no batch at the start of epoch " + std::to_string(epoch));
+    }
+    data_ms += ms_since(t_data);
+    ++epoch_batches;
+    models::seg::SegLosses l = net->loss(batch->images, batch->label_maps);  // images (B, 3, S, S), labels (B, S, S)
+    const double v = l.total.item();
+    if (!std::isfinite(v)) {
+      if (!bad) bad_value = v;
+      bad = true;
+      continue;
+    }
+    loss_sum += v;
+    decode_sum += l.decode.item();
+    if (l.aux.defined()) aux_sum += l.aux.item();
+    (micro > 1 ? mul(l.total, 1.0 / double(micro)) : l.total).backward();
+  }
+  const double lr = sched.lr_at(step);
+  for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);
+  double grad_norm = NAN;
+  if (!bad && cfg.train.clip_grad > 0) {
+    grad_norm = optim::clip_grad_norm_(params, cfg.train.clip_grad);
+    if (!std::isfinite(grad_norm)) bad = true, bad_value = grad_norm;
+  }
+  ++step;
+  if (bad) {
+    opt->zero_grad();
+    log->write({{"kind", "train"}, {"step", step}, {"epoch", epoch}, {"loss", bad_value}, {"lr", lr}, {"skipped", true}});
+    if (cfg.train.nan_policy != "skip")
+      throw std::runtime_error("step " + std::to_string(step) + ": the loss or gradient norm is not finite; stopping "
+                               "(train.nan_policy = stop). Try a lower optim.lr, train.clip_grad, or "
+                               "train.nan_policy = skip.");
+    ++nan_skipped;
+    message("step " + std::to_string(step) + ": non-finite loss, update skipped");
+    return;
+  }
+  opt->step();
+  opt->zero_grad();
+  last_loss = loss_sum / double(micro);
+  const double step_ms = ms_since(t_step);
+  const int64_t images = cfg.train.batch_size * micro;
+  if (step > 1) train_seconds += step_ms / 1000.0, timed_images += images;
+  if (step % cfg.log.interval == 0 || step == sched.total_steps) {
+    json rec = {{"kind", "train"},
+                {"step", step},
+                {"epoch", epoch},
+                {"loss", last_loss},
+                {"decode_loss", decode_sum / double(micro)},
+                {"lr", lr},
+                {"img_per_s", images / (step_ms / 1000.0)},
+                {"data_ms", data_ms},
+                {"step_ms", step_ms}};
+    if (net->auxiliary_head) rec["aux_loss"] = aux_sum / double(micro);
+    if (cfg.train.clip_grad > 0) rec["grad_norm"] = grad_norm;
+    log->write(rec);
+    if (tb) tb->add_scalars(step, {{"train/loss", float(last_loss)}, {"train/lr", float(lr)}});
+    char line[200];
+    std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  lr %.3g  %.1f ms/step", (long long)step,
+                  (long long)sched.total_steps, last_loss, lr, step_ms);
+    message(line);
+  }
+  if (cfg.ckpt.recovery_steps > 0 && step % cfg.ckpt.recovery_steps == 0 && step < sched.total_steps)
+    save_checkpoint(ckpt_path("recovery"), *net, nullptr, opt.get(), meta("recovery"));
+}
+
+SegTrainer::SegTrainer(const config::ResolvedConfig& rc, const RunPlan& plan, std::shared_ptr<dist::Communicator> comm)
+    : s_(std::make_unique<State>(rc, plan)) {
+  if (comm && comm->world_size() > 1)
+    throw std::runtime_error("segmentation: data-parallel training (world size " + std::to_string(comm->world_size()) +
+                             ") is not implemented yet; run one process");
+  s_->setup();
+}
+
+SegTrainer::~SegTrainer() = default;
+
+TrainSummary SegTrainer::fit() {
+  State& s = *s_;
+  while (s.step < s.sched.total_steps) s.one_step();
+  save_checkpoint(s.ckpt_path("last"), *s.net, nullptr, s.opt.get(), s.meta("last"));
+  {  // the weights alone (UperNet's names: backbone.*, decode_head.*, auxiliary_head.*)
+    NamedTensors w;
+    for (const auto& [name, t] : s.net->state_dict()) w.emplace_back(name, t);
+    save_safetensors((fs::path(s.plan.dir) / "model.safetensors").string(), w, {});
+  }
+  const SegEvalSettings settings = SegEvalSettings::from_config(s.cfg);
+  SegEvalResult r = evaluate_segmentation(*s.net, s.cfg, settings);
+  write_seg_eval_files(s.plan.dir, r, settings,
+                       {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"step", s.step}});
+  s.log->write({{"kind", "val"}, {"step", s.step}, {"mIoU", r.miou()}, {"mAcc", r.macc()}, {"aAcc", r.aacc()},
+                {"images", r.images}, {"eval_s", r.seconds}});
+  if (s.tb) {
+    s.tb->add_scalars(s.step, {{"val/mIoU", float(r.miou())}, {"val/mAcc", float(r.macc())}, {"val/aAcc", float(r.aacc())}});
+    s.tb->close();
+  }
+  s.log->close();
+  std::fputs(format_seg_table(r, "segmentation, step " + std::to_string(s.step) + " (" + settings.mode + ")").c_str(),
+             stdout);
+  TrainSummary out;
+  out.steps = s.step;
+  out.last_loss = s.last_loss;
+  out.best_metric = r.miou();
+  out.nan_skipped = s.nan_skipped;
+  out.img_per_s = s.train_seconds > 0 ? double(s.timed_images) / s.train_seconds : 0.0;
+  return out;
+}
+
+}  // namespace rv::train::seg
