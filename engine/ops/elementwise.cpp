@@ -19,8 +19,8 @@ using autograd::Needs;
 
 namespace {
 
-// The values of a tensor-tensor op whose inputs live on a device: both on the same device, one
-// float dtype (promotion between dtypes is not on devices yet).
+// The values of a tensor-tensor op whose inputs live on a device: both on the same device; two
+// float dtypes are promoted as on the CPU (through the backend's dtype conversion).
 Tensor device_binary(backend::BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = backend::binary_op_name(op);
   if (a.device() != b.device())

@@ -27,7 +27,7 @@ const rv::test::TempDir& tmp() {
   return d;
 }
 
-rv::test::CliRun ropevit(const std::string& args) { return rv::test::ropevit(args, {.cwd = RV_SOURCE_DIR}); }
+rv::test::CliRun ropevit(const std::string& args) { return rv::test::ropevit(args, {.env = "", .cwd = RV_SOURCE_DIR}); }
 
 // The scenes once per process: 16 training and 4 validation images of 64 px.
 const fs::path& scenes() {
