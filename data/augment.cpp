@@ -9,8 +9,8 @@
 
 namespace rv::data {
 
-Image resized_crop(const Image& im, const CropBox& b, int out_h, int out_w, Interp interp) {
-  return resize(crop_view(im, int(b.top), int(b.left), int(b.height), int(b.width)), out_h, out_w, interp);
+Image resized_crop(const Image& im, const CropBox& b, int out_h, int out_w, Interp interp, ResizeMode mode) {
+  return resize(crop_view(im, int(b.top), int(b.left), int(b.height), int(b.width)), out_h, out_w, interp, mode);
 }
 
 ColorJitterParams color_jitter_params(const ColorJitterOptions& opt, RandomDraws& rd) {

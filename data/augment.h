@@ -25,7 +25,8 @@ namespace rv::data {
 // ---- RandomResizedCrop -------------------------------------------------------------------
 // The box: random_resized_crop_params (augment_params.h) on rd.generator(), the same draws.
 // The crop resized to out_height x out_width (torchvision F.resized_crop on a PIL image).
-Image resized_crop(const Image& im, const CropBox& box, int out_height, int out_width, Interp interp);
+Image resized_crop(const Image& im, const CropBox& box, int out_height, int out_width, Interp interp,
+                   ResizeMode mode = ResizeMode::exact);
 
 // ---- ColorJitter -------------------------------------------------------------------------
 struct ColorJitterOptions {

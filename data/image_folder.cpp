@@ -305,7 +305,8 @@ std::string ImageFolder::describe() const {
   os << ", " << num_classes() << " classes, ";
   if (opt_.train) {
     const auto& t = opt_.train_tf;
-    os << "train: RandomResizedCrop " << t.size << " (" << interp_name(t.interp) << "), flip " << t.hflip << ", ";
+    os << "train: RandomResizedCrop " << t.size << " (" << interp_name(t.interp) << ", " << resize_mode_name(t.resize)
+       << " resize), flip " << t.hflip << ", ";
     if (t.augment == TrainAugment::three_augment) os << "3-Augment + jitter " << t.color_jitter;
     else if (t.augment == TrainAugment::rand_augment) os << "RandAugment " << t.rand_augment;
     else os << "jitter " << t.color_jitter;

@@ -7,6 +7,10 @@
 #include <stdexcept>
 #include <vector>
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
 #include "data/image_color.h"
 
 namespace rv::data {
@@ -216,7 +220,70 @@ void transpose_hw(const Image& in, Image& out) {
 // ImagingLineBoxBlur along a line. Whole rows at a time, so that the inner loops run over the
 // W * C contiguous bytes of a row (vectorised) instead of striding down one column at a time.
 // Exact integer sums: the order of the additions does not change a bit.
+#if defined(__AVX2__)
+// The same pass with 16-bit window sums, 16 columns per step. Bit for bit the uint32 loop:
+//   - the window sum a <= 255 * (2 ri + 1) fits an int16 for ri <= 63 (3-Augment's radii give
+//     ri <= 1; the caller takes the uint32 loop otherwise), and the edge term e = lo + next <= 510;
+//   - a * ww + e * fw is formed exactly from two 16-bit multiply-adds (vpmaddwd on the pairs
+//     (a, e)) with the weights split as ww = 1024 * wh + wl, fw = 1024 * fh + fl (wl, fl < 1024;
+//     ww <= 2^24 so wh <= 2^14, fw <= 2^23 so fh <= 2^13: all int16):
+//       a * ww + e * fw = 1024 * (a * wh + e * fh) + (a * wl + e * fl),
+//     the first madd < 2^15 * 2^14 + 510 * 2^13 < 2^30, the second < 2^26: no int32 overflow;
+//   - the whole sum is <= 255 * ((2 ri + 1) * ww + 2 fw) <= 255 * 2^24 < 2^32, so the int32
+//     lanes (wrapping mod 2^32) hold the uint32 loop's value, and a logical shift by 24 after
+//     adding 2^23 gives its byte.
+// The gain: the window update on 16 lanes instead of 8, and two single-uop multiply-adds per
+// 8 outputs instead of two two-uop 32-bit multiplies and an add.
+void box_blur_cols16(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint16_t>& acc) {
+  const int H = in.height, n = in.width * in.channels;
+  auto row = [&](int y) { return in.row(std::clamp(y, 0, H - 1)); };
+  acc.assign(size_t(n), 0);
+  uint16_t* a = acc.data();
+  for (int j = -ri - 1; j < ri; ++j) {
+    const uint8_t* r = row(j);
+    for (int i = 0; i < n; ++i) a[i] = uint16_t(a[i] + r[i]);  // window of y = -1
+  }
+  auto pair = [](uint32_t lo16, uint32_t hi16) { return _mm256_set1_epi32(int32_t(lo16 | hi16 << 16)); };
+  const __m256i wh = pair(ww >> 10, fw >> 10), wl = pair(ww & 1023, fw & 1023);
+  const __m256i round = _mm256_set1_epi32(1 << 23);
+  for (int y = 0; y < H; ++y) {
+    const uint8_t *lo = row(y - ri - 1), *hi = row(y + ri), *next = row(y + ri + 1);
+    uint8_t* o = out.row(y);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+      auto load16 = [&](const uint8_t* p) { return _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i))); };
+      const __m256i l = load16(lo), h = load16(hi), nx = load16(next);
+      __m256i s = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + i));
+      s = _mm256_sub_epi16(_mm256_add_epi16(s, h), l);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(a + i), s);
+      const __m256i e = _mm256_add_epi16(l, nx);
+      // Per 128-bit lane: unpacklo holds columns 0-3 (8-11), unpackhi 4-7 (12-15).
+      auto bytes = [&](__m256i p) {
+        const __m256i bulk = _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(p, wh), 10), _mm256_madd_epi16(p, wl));
+        return _mm256_srli_epi32(_mm256_add_epi32(bulk, round), 24);
+      };
+      const __m256i r0 = bytes(_mm256_unpacklo_epi16(s, e)), r1 = bytes(_mm256_unpackhi_epi16(s, e));
+      const __m256i w16 = _mm256_packs_epi32(r0, r1);  // columns 0-7 | 8-15, in order
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i),
+                       _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1)));
+    }
+    for (; i < n; ++i) {
+      a[i] = uint16_t(a[i] + hi[i] - lo[i]);
+      const uint32_t bulk = uint32_t(a[i]) * ww + (uint32_t(lo[i]) + uint32_t(next[i])) * fw;
+      o[i] = uint8_t((bulk + (1u << 23)) >> 24);
+    }
+  }
+}
+#endif
+
 void box_blur_cols(const Image& in, Image& out, int ri, uint32_t ww, uint32_t fw, std::vector<uint32_t>& acc) {
+#if defined(__AVX2__)
+  if (ri <= 63) {
+    thread_local std::vector<uint16_t> acc16;
+    box_blur_cols16(in, out, ri, ww, fw, acc16);
+    return;
+  }
+#endif
   const int H = in.height, n = in.width * in.channels;
   auto row = [&](int y) { return in.row(std::clamp(y, 0, H - 1)); };
   acc.assign(size_t(n), 0);

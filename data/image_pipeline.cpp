@@ -85,7 +85,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   CropBox box;
   const Image im = train_decode(data, size, label, info, opt, p.crop, box);
   if (p.rand_augment) {
-    Image x = resized_crop(im, box, opt.size, opt.size, opt.interp);
+    Image x = resized_crop(im, box, opt.size, opt.size, opt.interp, opt.resize);
     if (p.flip) x = hflip(x);
     x = ra->apply(x, *p.rand_augment);
     to_tensor_normalized_into(x, opt.mean, opt.std, out);
@@ -95,7 +95,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
     // writes (data/fused_color.h).
     // The resized crop goes into a per-thread image reused from sample to sample.
     thread_local Image x;
-    resize_into(crop_view(im, box.top, box.left, box.height, box.width), opt.size, opt.size, opt.interp, x);
+    resize_into(crop_view(im, box.top, box.left, box.height, box.width), opt.size, opt.size, opt.interp, x, opt.resize);
     ChannelLut lut;
     if (p.jitter) fused_color_apply(x, nullptr, &*p.jitter, lut);
     if (p.three) fused_color_apply(x, &*p.three, p.three->jitter ? &*p.three->jitter : nullptr, lut);

@@ -22,6 +22,14 @@ Interp interp_from_name(const std::string& name) {
   throw std::invalid_argument("interpolation: expected \"bilinear\" or \"bicubic\", got \"" + name + "\"");
 }
 
+const char* resize_mode_name(ResizeMode m) { return m == ResizeMode::exact ? "exact" : "fast"; }
+ResizeMode resize_mode_from_name(const std::string& name) {
+  if (name == "exact") return ResizeMode::exact;
+  if (name == "fast") return ResizeMode::fast;
+  throw std::invalid_argument("resize mode: expected \"exact\" (Pillow's bytes) or \"fast\" (16-bit weights, within 1 level), got \"" +
+                              name + "\"");
+}
+
 ImageView view_of(const Image& im) {
   return {im.pixels.data(), im.height, im.width, im.channels, size_t(im.width) * im.channels};
 }
@@ -52,14 +60,22 @@ double bicubic_kernel(double x) {
 }
 
 // The taps of one axis: output i reads inputs first[i] .. first[i] + count[i] - 1 with
-// fixed-point weights w[i * taps + k].
+// fixed-point weights w[i * taps + k] of `prec` fractional bits (22 exact; <= 22 and each
+// weight an int16 in fast mode).
 struct Taps {
   int taps = 0;
+  int prec = kPrecisionBits;
   std::vector<int> first, count;
   std::vector<int32_t> w;
 };
 
-Taps make_taps(int in_size, int out_size, Interp interp) {
+// Round half away from zero into `prec`-bit fixed point (Pillow's rounding).
+int32_t to_fixed(double v, int prec) {
+  const double s = double(1 << prec);
+  return int32_t(v < 0 ? -0.5 + v * s : 0.5 + v * s);
+}
+
+Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode) {
   const double support0 = interp == Interp::bilinear ? 1.0 : 2.0;
   double (*kernel)(double) = interp == Interp::bilinear ? bilinear_kernel : bicubic_kernel;
   // The scale is computed from float box edges, as Pillow's (float in0, in1) arguments.
@@ -71,7 +87,7 @@ Taps make_taps(int in_size, int out_size, Interp interp) {
   t.first.resize(out_size);
   t.count.resize(out_size);
   t.w.assign(size_t(out_size) * t.taps, 0);
-  std::vector<double> k(t.taps);
+  std::vector<double> k(t.taps), norm(size_t(out_size) * t.taps, 0.0);
   for (int i = 0; i < out_size; ++i) {
     const double center = (i + 0.5) * scale;
     // Pillow truncates (center -/+ support + 0.5) toward zero, then clamps to the image.
@@ -83,19 +99,30 @@ Taps make_taps(int in_size, int out_size, Interp interp) {
       k[j] = kernel((j + lo - center + 0.5) / filterscale);
       sum += k[j];
     }
-    for (int j = 0; j < n; ++j) {
-      const double v = sum != 0.0 ? k[j] / sum : k[j];
-      // Round half away from zero into 22-bit fixed point.
-      t.w[size_t(i) * t.taps + j] = int32_t(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
-    }
+    for (int j = 0; j < n; ++j) norm[size_t(i) * t.taps + j] = sum != 0.0 ? k[j] / sum : k[j];
     t.first[i] = lo;
     t.count[i] = n;
   }
+  if (mode == ResizeMode::fast) {
+    // Pillow-SIMD's choice: the most fractional bits at which every weight is an int16 (the
+    // largest |weight| sets it; weights <= 1, so P >= 14). The int32 sums cannot overflow:
+    // |sum| <= 255 * sum|w| * 2^P + 2^(P-1) < 255 * 2 * 2^22 + 2^21 < 2^31 (sum|w| < 2 for these kernels).
+    double max_w = 0.0;
+    for (double v : norm) max_w = std::max(max_w, std::fabs(v));
+    int prec = 0;
+    while (prec < kPrecisionBits) {
+      const int32_t hi = to_fixed(max_w, prec + 1);
+      if (hi > 32767) break;
+      ++prec;
+    }
+    t.prec = prec;
+  }
+  for (size_t i = 0; i < norm.size(); ++i) t.w[i] = to_fixed(norm[i], t.prec);
   return t;
 }
 
-inline uint8_t clip8(int32_t acc) {
-  const int32_t v = acc >> kPrecisionBits;  // arithmetic shift: negative sums stay negative
+inline uint8_t clip8(int32_t acc, int prec = kPrecisionBits) {
+  const int32_t v = acc >> prec;  // arithmetic shift: negative sums stay negative
   return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
@@ -106,10 +133,10 @@ void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
     const int32_t* w = t.w.data() + size_t(x) * t.taps;
     const uint8_t* p = in + size_t(t.first[x]) * C;
     int32_t acc[C];
-    for (int c = 0; c < C; ++c) acc[c] = 1 << (kPrecisionBits - 1);
+    for (int c = 0; c < C; ++c) acc[c] = 1 << (t.prec - 1);
     for (int k = 0; k < t.count[x]; ++k)
       for (int c = 0; c < C; ++c) acc[c] += int32_t(p[k * C + c]) * w[k];
-    for (int c = 0; c < C; ++c) out[x * C + c] = clip8(acc[c]);
+    for (int c = 0; c < C; ++c) out[x * C + c] = clip8(acc[c], t.prec);
   }
 }
 
@@ -122,7 +149,7 @@ void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& 
     const int32_t* w = t.w.data() + size_t(x) * t.taps;
     const uint8_t* p = in + size_t(t.first[x]) * 3;
     const int count = t.count[x];  // a local: `out` (uint8_t) may alias the taps for all the compiler knows
-    constexpr int32_t half = 1 << (kPrecisionBits - 1);
+    const int32_t half = 1 << (t.prec - 1);
 #if defined(__SSE4_1__)
     // GCC does not find this on its own: 4 bytes -> 4 x int32, times the broadcast weight. Two
     // accumulators (even and odd taps) halve the chain of dependent multiply-adds.
@@ -146,7 +173,7 @@ void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& 
     for (int k = 0; k < count; ++k)
       for (int c = 0; c < 4; ++c) acc[c] += int32_t(p[k * 3 + c]) * w[k];
 #endif
-    for (int c = 0; c < 3; ++c) out[x * 3 + c] = clip8(acc[c]);
+    for (int c = 0; c < 3; ++c) out[x * 3 + c] = clip8(acc[c], t.prec);
   }
 }
 
@@ -163,8 +190,12 @@ void horizontal_row_rgb(const uint8_t* in, uint8_t* out, int out_w, const Taps& 
 // int16 pairs (R0 R1 G0 G1 B0 B1 0 0), the high half into (R2 R3 G2 G3 B2 B3 0 0), and the
 // weights of the step are laid out to match (hi of taps k, k+1 four times, then of k+2, k+3).
 // Taps past the pixel's count have weight 0 (the bytes they read are padding or neighbours).
+//
+// When every weight already fits an int16 (fast mode; or exact mode on a strong shrink, where
+// all weights are < 2^-7), there is no split: `hi` holds the weights, one multiply-add per step.
 struct TapsAvx2 {
   int steps = 0;                 // ceil(max count / 4)
+  bool split = true;             // w = 256 * hi + lo; false: w = hi
   std::vector<int16_t> hi, lo;   // 16 per step: [(x * steps + s) * 16 + lane]
 };
 
@@ -172,6 +203,8 @@ bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
   int max_count = 0;
   for (int c : t.count) max_count = std::max(max_count, c);
   out.steps = (max_count + 3) / 4;
+  out.split = false;
+  for (int32_t w : t.w) out.split = out.split || w > 32767 || w < -32768;
   const size_t n = t.first.size();
   out.hi.assign(n * out.steps * 16, 0);
   out.lo.assign(n * out.steps * 16, 0);
@@ -183,7 +216,7 @@ bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
         const int k = s * 4 + j;
         if (k >= t.count[x]) continue;
         const int32_t w = t.w[x * t.taps + k];
-        const int32_t h = w >> 8;  // arithmetic: floor, so lo = w - 256 * h is in 0..255
+        const int32_t h = out.split ? w >> 8 : w;  // arithmetic: floor, so lo = w - 256 * h is in 0..255
         if (h > 32767 || h < -32768) return false;
         const int half = j / 2, odd = j % 2;  // 128-bit half of the vector, place in the pair
         for (int c = 0; c < 4; ++c) {
@@ -197,13 +230,14 @@ bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
 
 // R rows at once (Pillow-SIMD's trick): the rows share every output pixel's weights, so each
 // weight load serves R rows, and the R sums are finished together. `in[r]` are padded rows.
-template <int R>
+template <int R, bool Split>
 void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int out_w, const Taps& t, const TapsAvx2& ta) {
   // Low half: pixels 0, 1 of the step; high half (bytes 6.. of the same 16): pixels 2, 3.
   // -1 (0x80) zero-fills the high byte of each int16 and the unused fourth channel.
   const __m256i shuffle = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
                                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-  const __m128i half = _mm_set1_epi32(1 << (kPrecisionBits - 1));
+  const __m128i half = _mm_set1_epi32(1 << (t.prec - 1));
+  const __m128i shift = _mm_cvtsi32_si128(t.prec);
   const int steps = ta.steps;
   for (int x = 0; x < out_w; ++x) {
     const size_t off = size_t(t.first[x]) * 3;
@@ -213,24 +247,26 @@ void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int
     for (int r = 0; r < R; ++r) acc_hi[r] = acc_lo[r] = _mm256_setzero_si256();
     for (int s = 0; s < steps; ++s) {
       const __m256i h = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wh + s * 16));
-      const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wl + s * 16));
       for (int r = 0; r < R; ++r) {
         const __m256i px = _mm256_shuffle_epi8(
             _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(in[r] + off + s * 12))), shuffle);
         acc_hi[r] = _mm256_add_epi32(acc_hi[r], _mm256_madd_epi16(px, h));
-        acc_lo[r] = _mm256_add_epi32(acc_lo[r], _mm256_madd_epi16(px, l));
+        if constexpr (Split) {
+          const __m256i l = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(wl + s * 16));
+          acc_lo[r] = _mm256_add_epi32(acc_lo[r], _mm256_madd_epi16(px, l));
+        }
       }
     }
-    // sum = 256 * hi + lo; the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
+    // sum = 256 * hi + lo (or hi); the two 128-bit halves hold taps (0, 1) and (2, 3) of each step.
     __m256i sum[R];
-    for (int r = 0; r < R; ++r) sum[r] = _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]);
+    for (int r = 0; r < R; ++r) sum[r] = Split ? _mm256_add_epi32(_mm256_slli_epi32(acc_hi[r], 8), acc_lo[r]) : acc_hi[r];
     if constexpr (R == 4) {
       // Rows finished two per vector: [row 0 | row 1] and [row 2 | row 3], then packed together.
       const __m256i half8 = _mm256_broadcastsi128_si256(half);
       __m256i u01 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[0], sum[1], 0x20), _mm256_permute2x128_si256(sum[0], sum[1], 0x31));
       __m256i u23 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[2], sum[3], 0x20), _mm256_permute2x128_si256(sum[2], sum[3], 0x31));
-      u01 = _mm256_srai_epi32(_mm256_add_epi32(u01, half8), kPrecisionBits);
-      u23 = _mm256_srai_epi32(_mm256_add_epi32(u23, half8), kPrecisionBits);
+      u01 = _mm256_sra_epi32(_mm256_add_epi32(u01, half8), shift);
+      u23 = _mm256_sra_epi32(_mm256_add_epi32(u23, half8), shift);
       // packs: lanes [r0 r2 | r1 r3] as int16; packus clips to 0..255: bytes [r0 r2 r0 r2 | r1 r3 r1 r3].
       const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(u01, u23), _mm256_setzero_si256());
       const uint64_t lo02 = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(p)));
@@ -243,13 +279,48 @@ void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int
     } else {
       for (int r = 0; r < R; ++r) {
         __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum[r]), _mm256_extracti128_si256(sum[r], 1)), half);
-        acc = _mm_srai_epi32(acc, kPrecisionBits);
+        acc = _mm_sra_epi32(acc, shift);
         acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
         const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
         uint8_t* o = out[r] + size_t(x) * 3;
         o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
       }
     }
+  }
+}
+
+// One output row of the vertical pass when every weight is an int16: taps paired, so that one
+// vpmaddwd gives a[i] * w[k] + b[i] * w[k + 1] for 8 outputs (the two rows' bytes interleaved and
+// widened to int16). The int32 sum is the plain loop's exactly (each product < 255 * 2^15), so
+// the bytes are the same; the plain loop's int32 multiplies are what this saves.
+void vertical_row_madd(const uint8_t* mid, size_t stride, int first, int count, const int32_t* w, int prec, uint8_t* o,
+                       int n) {
+  const __m256i half = _mm256_set1_epi32(1 << (prec - 1));
+  const __m128i shift = _mm_cvtsi32_si128(prec);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i acc0 = half, acc1 = half;  // outputs i .. i + 7, i + 8 .. i + 15
+    for (int k = 0; k < count; k += 2) {
+      const uint8_t* ra = mid + size_t(first + k) * stride + i;
+      const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(ra));
+      const bool pair = k + 1 < count;
+      const __m128i b = pair ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(ra + stride)) : _mm_setzero_si128();
+      const uint32_t w2 = uint32_t(uint16_t(int16_t(w[k]))) | uint32_t(pair ? uint16_t(int16_t(w[k + 1])) : 0u) << 16;
+      const __m256i wv = _mm256_set1_epi32(int32_t(w2));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b)), wv));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpackhi_epi8(a, b)), wv));
+    }
+    acc0 = _mm256_sra_epi32(acc0, shift);
+    acc1 = _mm256_sra_epi32(acc1, shift);
+    // packs interleaves the 128-bit lanes: [0..3 8..11 | 4..7 12..15]; the permute restores the order.
+    const __m256i w16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(acc0, acc1), 0xD8);
+    const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1));  // clip 0..255
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), bytes);
+  }
+  for (; i < n; ++i) {
+    int32_t acc = 1 << (prec - 1);
+    for (int k = 0; k < count; ++k) acc += int32_t(mid[size_t(first + k) * stride + i]) * w[k];
+    o[i] = clip8(acc, prec);
   }
 }
 #endif
@@ -267,13 +338,13 @@ void reshape(Image& out, int h, int w, int c) {
 
 }  // namespace
 
-Image resize(const ImageView& src, int out_h, int out_w, Interp interp) {
+Image resize(const ImageView& src, int out_h, int out_w, Interp interp, ResizeMode mode) {
   Image out;
-  resize_into(src, out_h, out_w, interp, out);
+  resize_into(src, out_h, out_w, interp, out, mode);
   return out;
 }
 
-void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Image& out) {
+void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Image& out, ResizeMode mode) {
   if (!out.pixels.empty() && src.data >= out.pixels.data() && src.data < out.pixels.data() + out.pixels.size())
     throw std::invalid_argument("resize_into: the source is a view of the output image (resize in place is not supported)");
   if (out_h < 1 || out_w < 1 || src.height < 1 || src.width < 1)
@@ -302,7 +373,12 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
       dst = mid_scratch.data();
     }
     mid = dst, mid_stride = size_t(out_w) * C;
-    const Taps t = make_taps(src.width, out_w, interp);
+    // Always Pillow's 22-bit weights here, in fast mode too: the 8-bit intermediate is then
+    // Pillow's own, so the vertical pass's 16-bit weights alone move a byte, by at most 1 (see
+    // pil_resize.h). 16-bit weights here as well would let the intermediate differ by 1 and the
+    // vertical pass's negative lobes (sum |w| up to ~1.14) carry that to 2 on rare pixels, as
+    // Pillow-SIMD does; the tests found such a pixel on noise images.
+    const Taps t = make_taps(src.width, out_w, interp, ResizeMode::exact);
     size_t pad = 1;  // readable bytes past the row that the RGB paths may read (with weight 0)
 #if defined(__AVX2__)
     TapsAvx2 ta;
@@ -327,13 +403,15 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
             in[r] = padded.data() + r * pstride;
             o[r] = dst + size_t(y + r) * mid_stride;
           }
-          horizontal_rows_rgb_avx2<R>(in, o, out_w, t, ta);
+          if (ta.split) horizontal_rows_rgb_avx2<R, true>(in, o, out_w, t, ta);
+          else horizontal_rows_rgb_avx2<R, false>(in, o, out_w, t, ta);
         }
         for (; y < y1; ++y) {
           std::memcpy(padded.data(), src.row(int(y)), size_t(src.width) * 3);
           in[0] = padded.data();
           o[0] = dst + size_t(y) * mid_stride;
-          horizontal_rows_rgb_avx2<1>(in, o, out_w, t, ta);
+          if (ta.split) horizontal_rows_rgb_avx2<1, true>(in, o, out_w, t, ta);
+          else horizontal_rows_rgb_avx2<1, false>(in, o, out_w, t, ta);
         }
       }
 #endif
@@ -356,9 +434,11 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
 
   // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
   // runs along the contiguous row (all W * C bytes) and vectorises.
-  const Taps t = make_taps(src.height, out_h, interp);
+  const Taps t = make_taps(src.height, out_h, interp, mode);
   reshape(out, out_h, out_w, C);
   const int row_len = out_w * C;
+  bool w16 = true;  // every weight an int16: the multiply-add path (fast mode, or a strong shrink)
+  for (int32_t w : t.w) w16 = w16 && w <= 32767 && w >= -32768;
   cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
     // Locals and __restrict: the uint8_t rows may alias anything as far as the compiler knows
     // (char types), which would make it reload the bounds and give up vectorising.
@@ -366,17 +446,24 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
     thread_local std::vector<int32_t> acc_buf;
     if (acc_buf.size() < size_t(n)) acc_buf.resize(size_t(n));
     int32_t* __restrict acc = acc_buf.data();
+    const int prec = t.prec;
     for (int64_t y = y0; y < y1; ++y) {
-      for (int i = 0; i < n; ++i) acc[i] = 1 << (kPrecisionBits - 1);
       const int32_t* w = t.w.data() + size_t(y) * t.taps;
       const int count = t.count[y], first = t.first[y];
+#if defined(__AVX2__)
+      if (w16) {
+        vertical_row_madd(mid, mid_stride, first, count, w, prec, out.row(int(y)), n);
+        continue;
+      }
+#endif
+      for (int i = 0; i < n; ++i) acc[i] = 1 << (prec - 1);
       for (int k = 0; k < count; ++k) {
         const uint8_t* __restrict in = mid + size_t(first + k) * mid_stride;
         const int32_t wk = w[k];
         for (int i = 0; i < n; ++i) acc[i] += int32_t(in[i]) * wk;
       }
       uint8_t* __restrict o = out.row(int(y));
-      for (int i = 0; i < n; ++i) o[i] = clip8(acc[i]);
+      for (int i = 0; i < n; ++i) o[i] = clip8(acc[i], prec);
     }
   });
 }

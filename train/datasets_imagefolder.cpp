@@ -78,6 +78,7 @@ std::shared_ptr<const data::Dataset> make_image_folder_dataset(const config::Tra
     t.rrc.scale_min = a.scale[0], t.rrc.scale_max = a.scale[1];
     t.rrc.ratio_min = a.ratio[0], t.rrc.ratio_max = a.ratio[1];
     t.interp = interp;
+    t.resize = data::resize_mode_from_name(d.resize);
     t.hflip = a.hflip;
     // As timm: with RandAugment on, colour jitter is not applied (aug.color_jitter is ignored).
     t.augment = a.three_augment         ? data::TrainAugment::three_augment

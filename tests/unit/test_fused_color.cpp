@@ -5,7 +5,8 @@
 //   - fused_color_apply + to_tensor_normalized_lut_into (data/fused_color.h) against hflip ->
 //     color_jitter_apply / three_augment_apply -> to_tensor_normalized, for every 3-Augment op,
 //     every jitter order, hue, grey inputs and flips;
-//   - gaussian_blur against PIL's box blurs written plainly (odd shapes, 1-pixel lines).
+//   - gaussian_blur against PIL's box blurs written plainly (odd shapes, 1-pixel lines, the
+//     16-bit window sums up to their largest radius and the uint32 loop past it).
 // Pillow's own pixels are checked in tests/fixtures/test_transforms.cpp.
 #include <cmath>
 #include <cstring>
@@ -213,6 +214,16 @@ TEST_CASE("gaussian_blur (horizontal passes run on the transposed image): PIL's 
       CAPTURE(n);
       CHECK(gaussian_blur(im, radius).pixels == ref_blur(im, radius).pixels);
     }
+  // The 16-bit window sums (AVX2) hold up to 255 * (2 ri + 1) <= 32767, ri <= 63; larger box
+  // radii take the uint32 loop. All-255 images give the largest sums at ri = 63 (radius ~63.5).
+  for (float radius : {40.0f, 63.0f, 63.6f, 70.0f}) {
+    Image white(150, 23, 3);
+    std::fill(white.pixels.begin(), white.pixels.end(), uint8_t(255));
+    const Image im = noise_image(140, 21, 3, uint64_t(radius * 10));
+    CAPTURE(radius);
+    CHECK(gaussian_blur(white, radius).pixels == ref_blur(white, radius).pixels);
+    CHECK(gaussian_blur(im, radius).pixels == ref_blur(im, radius).pixels);
+  }
 }
 
 TEST_CASE("fused colour chain: the same floats as hflip -> jitter / 3-Augment -> normalise, every op and order") {

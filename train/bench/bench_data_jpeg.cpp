@@ -146,8 +146,8 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::printf("ropevit bench data: %zu JPEGs (%s, %.0f KB on average), in memory\n", files.size(), source.c_str(),
               bytes / double(files.size()) / 1024);
-  std::printf("train chain: RandomResizedCrop %lld + flip + %s + normalise%s; scaled + region decode on\n",
-              (long long)tf.size, aa == "3a" ? "3-Augment + jitter 0.4" : aa.c_str(),
+  std::printf("train chain: RandomResizedCrop %lld (%s resize) + flip + %s + normalise%s; scaled + region decode on\n",
+              (long long)tf.size, data::resize_mode_name(tf.resize), aa == "3a" ? "3-Augment + jitter 0.4" : aa.c_str(),
               reprob > 0 ? " + random erasing" : "");
 
   auto p = [&](size_t i) { return reinterpret_cast<const uint8_t*>(files[i % files.size()].data()); };
@@ -179,6 +179,10 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
     data::train_decode(p(i), n(i), "bench", info, no_roi, tp.crop, box);
   });
   const double chain = rate(files.size(), seconds, [&](size_t i) { data::train_transform(p(i), n(i), "bench", tf, &ra, rd); });
+  data::TrainTransformOptions exact_resize = tf;  // data.resize = exact: Pillow's bytes
+  exact_resize.resize = data::ResizeMode::exact;
+  const double chain_exact =
+      rate(files.size(), seconds, [&](size_t i) { data::train_transform(p(i), n(i), "bench", exact_resize, &ra, rd); });
 #ifdef _OPENMP
   omp_set_num_threads(omp_before);
 #endif
@@ -214,6 +218,7 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
   std::printf("%-50s %14.1f %8.2f\n", "pipeline decode: scaled + region", dec, dec / raw);
   std::printf("%-50s %14.1f %8.2f\n", "  (the same without region decode: scaled only)", dec_whole, dec_whole / raw);
   std::printf("%-50s %14.1f %8.2f\n", "decode + augment + normalise (train_transform)", chain, chain / raw);
+  std::printf("%-50s %14.1f %8.2f\n", "  (the same with data.resize = exact)", chain_exact, chain_exact / raw);
   std::printf("%-50s %14.1f %8.2f\n", ("full loader, " + std::to_string(workers) + " workers, batch " + std::to_string(b)).c_str(),
               loader_core, loader_core / raw);
   std::printf("%-50s %14.1f\n", "  the same, images/s of wall time", loader_rate);

@@ -45,6 +45,7 @@ struct DataSection {
   int64_t val_subset = 0;      // evaluate on N images (see train/datasets.h); 0 = all
   std::vector<double> mean = {0.485, 0.456, 0.406}, std = {0.229, 0.224, 0.225};
   std::string interpolation = "bicubic";
+  std::string resize = "fast";  // training crops' resize: exact (Pillow's bytes) | fast (within 1 level; data/pil_resize.h)
   std::string on_bad_sample = "stop";  // a training sample that fails to load: stop | skip (data/loader.h)
   double max_bad_fraction = 0.01;      // skip: more failures per epoch than this share stop the run
 };

@@ -94,6 +94,10 @@ std::vector<Field> fields() {
       RV_FIELD(data.mean, "normalisation mean per channel").length(1, 4),
       RV_FIELD(data.std, "normalisation std per channel").length(1, 4).above(0),
       RV_FIELD(data.interpolation, "resize interpolation").one_of({"bilinear", "bicubic"}),
+      RV_FIELD(data.resize, "the training crop's resize arithmetic: exact = Pillow's bytes (timm's), fast = 16-bit "
+                            "weights as Pillow-SIMD (every byte within 1 grey level of Pillow's, ~2x faster). "
+                            "Evaluation always resizes exactly")
+          .one_of({"exact", "fast"}),
       RV_FIELD(data.on_bad_sample, "a training image that fails to load (corrupt, truncated): stop the run naming "
                                    "the file, or skip it (logged once, counted per epoch; its row takes the next "
                                    "sample of the epoch's order). Evaluation always stops")

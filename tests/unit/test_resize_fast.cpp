@@ -1,0 +1,226 @@
+// ResizeMode::fast (data/pil_resize.h): Pillow's resize with a 16-bit-weight vertical pass.
+//   - its bytes against the same arithmetic written as a plain loop here (the precision P
+//     chosen plainly, every sum in int64), so the SIMD passes (AVX2 horizontal and vertical
+//     multiply-adds) are checked bit for bit on odd sizes, both filters, RGB and grey;
+//   - the property the option promises: max |fast - exact| <= 1 grey level, on many random
+//     sizes and scales of noise images (the worst case: every pixel differs from its
+//     neighbours, so the sums land anywhere relative to the rounding edges);
+//   - exact mode on weights that fit 16 bits (a strong shrink) also takes the single
+//     multiply-add paths: still Pillow's algorithm bit for bit (P = 22);
+//   - the option's parsing and its use in train_transform.
+// Pillow's own pixels (exact mode) are checked in tests/fixtures/test_transforms.cpp and the
+// exact SIMD paths in tests/unit/test_fused_color.cpp.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <random>
+
+#include "data/decode_jpeg.h"
+#include "data/image_ops.h"
+#include "data/image_pipeline.h"
+#include "data/pil_resize.h"
+#include "tests/support/check.h"
+#include "tests/support/noise_image.h"
+
+using namespace rv;
+using namespace rv::data;
+using rv::test::noise_image;
+
+namespace {
+
+double kernel(double x, Interp interp) {
+  x = std::fabs(x);
+  if (interp == Interp::bilinear) return x < 1 ? 1 - x : 0;
+  const double a = -0.5;
+  if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+  if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+  return 0;
+}
+
+int32_t fixed(double v, int prec) { return int32_t(v < 0 ? -0.5 + v * double(1 << prec) : 0.5 + v * double(1 << prec)); }
+
+// One axis: first input and fixed-point weights per output, at 22 bits (exact) or at the largest
+// P <= 22 where the largest |weight| still rounds to <= 32767 (fast).
+struct Axis {
+  int prec = 22;
+  std::vector<int> lo;
+  std::vector<std::vector<int32_t>> w;
+};
+
+Axis ref_axis(int in, int out, Interp interp, ResizeMode mode) {
+  const double scale = double(float(in)) / out, fs = std::max(scale, 1.0);
+  const double support = (interp == Interp::bilinear ? 1.0 : 2.0) * fs;
+  std::vector<std::vector<double>> norm(static_cast<size_t>(out));
+  Axis a;
+  a.lo.assign(size_t(out), 0);
+  double max_w = 0;
+  for (int i = 0; i < out; ++i) {
+    const double c = (i + 0.5) * scale;
+    const int first = std::max(int(c - support + 0.5), 0), last = std::min(int(c + support + 0.5), in);
+    double sum = 0;
+    for (int j = first; j < last; ++j) norm[size_t(i)].push_back(kernel((j - c + 0.5) / fs, interp)), sum += norm[size_t(i)].back();
+    for (double& v : norm[size_t(i)]) v = sum != 0 ? v / sum : v, max_w = std::max(max_w, std::fabs(v));
+    a.lo[size_t(i)] = first;
+  }
+  if (mode == ResizeMode::fast) {
+    a.prec = 0;
+    while (a.prec < 22 && fixed(max_w, a.prec + 1) <= 32767) ++a.prec;
+  }
+  a.w.resize(size_t(out));
+  for (int i = 0; i < out; ++i)
+    for (double v : norm[size_t(i)]) a.w[size_t(i)].push_back(fixed(v, a.prec));
+  return a;
+}
+
+uint8_t clip(int64_t acc, int prec) {
+  const int64_t v = acc >> prec;
+  return uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+}
+
+Image ref_resize(const Image& src, int oh, int ow, Interp interp, ResizeMode mode) {
+  const int C = src.channels;
+  Image mid = src;
+  if (ow != src.width) {
+    const Axis a = ref_axis(src.width, ow, interp, ResizeMode::exact);  // fast mode too: Pillow's intermediate
+    mid = Image(src.height, ow, C);
+    for (int y = 0; y < src.height; ++y)
+      for (int x = 0; x < ow; ++x)
+        for (int c = 0; c < C; ++c) {
+          int64_t acc = int64_t(1) << (a.prec - 1);
+          for (size_t k = 0; k < a.w[size_t(x)].size(); ++k)
+            acc += int64_t(src.at(y, a.lo[size_t(x)] + int(k), c)) * a.w[size_t(x)][k];
+          mid.at(y, x, c) = clip(acc, a.prec);
+        }
+  }
+  if (oh == src.height) return mid;
+  const Axis a = ref_axis(src.height, oh, interp, mode);
+  Image out(oh, ow, C);
+  for (int y = 0; y < oh; ++y)
+    for (int x = 0; x < ow; ++x)
+      for (int c = 0; c < C; ++c) {
+        int64_t acc = int64_t(1) << (a.prec - 1);
+        for (size_t k = 0; k < a.w[size_t(y)].size(); ++k)
+          acc += int64_t(mid.at(a.lo[size_t(y)] + int(k), x, c)) * a.w[size_t(y)][k];
+        out.at(y, x, c) = clip(acc, a.prec);
+      }
+  return out;
+}
+
+int max_abs_diff(const Image& a, const Image& b) {
+  REQUIRE(a.pixels.size() == b.pixels.size());
+  int m = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) m = std::max(m, std::abs(int(a.pixels[i]) - int(b.pixels[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("resize fast: the 16-bit-weight arithmetic written plainly, bit for bit (SIMD passes included)") {
+  // Odd widths (vector loads past the row end, edge pixels with fewer taps), row lengths that
+  // are not multiples of 16 (the vertical pass's scalar tail), up, down by up to ~8x (many
+  // taps: more than one step, a large P), one axis only, 1 pixel wide.
+  const int shapes[][4] = {{37, 53, 19, 23}, {300, 401, 224, 224}, {229, 460, 224, 224}, {17, 9, 40, 31},
+                           {5, 1, 7, 3},     {1, 7, 1, 2},         {64, 200, 64, 61},   {90, 33, 30, 33},
+                           {45, 700, 20, 224}, {224, 225, 224, 224}, {500, 375, 61, 47}, {3, 3, 2, 2}};
+  int n = 0;
+  for (const auto& s : shapes)
+    for (Interp interp : {Interp::bilinear, Interp::bicubic})
+      for (int c : {3, 1}) {
+        const Image src = noise_image(s[0], s[1], c, uint64_t(n++));
+        const int in_h = s[0], in_w = s[1], out_h = s[2], out_w = s[3];
+        CAPTURE(in_h);
+        CAPTURE(in_w);
+        CAPTURE(out_h);
+        CAPTURE(out_w);
+        CAPTURE(c);
+        REQUIRE(resize(src, out_h, out_w, interp, ResizeMode::fast).pixels ==
+                ref_resize(src, out_h, out_w, interp, ResizeMode::fast).pixels);
+        // Exact mode on the same shapes: Pillow's 22-bit arithmetic (its single multiply-add
+        // paths when the weights fit 16 bits, i.e. a shrink by more than ~128x).
+        REQUIRE(resize(src, out_h, out_w, interp, ResizeMode::exact).pixels ==
+                ref_resize(src, out_h, out_w, interp, ResizeMode::exact).pixels);
+      }
+  // A crop view (row stride > width) and resize_into's reused buffer give the same bytes.
+  const Image big = noise_image(80, 120, 3, 99);
+  Image reused;
+  for (const auto& sz : {std::array<int, 2>{50, 70}, {12, 9}, {61, 40}, {30, 97}}) {
+    resize_into(crop_view(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic, reused, ResizeMode::fast);
+    CHECK(reused.pixels == ref_resize(crop(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic, ResizeMode::fast).pixels);
+  }
+}
+
+TEST_CASE("resize exact: a shrink by 256x (every 22-bit weight fits 16 bits) takes the single multiply-add paths, still exact") {
+  // 2048 -> 8: ~1/512 per weight at most, < 2^15 / 2^22: no split in the horizontal pass, the
+  // vertical pass's multiply-adds.
+  for (int c : {3, 1}) {
+    const Image src = noise_image(600, 2048, c, 7);
+    CHECK(resize(src, 2, 8, Interp::bicubic).pixels == ref_resize(src, 2, 8, Interp::bicubic, ResizeMode::exact).pixels);
+    const Image tall = noise_image(2048, 35, c, 8);
+    CHECK(resize(tall, 8, 35, Interp::bilinear).pixels == ref_resize(tall, 8, 35, Interp::bilinear, ResizeMode::exact).pixels);
+  }
+}
+
+TEST_CASE("resize fast: every byte within 1 grey level of Pillow's exact bytes (random sizes and scales)") {
+  // The random sizes of RandomResizedCrop: crops of 8..700 pixels each way to 1..300, i.e.
+  // scales from ~1/90 (many taps) to ~40x up, both filters, RGB and grey, noise images.
+  std::mt19937 rng(1234);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int differ = 0;
+  size_t bytes = 0, changed = 0;
+  for (int i = 0; i < 300; ++i) {
+    const int ih = pick(8, 700), iw = pick(8, 700);
+    const bool small = i % 3 == 0;  // a third to small outputs (large shrinks), the rest near 224
+    const int oh = small ? pick(1, 40) : pick(100, 300), ow = small ? pick(1, 40) : pick(100, 300);
+    const int c = i % 4 == 3 ? 1 : 3;
+    const Interp interp = i % 5 == 4 ? Interp::bilinear : Interp::bicubic;
+    const Image src = noise_image(ih, iw, c, uint64_t(1000 + i));
+    const Image fast = resize(src, oh, ow, interp, ResizeMode::fast);
+    const Image exact = resize(src, oh, ow, interp, ResizeMode::exact);
+    CAPTURE(ih);
+    CAPTURE(iw);
+    CAPTURE(oh);
+    CAPTURE(ow);
+    CAPTURE(c);
+    const int d = max_abs_diff(fast, exact);
+    REQUIRE(d <= 1);
+    differ += d > 0;
+    bytes += fast.pixels.size();
+    for (size_t k = 0; k < fast.pixels.size(); ++k) changed += fast.pixels[k] != exact.pixels[k];
+  }
+  // Not the same arithmetic: some bytes do differ (else this test checks nothing).
+  CHECK(differ > 0);
+  MESSAGE("fast vs exact: " << differ << " of 300 resizes differ somewhere; " << changed << " of " << bytes
+                            << " bytes differ by 1");
+}
+
+TEST_CASE("resize mode: names, errors, and the train transform's option") {
+  CHECK(resize_mode_from_name("exact") == ResizeMode::exact);
+  CHECK(resize_mode_from_name("fast") == ResizeMode::fast);
+  CHECK(std::string(resize_mode_name(ResizeMode::fast)) == "fast");
+  CHECK_THROWS_WITH_AS(resize_mode_from_name("simd"), doctest::Contains("resize mode: expected \"exact\""), std::invalid_argument);
+  CHECK(TrainTransformOptions{}.resize == ResizeMode::fast);  // the documented default
+  if (!have_jpeg_decoder()) return;
+  // The same draws through both modes: the same crop, tensors within 1 level (/ 255 / std).
+  Image im(120, 160, 3);
+  for (int y = 0; y < im.height; ++y)
+    for (int x = 0; x < im.width; ++x)
+      for (int c = 0; c < 3; ++c) im.at(y, x, c) = uint8_t((x * 7 + y * 3 + c * 50 + (x * y) % 13) & 255);
+  const std::string jpg = encode_jpeg(im, 90);
+  const auto* p = reinterpret_cast<const uint8_t*>(jpg.data());
+  TrainTransformOptions fast, exact;
+  fast.size = exact.size = 64;
+  fast.color_jitter = exact.color_jitter = 0;  // the normalise only: a level is 1 / (255 * std)
+  exact.resize = ResizeMode::exact;
+  int differ = 0;
+  for (uint64_t s = 0; s < 8; ++s) {
+    Generator g1(s), g2(s);
+    RandomDraws r1(g1), r2(g2);
+    const Tensor a = train_transform(p, jpg.size(), "x", fast, nullptr, r1);
+    const Tensor b = train_transform(p, jpg.size(), "x", exact, nullptr, r2);
+    float m = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(a.data<float>()[i] - b.data<float>()[i]));
+    CHECK(m <= 1.0f / (255 * 0.224f) + 1e-5f);
+    differ += m > 0;
+  }
+  CHECK(differ > 0);
+}
