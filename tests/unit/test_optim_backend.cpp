@@ -24,13 +24,14 @@
 #include "engine/optim/clip.h"
 #include "engine/tensor.h"
 #include "tests/support/check.h"
+#include "tests/support/host_memory_backend.h"
 
 using namespace rv;
 
 namespace {
 
 // Host memory standing in for a device; records the optimizer entries it is called with.
-class RecordingBackend final : public backend::DeviceBackend {
+class RecordingBackend final : public test::HostMemoryBackend {
  public:
   std::map<std::string, int> calls;
   // The last adamw_step's entries, and copies of their tensors (the pointers are valid only
@@ -44,20 +45,7 @@ class RecordingBackend final : public backend::DeviceBackend {
   UnaryOp last_op = UnaryOp::neg;
   double last_a = 0.0, last_b = 0.0;
 
-  DeviceType type() const override { return DeviceType::cuda; }
-  int device_count() const override { return 1; }
-  std::string unavailable_reason() const override { return ""; }
   std::string device_name(int) const override { return "recording"; }
-  void synchronize(int) override {}
-  void* allocate(size_t n, int) override { return std::malloc(n ? n : 1); }
-  void deallocate(void* p, int) override { std::free(p); }
-  void memset(void* d, int byte, size_t n, int) override { std::memset(d, byte, n); }
-  void copy_from_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  void copy_to_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  void copy_on_device(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  backend::MemoryStats memory_stats(int) override { return {}; }
-  void reset_peak_stats(int) override {}
-  void empty_cache(int) override {}
 
   void adamw_step(const std::vector<AdamWParam>& params) override {
     ++calls["adamw_step"];

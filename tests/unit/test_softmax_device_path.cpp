@@ -22,6 +22,7 @@
 #include "engine/ops/softmax.h"
 #include "engine/tensor.h"
 #include "tests/support/check.h"
+#include "tests/support/host_memory_backend.h"
 
 using namespace rv;
 
@@ -38,42 +39,13 @@ Tensor on_device(const std::vector<double>& v, const Shape& shape, DType dt) {
   return h.to(dt).cuda();
 }
 
-class FakeBackend final : public backend::DeviceBackend {
+class FakeBackend final : public test::HostMemoryBackend {
  public:
   std::map<std::string, int> calls;
 
-  DeviceType type() const override { return DeviceType::cuda; }
-  int device_count() const override { return 1; }
-  std::string unavailable_reason() const override { return ""; }
-  std::string device_name(int) const override { return "fake"; }
-  void synchronize(int) override {}
-  void* allocate(size_t n, int) override { return std::malloc(n ? n : 1); }
-  void deallocate(void* p, int) override { std::free(p); }
-  void memset(void* d, int byte, size_t n, int) override { std::memset(d, byte, n); }
-  void copy_from_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  void copy_to_host(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  void copy_on_device(void* d, const void* s, size_t n, int) override { std::memcpy(d, s, n); }
-  backend::MemoryStats memory_stats(int) override { return {}; }
-  void reset_peak_stats(int) override {}
-  void empty_cache(int) override {}
-
-  // Element by element in row-major order of dst; src read as broadcast to dst's shape.
   void copy_strided(const Tensor& dst, const Tensor& src) override {
     ++calls["copy_strided"];
-    const Shape& shape = dst.shape();
-    const size_t lead = shape.size() - src.shape().size(), item = dst.itemsize();
-    std::vector<int64_t> idx(shape.size(), 0);
-    for (int64_t n = 0; n < dst.numel(); ++n) {
-      int64_t od = 0, os = 0;
-      for (size_t d = 0; d < shape.size(); ++d) {
-        od += idx[d] * dst.strides()[d];
-        if (d >= lead && src.shape()[d - lead] != 1) os += idx[d] * src.strides()[d - lead];
-      }
-      std::memcpy(static_cast<char*>(dst.device_data()) + od * item,
-                  static_cast<const char*>(src.device_data()) + os * item, item);
-      for (size_t d = shape.size(); d-- > 0;)
-        if (++idx[d] < shape[d]) break; else idx[d] = 0;
-    }
+    HostMemoryBackend::copy_strided(dst, src);
   }
 
   void fill(const Tensor& dst, double value) override {
