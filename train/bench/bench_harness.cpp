@@ -3,9 +3,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <map>
 #include <memory>
 #include <stdexcept>
+#include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/cpu/parallel.h"
 
@@ -137,6 +144,32 @@ Result time_case(const Case& c, const Peaks& peaks, double budget_s) {
   bool compute_bound = c.flops > 0 && (c.bytes == 0 || c.flops / c.bytes > peaks.gflops / peaks.gbps);
   r.peak_fraction = compute_bound ? r.gflops / peaks.gflops : r.gbps / peaks.gbps;
   return r;
+}
+
+std::map<std::string, double> read_torch_timings(const std::string& path, const std::string& tool,
+                                                 std::string* device) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("--torch: cannot open '" + path + "'");
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--torch: '" + path + "' is not valid JSON: " + e.what());
+  }
+  if (!j.contains("ms") || !j["ms"].is_object())
+    throw std::runtime_error("--torch: '" + path + "' has no \"ms\" object (expected the output of " + tool + ")");
+  if (device) *device = j.contains("device") && j["device"].is_string() ? j["device"].get<std::string>() : "";
+  std::map<std::string, double> out;
+  for (auto& [k, v] : j["ms"].items()) out[k] = v.get<double>();
+  return out;
+}
+
+double parse_budget_seconds(const std::string& v) {
+  char* end = nullptr;
+  const double b = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || !std::isfinite(b) || b < 0)
+    throw std::runtime_error("--budget: expected seconds (a number >= 0), got '" + v + "'");
+  return b;
 }
 
 }  // namespace rv::bench

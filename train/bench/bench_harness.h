@@ -12,6 +12,7 @@
 // peak" needs no table of CPU models.
 #pragma once
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -58,5 +59,13 @@ std::vector<double> time_calls(const std::function<void()>& f, const std::functi
 double median_of(std::vector<double> times);
 // Builds the case's inputs (c.make()), times `run` and the reference, and frees the inputs.
 Result time_case(const Case& c, const Peaks& peaks, double budget_s = 0.5);
+
+// The PyTorch timings a tools/bench_torch_*.py script wrote (`tool` names it in errors): its
+// "ms" object ({case key: median ms}); `device`, when given, receives its "device" field ("" when
+// absent). Errors name --torch and the file.
+std::map<std::string, double> read_torch_timings(const std::string& path, const std::string& tool,
+                                                 std::string* device = nullptr);
+// --budget's value: seconds, a finite number >= 0 (0 still times the minimum number of calls).
+double parse_budget_seconds(const std::string& v);
 
 }  // namespace rv::bench

@@ -69,32 +69,6 @@ double device_seconds(const std::function<void()>& launch, const std::function<v
   return per_call[per_call.size() / 2];
 }
 
-std::map<std::string, double> read_torch_ms(const std::string& path, std::string* device_name) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("--torch: cannot open '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw std::runtime_error("--torch: '" + path + "' is not valid JSON: " + e.what());
-  }
-  if (!j.contains("ms") || !j["ms"].is_object())
-    throw std::runtime_error("--torch: '" + path + "' has no \"ms\" object (expected the output of "
-                             "tools/bench_torch_kernels.py)");
-  if (j.contains("device") && j["device"].is_string()) *device_name = j["device"].get<std::string>();
-  std::map<std::string, double> out;
-  for (auto& [k, v] : j["ms"].items()) out[k] = v.get<double>();
-  return out;
-}
-
-double parse_budget(const std::string& v) {
-  char* end = nullptr;
-  const double b = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(b) || b < 0)
-    throw std::runtime_error("--budget: expected seconds (a number >= 0), got '" + v + "'");
-  return b;
-}
-
 }  // namespace
 
 int bench_kernels(int argc, char** argv) {
@@ -114,7 +88,7 @@ int bench_kernels(int argc, char** argv) {
     else if (a == "--filter") filter = value();
     else if (a == "--torch") torch_path = value();
     else if (a == "--out") out_path = value();
-    else if (a == "--budget") budget = parse_budget(value());
+    else if (a == "--budget") budget = parse_budget_seconds(value());
     else if (a == "--list") list = true;
     else throw std::runtime_error("unknown option '" + a + "' (see ropevit bench kernels --help)");
   }
@@ -136,7 +110,7 @@ int bench_kernels(int argc, char** argv) {
 
   std::string torch_device;
   std::map<std::string, double> torch_ms;
-  if (!torch_path.empty()) torch_ms = read_torch_ms(torch_path, &torch_device);
+  if (!torch_path.empty()) torch_ms = read_torch_timings(torch_path, "tools/bench_torch_kernels.py", &torch_device);
   std::ofstream out;
   if (!out_path.empty()) {
     out.open(out_path);

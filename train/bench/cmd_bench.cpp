@@ -50,32 +50,6 @@ void bench_usage() {
       "Threads follow OMP_NUM_THREADS.\n");
 }
 
-std::map<std::string, double> read_torch_times(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error("--torch: cannot open '" + path + "'");
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const std::exception& e) {
-    throw std::runtime_error("--torch: '" + path + "' is not valid JSON: " + e.what());
-  }
-  if (!j.contains("ms") || !j["ms"].is_object())
-    throw std::runtime_error("--torch: '" + path + "' has no \"ms\" object (expected the output of "
-                             "tools/bench_torch_ops.py)");
-  std::map<std::string, double> out;
-  for (auto& [k, v] : j["ms"].items()) out[k] = v.get<double>();
-  return out;
-}
-
-// --budget's value: seconds, a finite number >= 0 (0 still times 3 calls per case).
-double parse_budget(const std::string& v) {
-  char* end = nullptr;
-  double b = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(b) || b < 0)
-    throw std::runtime_error("--budget: expected seconds (a number >= 0), got '" + v + "'");
-  return b;
-}
-
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
@@ -103,7 +77,7 @@ int cmd_bench(int argc, char** argv) {
     else if (a == "--filter") filter = value();
     else if (a == "--torch") torch_path = value();
     else if (a == "--out") out_path = value();
-    else if (a == "--budget") budget = parse_budget(value());
+    else if (a == "--budget") budget = bench::parse_budget_seconds(value());
     else if (a == "--list") list = true;
     else throw std::runtime_error("unknown option '" + a + "' (see ropevit bench --help)");
   }
@@ -118,7 +92,7 @@ int cmd_bench(int argc, char** argv) {
     return 0;
   }
   std::map<std::string, double> torch_ms;
-  if (!torch_path.empty()) torch_ms = read_torch_times(torch_path);
+  if (!torch_path.empty()) torch_ms = bench::read_torch_timings(torch_path, "tools/bench_torch_ops.py");
   std::ofstream out;
   if (!out_path.empty()) {
     out.open(out_path);
