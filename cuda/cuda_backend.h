@@ -103,6 +103,10 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor col2im(const Tensor& cols, const Shape& x_shape, const ConvWindow& win) override;
   Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices) override;
   Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices) override;
+
+  // ---- resampling: interpolate (backend_resample.cpp) -----------------------------------------
+  Tensor resample2d(const Tensor& x, const ResampleTaps& th, const ResampleTaps& tw) override;
+  Tensor resample2d_backward(const Tensor& g, const ResampleTaps& th, const ResampleTaps& tw) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

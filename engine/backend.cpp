@@ -288,4 +288,30 @@ Tensor DeviceBackend::pool2d_backward(const Tensor& g, const PoolWindows& win, c
                         g.device());
 }
 
+// ---- resampling ----
+Tensor DeviceBackend::resample2d(const Tensor& x, const ResampleTaps&, const ResampleTaps&) {
+  throw_not_implemented("interpolate", x.device());
+}
+Tensor DeviceBackend::resample2d_backward(const Tensor& g, const ResampleTaps&, const ResampleTaps&) {
+  throw_not_implemented("interpolate backward", g.device());
+}
+
+void invert_taps(const DeviceBackend::ResampleTaps& t, std::vector<int64_t>& off, std::vector<int64_t>& out_index,
+                 std::vector<double>& weight) {
+  off.assign(static_cast<size_t>(t.in) + 1, 0);
+  for (int64_t o = 0; o < t.out; ++o)
+    for (int64_t j = 0; j < t.n[size_t(o)]; ++j) ++off[size_t(t.idx[size_t(o * t.K + j)]) + 1];
+  for (int64_t i = 0; i < t.in; ++i) off[size_t(i) + 1] += off[size_t(i)];
+  out_index.assign(size_t(off[size_t(t.in)]), 0);
+  weight.assign(size_t(off[size_t(t.in)]), 0.0);
+  std::vector<int64_t> next(off.begin(), off.end() - 1);
+  for (int64_t o = 0; o < t.out; ++o)
+    for (int64_t j = 0; j < t.n[size_t(o)]; ++j) {
+      const size_t e = size_t(o * t.K + j);
+      const size_t at = size_t(next[size_t(t.idx[e])]++);
+      out_index[at] = o;
+      weight[at] = t.w[e];
+    }
+}
+
 }  // namespace rv::backend

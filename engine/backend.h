@@ -333,7 +333,31 @@ class DeviceBackend {
   // dx (P, H, W) from g (P, OH, OW) (and the forward's indices for max): each input cell sums the
   // gradients of the outputs it fed in ascending (oh, ow), one thread per cell (deterministic).
   virtual Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices);
+
+  // ---- resampling: interpolate's tap tables (cuda/backend_resample.cpp) ----
+  // One spatial dim of a separable resampling (engine/ops/interpolate.cpp builds these for every
+  // mode): output index o reads n[o] <= K inputs idx[o*K + j] with weights w[o*K + j]. The op
+  // computes the weights in the tensor's dtype; they are stored here as double, exactly.
+  struct ResampleTaps {
+    int64_t in = 0, out = 0, K = 1;
+    std::vector<int64_t> n, idx;
+    std::vector<double> w;
+    bool identity = false;  // out == in and output o copies input o: the pass is a copy, as on the CPU
+  };
+  // out (P, OH, OW) fresh and contiguous, x's dtype, from x (P, H, W) (any strides, f32 or f64):
+  // out[p][oh][ow] = sum over height taps i of wh_i * (sum over width taps j of ww_j * x[p][h_i][w_j]),
+  // the width sums inside and every sum in tap order, as the CPU computes it.
+  virtual Tensor resample2d(const Tensor& x, const ResampleTaps& th, const ResampleTaps& tw);
+  // Its transpose: dx (P, th.in, tw.in) from g (P, OH, OW), fresh and contiguous. A gather (one
+  // thread per input cell, over invert_taps' lists), so deterministic, in the CPU's order.
+  virtual Tensor resample2d_backward(const Tensor& g, const ResampleTaps& th, const ResampleTaps& tw);
 };
+
+// The inverse of one tap table, for gathers: for input index i, the entries off[i] .. off[i+1]
+// of (out_index, weight) are the taps that read i, in ascending (o, j) order (the order in which
+// the CPU's scatter adds them). Shared by the CUDA backend and the tests' host transcription.
+void invert_taps(const DeviceBackend::ResampleTaps& t, std::vector<int64_t>& off, std::vector<int64_t>& out_index,
+                 std::vector<double>& weight);
 
 // The backend of `device`'s type, checked to have that device. Throws std::runtime_error that
 // names the device and says why when the backend is not built in or the device is absent.

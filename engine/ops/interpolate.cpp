@@ -18,6 +18,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
@@ -285,7 +286,51 @@ void run_backward(const Tensor& g, Tensor& gx, const Plan& p) {
   });
 }
 
+// ---- on a device: the same tap tables, the kernels of the backend (cuda/kernels/resample.cu) ----
+
+template <class T>
+backend::DeviceBackend::ResampleTaps backend_taps(const Taps<T>& t) {
+  backend::DeviceBackend::ResampleTaps r;
+  r.in = t.in, r.out = t.out, r.K = t.K;
+  r.n = t.n;
+  r.idx = t.idx;
+  r.w.assign(t.w.begin(), t.w.end());  // exact: every T here is a float or a double
+  r.identity = t.identity;
+  return r;
+}
+
+// The (height, width) tables for a tensor of dtype `dt` on a device, built in that dtype as the
+// CPU builds them for its compute type (f32 and f64 only: other dtypes are refused by name).
+void device_taps(const Plan& p, DType dt, Device device, backend::DeviceBackend::ResampleTaps& th,
+                 backend::DeviceBackend::ResampleTaps& tw) {
+  if (dt != DType::f32 && dt != DType::f64)
+    throw std::invalid_argument(std::string("interpolate: dtype ") + dtype_name(dt) + " is not implemented on " +
+                                device.str() + " yet (f32 and f64 are)");
+  auto build = [&]<class T>() {
+    th = backend_taps(make_taps<T>(p.mode, p.antialias, p.H, p.OH, p.align_corners, p.scale_h));
+    tw = backend_taps(make_taps<T>(p.mode, p.antialias, p.W, p.OW, p.align_corners, p.scale_w));
+  };
+  if (dt == DType::f64) build.template operator()<double>();
+  else build.template operator()<float>();
+}
+
+Tensor resample_values_on_device(const Tensor& x, const Plan& p) {
+  backend::DeviceBackend::ResampleTaps th, tw;
+  device_taps(p, x.dtype(), x.device(), th, tw);
+  // The planes (B*C, H, W): a view when x is contiguous, else one device copy.
+  const Tensor planes = x.contiguous().reshape({p.P, p.H, p.W});
+  return backend::get(x.device()).resample2d(planes, th, tw).reshape(p.out_shape);
+}
+
+Tensor resample_grad_on_device(const Tensor& g, const Plan& p) {
+  backend::DeviceBackend::ResampleTaps th, tw;
+  device_taps(p, g.dtype(), g.device(), th, tw);
+  const Tensor planes = g.contiguous().reshape({p.P, p.OH, p.OW});
+  return backend::get(g.device()).resample2d_backward(planes, th, tw).reshape(p.in_shape);
+}
+
 Tensor resample_values(const Tensor& x_in, const Plan& p) {
+  if (!x_in.device().is_cpu()) return resample_values_on_device(x_in, p);
   const DType dt = x_in.dtype(), ct = cpu::compute_dtype(dt);
   Tensor x = x_in.to(ct).contiguous();
   Tensor out = empty(p.out_shape, ct);
@@ -295,6 +340,7 @@ Tensor resample_values(const Tensor& x_in, const Plan& p) {
 }
 
 Tensor resample_grad(const Tensor& g_in, const Plan& p) {
+  if (!g_in.device().is_cpu()) return resample_grad_on_device(g_in, p);
   const DType dt = g_in.dtype(), ct = cpu::compute_dtype(dt);
   Tensor g = g_in.to(ct).contiguous();
   Tensor gx = zeros(p.in_shape, ct);

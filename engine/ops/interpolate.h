@@ -1,5 +1,6 @@
-// interpolate.h: F.interpolate for images (B, C, H, W) and sequences (B, C, L), CPU,
-// forward and backward, matching PyTorch's numerics.
+// interpolate.h: F.interpolate for images (B, C, H, W) and sequences (B, C, L), forward and
+// backward, matching PyTorch's numerics; on the CPU, and on a device through the backend's
+// resample2d (the same tap tables, cuda/kernels/resample.cu; f32 and f64).
 //
 //   interpolate(x, {.size = {9, 9}, .mode = "bicubic"})                   ViT position embeddings
 //   interpolate(x, {.size = {9, 9}, .mode = "bicubic", .antialias = true}) timm's resample
