@@ -26,6 +26,7 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
+#include "engine/ops/norm_device.h"
 
 namespace rv {
 
@@ -148,6 +149,8 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   if (training && n == 1)
     throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input of "
                                 "shape " + shape_str(x.shape()));
+  if (!x.device().is_cpu())
+    return batch_norm_composed_on_device(x, running_mean, running_var, weight, bias, training, momentum, eps);
   const DType dt = x.dtype(), ct = cpu::compute_dtype(dt);
 
   std::vector<double> mean(C), var(C), rstd(C);  // the statistics that normalise x
@@ -287,6 +290,7 @@ Tensor group_norm(const Tensor& x, int64_t groups, const Tensor& weight, const T
                                 shape_str(x.shape()) + ")");
   check_channel_param(op, "weight", weight, C);
   check_channel_param(op, "bias", bias, C);
+  if (!x.device().is_cpu()) return group_norm_composed_on_device(x, groups, weight, bias, eps);
   const int64_t G = groups, cpg = C / G, m = cpg * S;  // m values per (sample, group)
   const DType dt = x.dtype(), ct = cpu::compute_dtype(dt);
 
