@@ -107,6 +107,10 @@ class CudaBackend final : public backend::DeviceBackend {
   // ---- resampling: interpolate (backend_resample.cpp) -----------------------------------------
   Tensor resample2d(const Tensor& x, const ResampleTaps& th, const ResampleTaps& tw) override;
   Tensor resample2d_backward(const Tensor& g, const ResampleTaps& th, const ResampleTaps& tw) override;
+
+  // ---- flat gather and bucketed scatter-add: gather / scatter_add / index_add (backend_take.cpp) ----
+  Tensor take(const Tensor& src, const Tensor& offsets) override;
+  Tensor scatter_add_flat(const Tensor& x, const Tensor& src, const Tensor& targets, const Tensor& sources) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -314,4 +314,20 @@ void invert_taps(const DeviceBackend::ResampleTaps& t, std::vector<int64_t>& off
     }
 }
 
+// ---- flat gathers and bucketed scatter-adds ----
+Tensor DeviceBackend::take(const Tensor& src, const Tensor&) { throw_not_implemented("gather", src.device()); }
+Tensor DeviceBackend::scatter_add_flat(const Tensor& x, const Tensor&, const Tensor&, const Tensor&) {
+  throw_not_implemented("scatter_add", x.device());
+}
+
+void bucket_by_target(const int64_t* targets, const int64_t* sources, int64_t positions, int64_t n,
+                      std::vector<int64_t>& off, std::vector<int64_t>& order) {
+  off.assign(static_cast<size_t>(n) + 1, 0);
+  for (int64_t p = 0; p < positions; ++p) ++off[size_t(targets[p]) + 1];
+  for (int64_t t = 0; t < n; ++t) off[size_t(t) + 1] += off[size_t(t)];
+  order.assign(static_cast<size_t>(positions), 0);
+  std::vector<int64_t> next(off.begin(), off.end() - 1);
+  for (int64_t p = 0; p < positions; ++p) order[size_t(next[size_t(targets[p])]++)] = sources[p];
+}
+
 }  // namespace rv::backend

@@ -351,7 +351,25 @@ class DeviceBackend {
   // Its transpose: dx (P, th.in, tw.in) from g (P, OH, OW), fresh and contiguous. A gather (one
   // thread per input cell, over invert_taps' lists), so deterministic, in the CPU's order.
   virtual Tensor resample2d_backward(const Tensor& g, const ResampleTaps& th, const ResampleTaps& tw);
+
+  // ---- flat gathers and bucketed scatter-adds: gather / scatter_add / index_add (cuda/backend_take.cpp) ----
+  // The engine turns each of these ops into element offsets on the host (engine/ops/index_device.cpp),
+  // where the index is anyway (its bounds are checked there).
+  // out (n) fresh and contiguous, src's dtype: out[i] = src's element at flat offset offsets[i] of
+  // contiguous src (any dtype). offsets: a contiguous 1-D int64 CPU tensor, each in [0, src.numel()).
+  virtual Tensor take(const Tensor& src, const Tensor& offsets);
+  // out: a fresh contiguous copy of x (f32 or f64) to which, for every position p in ascending
+  // order, contiguous src's element sources[p] is added into out's element targets[p] (one
+  // writer per output element, over bucket_by_target's lists: deterministic, the CPU's order).
+  // targets, sources: contiguous 1-D int64 CPU tensors of one length.
+  virtual Tensor scatter_add_flat(const Tensor& x, const Tensor& src, const Tensor& targets, const Tensor& sources);
 };
+
+// Buckets positions by target for a gather-form scatter-add over n outputs: output t sums
+// sources[order[j]] for j in off[t] .. off[t+1] (off has n + 1 entries; order lists the
+// sources in ascending position within each bucket). A stable counting sort, O(n + positions).
+void bucket_by_target(const int64_t* targets, const int64_t* sources, int64_t positions, int64_t n,
+                      std::vector<int64_t>& off, std::vector<int64_t>& order);
 
 // The inverse of one tap table, for gathers: for input index i, the entries off[i] .. off[i+1]
 // of (out_index, weight) are the taps that read i, in ascending (o, j) order (the order in which

@@ -26,6 +26,7 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/loops.h"
+#include "engine/ops/index_device.h"
 
 namespace rv {
 
@@ -289,7 +290,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_index_dim(x, dim, "index_add");
-  if (!x.device().is_cpu()) backend::throw_not_implemented("index_add", x.device());
+  const bool on_device = !x.device().is_cpu();
+  if (src.device() != x.device())
+    throw std::invalid_argument("index_add: x is on " + x.device().str() + " but src is on " + src.device().str());
   if (index.dim() > 1)
     throw std::invalid_argument("index_add: index must be 1-D, got shape " + shape_str(index.shape()));
   if (src.dtype() != x.dtype())
@@ -300,8 +303,10 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   if (src.shape() != want)
     throw std::invalid_argument("index_add: src has shape " + shape_str(src.shape()) + ", expected " + shape_str(want) +
                                 " (x's shape with dim " + std::to_string(dim) + " = index.numel())");
-  Tensor idx = checked_indices(index, x.shape()[dim], "index_add", dim_range(dim, x.shape()[dim]));
+  Tensor idx = checked_indices(on_device ? index_on_host(index) : index, x.shape()[dim], "index_add",
+                               dim_range(dim, x.shape()[dim]));
   idx = idx.view({idx.numel()});
+  if (on_device) return index_add_on_device(x, dim, idx, src);
   Tensor out = add_rows(x, dim, idx, src, "index_add");
   if (auto rec = autograd::Recorder("index_add", {x, src})) {
     if (rec.needs(1)) idx = rec.save(idx);
@@ -316,9 +321,11 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   dim = wrap_index_dim(x, dim, "gather");
-  if (!x.device().is_cpu()) backend::throw_not_implemented("gather", x.device());
+  const bool on_device = !x.device().is_cpu();
   check_index_fits(index, x, dim, false, "gather", "x");
-  Tensor idx = checked_indices(index, x.shape()[dim], "gather", dim_range(dim, x.shape()[dim]));
+  Tensor idx = checked_indices(on_device ? index_on_host(index) : index, x.shape()[dim], "gather",
+                               dim_range(dim, x.shape()[dim]));
+  if (on_device) return gather_on_device(x, dim, idx);
   Tensor out = gather_values(x, dim, idx);
   if (auto rec = autograd::Recorder("gather", {x})) {
     idx = rec.save(idx);
@@ -332,13 +339,17 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
   dim = wrap_index_dim(x, dim, "scatter_add");
-  if (!x.device().is_cpu()) backend::throw_not_implemented("scatter_add", x.device());
+  const bool on_device = !x.device().is_cpu();
+  if (src.device() != x.device())
+    throw std::invalid_argument("scatter_add: x is on " + x.device().str() + " but src is on " + src.device().str());
   if (src.dtype() != x.dtype())
     throw std::invalid_argument(std::string("scatter_add: src dtype ") + dtype_name(src.dtype()) +
                                 " differs from x dtype " + dtype_name(x.dtype()));
   check_index_fits(index, x, dim, false, "scatter_add", "x");
   check_index_fits(index, src, dim, true, "scatter_add", "src");
-  Tensor idx = checked_indices(index, x.shape()[dim], "scatter_add", dim_range(dim, x.shape()[dim]));
+  Tensor idx = checked_indices(on_device ? index_on_host(index) : index, x.shape()[dim], "scatter_add",
+                               dim_range(dim, x.shape()[dim]));
+  if (on_device) return scatter_add_on_device(x, dim, idx, src);
   Tensor out = scatter_values(x, dim, idx, src, "scatter_add");
   if (auto rec = autograd::Recorder("scatter_add", {x, src})) {
     idx = rec.save(idx);
@@ -370,6 +381,8 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   if (num_classes < -1)
     throw std::invalid_argument("one_hot: num_classes must be positive or -1 (infer), got " +
                                 std::to_string(num_classes));
+  if (!indices.device().is_cpu())  // made on the host, where the range check needs the values anyway
+    return one_hot(indices.to(cpu_device()), num_classes).to(indices.device());
   if (num_classes == -1) {
     if (indices.numel() == 0)
       throw std::invalid_argument("one_hot: cannot infer num_classes from an empty tensor; pass num_classes");

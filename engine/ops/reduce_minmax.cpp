@@ -89,19 +89,28 @@ Tensor extremum_all(const Tensor& x, const char* name, Better better) {
   if (x.numel() == 0)
     throw std::invalid_argument(std::string(name) + ": cannot reduce an empty tensor (shape " +
                                 shape_str(x.shape()) + ") over all elements; there is no identity. Give a dim");
-  Tensor xc = widen(x).contiguous();
-  Tensor out = empty({}, xc.dtype());
-  cpu::dispatch_all(xc.dtype(), name, [&]<class T>() {
-    *out.data<T>() = extremum_all_kernel<T>(xc.data<T>(), xc.numel(), better);
-  });
-  if (out.dtype() != x.dtype()) out = out.to(x.dtype());
+  Tensor out;
+  if (!x.device().is_cpu()) {
+    // On a device: the along-one-dim kernel over the flattened tensor gives the value (the same
+    // rule: NaN wins); the gradient is this op's own, below (ties share it).
+    Tensor indices;
+    backend::get(x.device()).minmax_dim(x.detach().reshape({x.numel()}), 0, false, std::is_same_v<Better, Greater>,
+                                        true, out, indices);
+  } else {
+    Tensor xc = widen(x).contiguous();
+    out = empty({}, xc.dtype());
+    cpu::dispatch_all(xc.dtype(), name, [&]<class T>() {
+      *out.data<T>() = extremum_all_kernel<T>(xc.data<T>(), xc.numel(), better);
+    });
+    if (out.dtype() != x.dtype()) out = out.to(x.dtype());
+  }
   if (auto rec = autograd::Recorder(name, {x})) {
     Tensor sx = rec.save(x), sv = rec.save(out);
     rec.finish(out, [sx, sv](const Tensor& g, const Needs&) -> Grads {
       // Every element equal to the result (or every NaN, if the result is NaN) gets g / count.
       Tensor hit = std::isnan(sv.item()) ? ne(sx, sx) : eq(sx, sv);
       const double count = sum(hit).item();
-      return {where(hit, mul(g, 1.0 / count), scalar_tensor(0.0, g.dtype()))};
+      return {where(hit, mul(g, 1.0 / count), full({}, 0.0, g.dtype(), g.device()))};
     });
   }
   return out;
