@@ -94,6 +94,30 @@ Tensor VisionTransformer::forward_features(const Tensor& images) {
   return norm ? norm->forward(x) : x;
 }
 
+Tensor VisionTransformer::forward_windowed(const Tensor& images, int64_t window,
+                                           const std::vector<int64_t>& global_blocks) {
+  const int64_t L = int64_t(blocks->size());
+  std::vector<bool> global(static_cast<size_t>(L), false);
+  for (int64_t j : global_blocks) {
+    const int64_t b = j < 0 ? j + L : j;
+    if (b < 0 || b >= L)
+      throw std::invalid_argument(who() + ": global block " + std::to_string(j) + " is outside the " + std::to_string(L) +
+                                  " blocks");
+    global[size_t(b)] = true;
+  }
+  if (window <= 0) throw std::invalid_argument(who() + ": the window size must be positive, got " + std::to_string(window));
+  auto [x, g] = embed(images);
+  const int64_t P = num_prefix_tokens();
+  if (P > 0) x = x.narrow(1, P, x.size(1) - P);  // ViTDet keeps no CLS token
+  const std::vector<Tensor> full = rope ? rope->angles(g, x.device()) : std::vector<Tensor>(size_t(L));
+  const std::vector<Tensor> local = rope ? rope->angles(Grid{window, window}, x.device()) : std::vector<Tensor>(size_t(L));
+  for (int64_t l = 0; l < L; ++l)
+    x = global[size_t(l)] ? block(size_t(l))->forward(x, full[size_t(l)], 0)
+                          : block(size_t(l))->forward_windowed(x, g, window, local[size_t(l)]);
+  const int64_t B = x.size(0), C = x.size(2);
+  return x.reshape({B, g.h, g.w, C}).permute({0, 3, 1, 2});  // (B, C, Gh, Gw)
+}
+
 Tensor VisionTransformer::forward_head(const Tensor& features, bool pre_logits) {
   if (features.dim() != 3 || features.size(2) != cfg_.embed_dim)
     throw std::invalid_argument(who() + ": forward_head expected features (B, N, " + std::to_string(cfg_.embed_dim) +

@@ -65,6 +65,12 @@ class VisionTransformer : public Model {
   // one per index in the order given; negative indices count from the end. Blocks after the
   // last one asked for are not run.
   std::vector<Tensor> forward_intermediates(const Tensor& images, const std::vector<int64_t>& indices) override;
+  // ViTDet's backbone pass (Li et al. 2022), for detection at large inputs: the patch tokens
+  // only (the CLS token dropped; APE, if any, resampled to the grid), the blocks listed in
+  // `global_blocks` attending over the whole grid, every other block within window x window
+  // squares (VitBlock::forward_windowed). Returns the last block's output, without the final
+  // norm, as a map (B, C, Gh, Gw). Negative block indices count from the end.
+  Tensor forward_windowed(const Tensor& images, int64_t window, const std::vector<int64_t>& global_blocks);
   std::vector<FeatureInfo> feature_info() const override;  // blocks.i: C channels, reduction = patch
   std::set<std::string> no_weight_decay() const override;  // pos_embed, cls_token, rope.freqs
 

@@ -7,6 +7,7 @@
 #include "engine/nn/init.h"
 #include "engine/ops/elementwise.h"
 #include "engine/ops/rope.h"
+#include "engine/ops/shape.h"
 
 namespace rv::models {
 
@@ -60,6 +61,35 @@ Tensor VitBlock::forward(const Tensor& x, const Tensor& rope_angles, int64_t num
       return std::make_pair(rope_apply(q, rope_angles, num_prefix_tokens), rope_apply(k, rope_angles, num_prefix_tokens));
     };
   Tensor y = add(x, drop_path1->forward(scale(attn->forward(norm1->forward(x), rope), 1)));
+  return add(y, drop_path2->forward(scale(mlp->forward(norm2->forward(y)), 2)));
+}
+
+Tensor VitBlock::forward_windowed(const Tensor& x, Grid grid, int64_t window, const Tensor& rope_angles) {
+  const int64_t Gh = grid.h, Gw = grid.w, ws = window;
+  if (x.dim() != 3 || x.size(1) != Gh * Gw)
+    throw std::invalid_argument("VitBlock::forward_windowed: expected tokens (B, " + std::to_string(Gh * Gw) +
+                                ", C) for a " + std::to_string(Gh) + "x" + std::to_string(Gw) + " grid, got " +
+                                shape_str(x.shape()));
+  if (ws <= 0) throw std::invalid_argument("VitBlock::forward_windowed: window must be positive");
+  const int64_t B = x.size(0), C = x.size(2);
+  const int64_t Hp = (Gh + ws - 1) / ws * ws, Wp = (Gw + ws - 1) / ws * ws;
+  Tensor h = norm1->forward(x).reshape({B, Gh, Gw, C});
+  // zero padding at the bottom / right, made with cat (recorded, and on the tokens' device)
+  if (Wp > Gw) h = cat({h, zeros({B, Gh, Wp - Gw, C}, h.dtype(), h.device())}, 2);
+  if (Hp > Gh) h = cat({h, zeros({B, Hp - Gh, Wp, C}, h.dtype(), h.device())}, 1);
+  // (B, Hp, Wp, C) -> (B * nW, ws * ws, C): window index b * nW + row * (Wp / ws) + column
+  const int64_t nh = Hp / ws, nw = Wp / ws;
+  Tensor windows = h.reshape({B, nh, ws, nw, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({B * nh * nw, ws * ws, C});
+  nn::Attention::QKTransform rope;
+  if (rope_angles.defined())
+    rope = [&](const Tensor& q, const Tensor& k) {
+      return std::make_pair(rope_apply(q, rope_angles, 0), rope_apply(k, rope_angles, 0));
+    };
+  Tensor a = attn->forward(windows, rope);
+  // back to the grid, padding cropped
+  a = a.reshape({B, nh, nw, ws, ws, C}).permute({0, 1, 3, 2, 4, 5}).reshape({B, Hp, Wp, C});
+  a = a.narrow(1, 0, Gh).narrow(2, 0, Gw).reshape({B, Gh * Gw, C});
+  Tensor y = add(x, drop_path1->forward(scale(a, 1)));
   return add(y, drop_path2->forward(scale(mlp->forward(norm2->forward(y)), 2)));
 }
 

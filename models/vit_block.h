@@ -22,6 +22,7 @@
 #include "engine/nn/dropout.h"
 #include "engine/nn/mlp.h"
 #include "engine/nn/norm.h"
+#include "models/ape.h"
 
 namespace rv::models {
 
@@ -63,6 +64,15 @@ class VitBlock : public nn::Module {
   // x (B, N, C) -> (B, N, C). rope_angles: (NH or 1, N - num_prefix_tokens, HD/2), or undefined
   // for no RoPE; the first num_prefix_tokens tokens are not rotated.
   Tensor forward(const Tensor& x, const Tensor& rope_angles = Tensor(), int64_t num_prefix_tokens = 1);
+
+  // ViTDet's window attention (detectron2's vit.py Block with window_size > 0): x (B, Gh*Gw, C),
+  // patch tokens only, row-major over the grid (Gh, Gw). After norm1 the grid is zero-padded at
+  // the bottom / right to multiples of `window`, cut into window x window squares that attend
+  // within themselves (padding tokens included, as detectron2 does), put back and cropped; the
+  // residual and the MLP are as in forward. rope_angles: the angles of one window's own grid
+  // (window x window tokens), or undefined: RoPE scores depend on relative positions only, so a
+  // window's local coordinates give the same attention as the global ones.
+  Tensor forward_windowed(const Tensor& x, Grid grid, int64_t window, const Tensor& rope_angles = Tensor());
 
   const VitBlockOptions& options() const { return opt_; }
   std::string type_name() const override { return opt_.naming == LayerScaleNaming::eva ? "EvaBlock" : "Block"; }
