@@ -123,8 +123,12 @@ std::vector<MatchIndices> hungarian_match(const Tensor& pred_logits, const Tenso
   std::vector<MatchIndices> out(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) {
     const Tensor cost = matching_cost(pred_logits.select(0, b), pred_boxes.select(0, b), targets[size_t(b)], costs);
-    const Assignment a = linear_sum_assignment(cost.to_vector<double>(), Q, cost.size(1));
-    out[size_t(b)] = {a.row_ind, a.col_ind};
+    try {
+      const Assignment a = linear_sum_assignment(cost.to_vector<double>(), Q, cost.size(1));
+      out[size_t(b)] = {a.row_ind, a.col_ind};
+    } catch (const std::invalid_argument& e) {  // NaN predictions (a diverged model) end up here
+      throw std::invalid_argument("hungarian_match: image " + std::to_string(b) + ": " + e.what());
+    }
   }
   return out;
 }

@@ -238,6 +238,11 @@ TEST_CASE("hungarian_match and matching_cost: errors name the argument") {
                        "hungarian_match: expected pred_boxes of shape (2, 5, 4), got [2, 4, 4]", std::invalid_argument);
   CHECK_THROWS_WITH_AS(hungarian_match(logits, boxes, {ok, make_target({3}, 61)}),
                        "matching_cost: target: label 3 is outside [0, 3)", std::out_of_range);
+  Tensor nan_logits = zeros({2, 5, 3});
+  nan_logits.select(0, 1).select(0, 2).fill_(std::numeric_limits<double>::quiet_NaN());
+  CHECK_THROWS_WITH_AS(hungarian_match(nan_logits, boxes, {ok, ok}),
+                       "hungarian_match: image 1: linear_sum_assignment: matrix contains invalid numeric entries (NaN or -inf)",
+                       std::invalid_argument);
   DetTarget bad = ok;
   bad.labels = bad.labels.to(DType::f32);
   CHECK_THROWS_WITH_AS(matching_cost(logits.select(0, 0), boxes.select(0, 0), bad),
