@@ -288,4 +288,16 @@ Tensor DeviceBackend::pool2d_backward(const Tensor& g, const PoolWindows& win, c
                         g.device());
 }
 
+
+// ---- ms_deform_attn ----
+Tensor DeviceBackend::ms_deform_attn(const Tensor& value, const std::vector<int64_t>&, const std::vector<int64_t>&,
+                                     const Tensor&, const Tensor&) {
+  throw_not_implemented("ms_deform_attn", value.device());
+}
+void DeviceBackend::ms_deform_attn_backward(const Tensor& g, const Tensor&, const std::vector<int64_t>&,
+                                            const std::vector<int64_t>&, const Tensor&, const Tensor&, Tensor*,
+                                            Tensor*, Tensor*) {
+  throw_not_implemented("ms_deform_attn backward", g.device());
+}
+
 }  // namespace rv::backend
