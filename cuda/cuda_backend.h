@@ -103,6 +103,15 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor col2im(const Tensor& cols, const Shape& x_shape, const ConvWindow& win) override;
   Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices) override;
   Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices) override;
+
+  // ---- ms_deform_attn (backend_ms_deform_attn.cpp) ----
+  Tensor ms_deform_attn(const Tensor& value, const std::vector<int64_t>& level_hw,
+                        const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                        const Tensor& attention_weights) override;
+  void ms_deform_attn_backward(const Tensor& g, const Tensor& value, const std::vector<int64_t>& level_hw,
+                               const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                               const Tensor& attention_weights, Tensor* dvalue, Tensor* dlocations,
+                               Tensor* dweights) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.
