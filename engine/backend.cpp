@@ -288,7 +288,6 @@ Tensor DeviceBackend::pool2d_backward(const Tensor& g, const PoolWindows& win, c
                         g.device());
 }
 
-
 // ---- ms_deform_attn ----
 Tensor DeviceBackend::ms_deform_attn(const Tensor& value, const std::vector<int64_t>&, const std::vector<int64_t>&,
                                      const Tensor&, const Tensor&) {
