@@ -111,6 +111,15 @@ class CudaBackend final : public backend::DeviceBackend {
   // ---- flat gather and bucketed scatter-add: gather / scatter_add / index_add (backend_take.cpp) ----
   Tensor take(const Tensor& src, const Tensor& offsets) override;
   Tensor scatter_add_flat(const Tensor& x, const Tensor& src, const Tensor& targets, const Tensor& sources) override;
+
+  // ---- ms_deform_attn (backend_ms_deform_attn.cpp) ----
+  Tensor ms_deform_attn(const Tensor& value, const std::vector<int64_t>& level_hw,
+                        const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                        const Tensor& attention_weights) override;
+  void ms_deform_attn_backward(const Tensor& g, const Tensor& value, const std::vector<int64_t>& level_hw,
+                               const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                               const Tensor& attention_weights, Tensor* dvalue, Tensor* dlocations,
+                               Tensor* dweights) override;
 };
 
 // Argument helpers shared by the backend_*.cpp files.

@@ -330,4 +330,15 @@ void bucket_by_target(const int64_t* targets, const int64_t* sources, int64_t po
   for (int64_t p = 0; p < positions; ++p) order[size_t(next[size_t(targets[p])]++)] = sources[p];
 }
 
+// ---- ms_deform_attn ----
+Tensor DeviceBackend::ms_deform_attn(const Tensor& value, const std::vector<int64_t>&, const std::vector<int64_t>&,
+                                     const Tensor&, const Tensor&) {
+  throw_not_implemented("ms_deform_attn", value.device());
+}
+void DeviceBackend::ms_deform_attn_backward(const Tensor& g, const Tensor&, const std::vector<int64_t>&,
+                                            const std::vector<int64_t>&, const Tensor&, const Tensor&, Tensor*,
+                                            Tensor*, Tensor*) {
+  throw_not_implemented("ms_deform_attn backward", g.device());
+}
+
 }  // namespace rv::backend

@@ -363,6 +363,25 @@ class DeviceBackend {
   // writer per output element, over bucket_by_target's lists: deterministic, the CPU's order).
   // targets, sources: contiguous 1-D int64 CPU tensors of one length.
   virtual Tensor scatter_add_flat(const Tensor& x, const Tensor& src, const Tensor& targets, const Tensor& sources);
+
+  // ---- ms_deform_attn (cuda/backend_ms_deform_attn.cpp) ----
+  // Multi-scale deformable attention as engine/ops/ms_deform_attn.h defines it (grid_sample bilinear,
+  // zeros padding, align_corners=False). value (B, S, NH, HD), sampling_locations (B, Q, NH, L, P, 2),
+  // attention_weights (B, Q, NH, L, P): one float dtype (f32 or f64; others throw "not implemented on
+  // cuda:N yet"), any strides, on this device. level_hw: the L levels' (H, W) flattened (2L values), level_start:
+  // their L start tokens in S (host values, checked by the op: prefix sums of H*W summing to S).
+  // Returns out (B, Q, NH*HD), fresh and contiguous.
+  virtual Tensor ms_deform_attn(const Tensor& value, const std::vector<int64_t>& level_hw,
+                                const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                                const Tensor& attention_weights);
+  // Its backward from g (B, Q, NH*HD): *dvalue (value's shape), *dlocations and *dweights (their
+  // inputs' shapes), fresh and contiguous, each computed only when its pointer is not null. The
+  // location and weight gradients are deterministic; the value gradient is a scatter whose f32 sums
+  // may round differently from run to run (f32 / f64 atomics; see docs/kernels.md).
+  virtual void ms_deform_attn_backward(const Tensor& g, const Tensor& value, const std::vector<int64_t>& level_hw,
+                                       const std::vector<int64_t>& level_start, const Tensor& sampling_locations,
+                                       const Tensor& attention_weights, Tensor* dvalue, Tensor* dlocations,
+                                       Tensor* dweights);
 };
 
 // Buckets positions by target for a gather-form scatter-add over n outputs: output t sums
