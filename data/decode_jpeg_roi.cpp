@@ -168,13 +168,22 @@ RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, E
   // Rows: skip to the margin above the box, read down to the box's last row, stop.
   const int y0 = std::max(0, sbox.top - kRoiMargin), y_end = sbox.top + sbox.height;
   if (y0 > 0) jpeg_skip_scanlines(&ci, JDIMENSION(y0));
-  row.resize(size_t(xw) * out_c);
+  // Up to kRows rows per jpeg_read_scanlines call: libjpeg makes a whole row group (2 rows for
+  // 4:2:0's vertical upsampling, more when DCT-scaled) per step, and asking for one row at a time
+  // makes it park the rest in a spare buffer and copy it out on the next call. The rows are the
+  // same either way; never more than y_end - y, so that nothing below the box is decoded.
+  constexpr int kRows = 16;
+  const size_t band_bytes = size_t(xw) * out_c;
+  row.resize(band_bytes * kRows);
   out.resize(size_t(sbox.height) * sbox.width * out_c);
   const size_t col0 = size_t(sbox.left - int(xoff)) * out_c, row_bytes = size_t(sbox.width) * out_c;
-  JSAMPROW rows[1] = {row.data()};
+  JSAMPROW rows[kRows];
+  for (int j = 0; j < kRows; ++j) rows[j] = row.data() + size_t(j) * band_bytes;
   for (int y = int(ci.output_scanline); y < y_end; y = int(ci.output_scanline)) {
-    if (jpeg_read_scanlines(&ci, rows, 1) != 1) break;  // suspension cannot happen with a memory source
-    if (y >= sbox.top) std::memcpy(out.data() + size_t(y - sbox.top) * row_bytes, row.data() + col0, row_bytes);
+    const int got = int(jpeg_read_scanlines(&ci, rows, JDIMENSION(std::min(kRows, y_end - y))));
+    if (got < 1) break;  // suspension cannot happen with a memory source
+    for (int j = 0; j < got; ++j)
+      if (y + j >= sbox.top) std::memcpy(out.data() + size_t(y + j - sbox.top) * row_bytes, rows[j] + col0, row_bytes);
   }
   const bool complete = int(ci.output_scanline) >= y_end;
   // The rows below the box are never decoded: abort instead of finish (which would read them).

@@ -207,9 +207,67 @@ void transpose_tiles(const uint8_t* __restrict in, uint8_t* __restrict out, int 
     }
 }
 
+#if defined(__AVX2__)
+// The RGB transpose in 8 x 8 pixel tiles with AVX2: each row's 8 pixels (24 bytes) widened to
+// 8 dwords (R G B 0), the 8 x 8 dword matrix transposed in registers (unpack 32, unpack 64,
+// swap 128-bit halves: the textbook 3-stage network), each column narrowed back to 24 bytes.
+// A pure byte permutation, so it is the scalar loop's result bit for bit; the edge strips that
+// do not fill a tile take the scalar loop. About 80 instructions per 64 pixels instead of 192
+// byte moves.
+void transpose_rgb_avx2(const uint8_t* __restrict in, uint8_t* __restrict out, int H, int W) {
+  // Row bytes 0..15 go to the low half, bytes 8..23 to the high half (both loads stay inside
+  // the 24 bytes); pshufb then spreads pixels 0-3 (low) and 4-7 (high: at bytes 4, 7, 10, 13)
+  // into dwords.
+  const __m256i widen = _mm256_setr_epi8(0, 1, 2, -1, 3, 4, 5, -1, 6, 7, 8, -1, 9, 10, 11, -1,  //
+                                         4, 5, 6, -1, 7, 8, 9, -1, 10, 11, 12, -1, 13, 14, 15, -1);
+  // Back: 3 bytes of each dword packed to the front of its half, then dwords 0-2 and 4-6 joined.
+  const __m256i narrow = _mm256_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1,  //
+                                          0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, -1, -1, -1, -1);
+  const __m256i join = _mm256_setr_epi32(0, 1, 2, 4, 5, 6, 7, 7);
+  const int H8 = H / 8 * 8, W8 = W / 8 * 8;
+  for (int y0 = 0; y0 < H8; y0 += 8)
+    for (int x0 = 0; x0 < W8; x0 += 8) {
+      __m256i r[8], t[8];
+      for (int i = 0; i < 8; ++i) {
+        const uint8_t* s = in + (size_t(y0 + i) * W + x0) * 3;
+        const __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))),
+                                                  _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 8)), 1);
+        r[i] = _mm256_shuffle_epi8(b, widen);  // pixels (y0 + i, x0 .. x0 + 7)
+      }
+      for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+      }
+      for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+        r[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+        r[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+        r[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+      }
+      for (int i = 0; i < 4; ++i) {
+        t[i] = _mm256_permute2x128_si256(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2x128_si256(r[i], r[i + 4], 0x31);
+      }
+      for (int i = 0; i < 8; ++i) {  // t[i]: pixels (y0 .. y0 + 7, x0 + i)
+        const __m256i c = _mm256_permutevar8x32_epi32(_mm256_shuffle_epi8(t[i], narrow), join);
+        uint8_t* d = out + (size_t(x0 + i) * H + y0) * 3;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(d), _mm256_castsi256_si128(c));
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(d + 16), _mm256_extracti128_si256(c, 1));
+      }
+    }
+  // The right strip (x >= W8, every row) and the bottom strip (y >= H8, x < W8), plainly.
+  for (int y = 0; y < H; ++y)
+    for (int x = y < H8 ? W8 : 0; x < W; ++x)
+      for (int c = 0; c < 3; ++c) out[(size_t(x) * H + y) * 3 + c] = in[(size_t(y) * W + x) * 3 + c];
+}
+#endif
+
 void transpose_hw(const Image& in, Image& out) {
   out.height = in.width, out.width = in.height, out.channels = in.channels;
   out.pixels.resize(in.pixels.size());
+#if defined(__AVX2__)
+  if (in.channels == 3) return transpose_rgb_avx2(in.pixels.data(), out.pixels.data(), in.height, in.width);
+#endif
   if (in.channels == 3) transpose_tiles<3>(in.pixels.data(), out.pixels.data(), in.height, in.width);
   else transpose_tiles<1>(in.pixels.data(), out.pixels.data(), in.height, in.width);
 }

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #if defined(__SSE4_1__)
@@ -67,6 +68,7 @@ struct Taps {
   int prec = kPrecisionBits;
   std::vector<int> first, count;
   std::vector<int32_t> w;
+  std::vector<double> norm;  // the normalised double weights w was rounded from (the fast path's error bound)
 };
 
 // Round half away from zero into `prec`-bit fixed point (Pillow's rounding).
@@ -75,7 +77,8 @@ int32_t to_fixed(double v, int prec) {
   return int32_t(v < 0 ? -0.5 + v * s : 0.5 + v * s);
 }
 
-Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode) {
+// fast mode: P is also at most max_prec (the 16-bit-intermediate vertical pass needs F + P <= 22).
+Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode, int max_prec = kPrecisionBits) {
   const double support0 = interp == Interp::bilinear ? 1.0 : 2.0;
   double (*kernel)(double) = interp == Interp::bilinear ? bilinear_kernel : bicubic_kernel;
   // The scale is computed from float box edges, as Pillow's (float in0, in1) arguments.
@@ -87,7 +90,9 @@ Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode) {
   t.first.resize(out_size);
   t.count.resize(out_size);
   t.w.assign(size_t(out_size) * t.taps, 0);
-  std::vector<double> k(t.taps), norm(size_t(out_size) * t.taps, 0.0);
+  std::vector<double> k(t.taps);
+  std::vector<double>& norm = t.norm;
+  norm.assign(size_t(out_size) * t.taps, 0.0);
   for (int i = 0; i < out_size; ++i) {
     const double center = (i + 0.5) * scale;
     // Pillow truncates (center -/+ support + 0.5) toward zero, then clamps to the image.
@@ -110,7 +115,7 @@ Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode) {
     double max_w = 0.0;
     for (double v : norm) max_w = std::max(max_w, std::fabs(v));
     int prec = 0;
-    while (prec < kPrecisionBits) {
+    while (prec < max_prec) {
       const int32_t hi = to_fixed(max_w, prec + 1);
       if (hi > 32767) break;
       ++prec;
@@ -138,6 +143,84 @@ void horizontal_row(const uint8_t* in, uint8_t* out, int out_w, const Taps& t) {
       for (int c = 0; c < C; ++c) acc[c] += int32_t(p[k * C + c]) * w[k];
     for (int c = 0; c < C; ++c) out[x * C + c] = clip8(acc[c], t.prec);
   }
+}
+
+// ---- fast mode's 16-bit intermediate (the proof is in pil_resize.h) ----
+// The horizontal pass keeps F = 7 fraction bits below Pillow's byte: mid = clip(round(sum *
+// 2^F), 0, 255 * 2^F), an int16. The vertical pass then reads it with P <= 22 - F bits of
+// weight, so that its int32 sums hold 255 * 2^F * sum|w| * 2^P < 2^31 (checked per resize).
+constexpr int kMidFracBits = 7;
+constexpr int32_t kMidMax = 255 << kMidFracBits;  // 32640: still an int16
+constexpr int kMidVerticalMaxPrec = kPrecisionBits - kMidFracBits;  // 15
+
+// One output row of the horizontal pass into the 16-bit intermediate, plainly (grey images,
+// and RGB without AVX2): the weights of `t` have t.prec > F bits, rounded off to F.
+template <int C>
+void horizontal_row_mid16(const uint8_t* in, int16_t* out, int out_w, const Taps& t) {
+  const int shift = t.prec - kMidFracBits;
+  for (int x = 0; x < out_w; ++x) {
+    const int32_t* w = t.w.data() + size_t(x) * t.taps;
+    const uint8_t* p = in + size_t(t.first[x]) * C;
+    const int count = t.count[x];
+    int32_t acc[C];
+    for (int c = 0; c < C; ++c) acc[c] = 1 << (shift - 1);
+    for (int k = 0; k < count; ++k)
+      for (int c = 0; c < C; ++c) acc[c] += int32_t(p[k * C + c]) * w[k];
+    for (int c = 0; c < C; ++c) out[x * C + c] = int16_t(std::clamp(acc[c] >> shift, 0, kMidMax));
+  }
+}
+
+// Outputs i0 .. n - 1 of one row of the vertical pass from the 16-bit intermediate, plainly:
+// `shift` = F + P, the bits of the intermediate plus those of the weights.
+void vertical_row_mid16(const int16_t* mid, size_t stride, int first, int count, const int32_t* w, int shift, uint8_t* o,
+                        int i0, int n) {
+  for (int i = i0; i < n; ++i) {
+    int32_t acc = 1 << (shift - 1);
+    for (int k = 0; k < count; ++k) acc += int32_t(mid[size_t(first + k) * stride + i]) * w[k];
+    o[i] = clip8(acc, shift);
+  }
+}
+
+// Whether the 16-bit-intermediate path keeps every byte within 1 grey level of Pillow's for
+// these taps (the inequality of pil_resize.h, evaluated on the actual weights), and whether its
+// vertical int32 sums cannot overflow. h: the horizontal taps (16-bit weights); v: the vertical
+// ones (16-bit weights, P <= 15). Both hold for every RandomResizedCrop to 224 (the bound is
+// <= 0.69 there); a shrink by ~50x or more (hundreds of vertical taps) fails the first, and
+// the caller then takes the 8-bit-intermediate path.
+bool mid16_within_one_level(const Taps& h, const Taps& v) {
+  const double s22 = double(1 << kPrecisionBits);
+  // max over outputs of sum_k |fixed_k / 2^P - exact_k|: the weights' own rounding error.
+  auto rounding = [](const Taps& t, int prec, bool use_w) {
+    double worst = 0;
+    for (size_t i = 0; i < t.first.size(); ++i) {
+      double e = 0;
+      for (int k = 0; k < t.count[i]; ++k) {
+        const double d = t.norm[i * t.taps + k];
+        const double q = use_w ? double(t.w[i * t.taps + k]) : double(to_fixed(d, prec));
+        e += std::fabs(q / double(1 << prec) - d);
+      }
+      worst = std::max(worst, e);
+    }
+    return worst;
+  };
+  const double e22_h = rounding(h, kPrecisionBits, false), e16_h = rounding(h, h.prec, true);
+  double sum_abs22_v = 0, e_v = 0;  // max over outputs of sum |u_j| and of sum |u_j - v_j| (u: Pillow's 22-bit weights)
+  int64_t sum_abs_v = 0;
+  for (size_t i = 0; i < v.first.size(); ++i) {
+    double a = 0, e = 0;
+    int64_t b = 0;
+    for (int k = 0; k < v.count[i]; ++k) {
+      const int32_t u = to_fixed(v.norm[i * v.taps + k], kPrecisionBits), q = v.w[i * v.taps + k];
+      a += std::fabs(double(u)) / s22;
+      e += std::fabs(double(u) / s22 - double(q) / double(1 << v.prec));
+      b += std::abs(int64_t(q));
+    }
+    sum_abs22_v = std::max(sum_abs22_v, a), e_v = std::max(e_v, e), sum_abs_v = std::max(sum_abs_v, b);
+  }
+  const double mid_gap = 0.5 + 1.0 / double(2 << kMidFracBits) + 255 * (e22_h + e16_h);
+  const bool bound = mid_gap * sum_abs22_v + 255 * e_v < 1.0;
+  const bool no_overflow = int64_t(kMidMax) * sum_abs_v + (int64_t(1) << (kMidFracBits + v.prec - 1)) < (int64_t(1) << 31);
+  return bound && no_overflow && h.prec > kMidFracBits;
 }
 
 // The RGB case with 4 lanes per tap: R, G, B and the next pixel's R (computed, never stored),
@@ -230,14 +313,19 @@ bool make_taps_avx2(const Taps& t, TapsAvx2& out) {
 
 // R rows at once (Pillow-SIMD's trick): the rows share every output pixel's weights, so each
 // weight load serves R rows, and the R sums are finished together. `in[r]` are padded rows.
-template <int R, bool Split>
-void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int out_w, const Taps& t, const TapsAvx2& ta) {
+// OutT = uint8_t: Pillow's byte; int16_t: fast mode's 16-bit intermediate (F fraction bits,
+// clipped to 0 .. 255 * 2^F), written 4 elements at a time (RGB and a 0 that the next pixel
+// overwrites: each `out[r]` row needs one element of slack after its last pixel).
+template <int R, bool Split, typename OutT = uint8_t>
+void horizontal_rows_rgb_avx2(const uint8_t* const* in, OutT* const* out, int out_w, const Taps& t, const TapsAvx2& ta) {
+  constexpr bool kMid16 = std::is_same_v<OutT, int16_t>;
   // Low half: pixels 0, 1 of the step; high half (bytes 6.. of the same 16): pixels 2, 3.
   // -1 (0x80) zero-fills the high byte of each int16 and the unused fourth channel.
   const __m256i shuffle = _mm256_setr_epi8(0, -1, 3, -1, 1, -1, 4, -1, 2, -1, 5, -1, -1, -1, -1, -1,  //
                                            6, -1, 9, -1, 7, -1, 10, -1, 8, -1, 11, -1, -1, -1, -1, -1);
-  const __m128i half = _mm_set1_epi32(1 << (t.prec - 1));
-  const __m128i shift = _mm_cvtsi32_si128(t.prec);
+  const int out_shift = kMid16 ? t.prec - kMidFracBits : t.prec;
+  const __m128i half = _mm_set1_epi32(1 << (out_shift - 1));
+  const __m128i shift = _mm_cvtsi32_si128(out_shift);
   const int steps = ta.steps;
   for (int x = 0; x < out_w; ++x) {
     const size_t off = size_t(t.first[x]) * 3;
@@ -267,23 +355,41 @@ void horizontal_rows_rgb_avx2(const uint8_t* const* in, uint8_t* const* out, int
       __m256i u23 = _mm256_add_epi32(_mm256_permute2x128_si256(sum[2], sum[3], 0x20), _mm256_permute2x128_si256(sum[2], sum[3], 0x31));
       u01 = _mm256_sra_epi32(_mm256_add_epi32(u01, half8), shift);
       u23 = _mm256_sra_epi32(_mm256_add_epi32(u23, half8), shift);
-      // packs: lanes [r0 r2 | r1 r3] as int16; packus clips to 0..255: bytes [r0 r2 r0 r2 | r1 r3 r1 r3].
-      const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(u01, u23), _mm256_setzero_si256());
-      const uint64_t lo02 = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(p)));
-      const uint64_t lo13 = uint64_t(_mm_cvtsi128_si64(_mm256_extracti128_si256(p, 1)));
-      const uint32_t rgbx[4] = {uint32_t(lo02), uint32_t(lo13), uint32_t(lo02 >> 32), uint32_t(lo13 >> 32)};
-      for (int r = 0; r < R; ++r) {
-        uint8_t* o = out[r] + size_t(x) * 3;
-        o[0] = uint8_t(rgbx[r]), o[1] = uint8_t(rgbx[r] >> 8), o[2] = uint8_t(rgbx[r] >> 16);
+      if constexpr (kMid16) {
+        const __m256i zero = _mm256_setzero_si256(), top = _mm256_set1_epi32(kMidMax);
+        u01 = _mm256_min_epi32(_mm256_max_epi32(u01, zero), top);
+        u23 = _mm256_min_epi32(_mm256_max_epi32(u23, zero), top);
+        // packs: int16 lanes [r0 r2 | r1 r3], 4 per row (RGB and the spare 0).
+        const __m256i p = _mm256_packs_epi32(u01, u23);
+        const __m128i p02 = _mm256_castsi256_si128(p), p13 = _mm256_extracti128_si256(p, 1);
+        const uint64_t q[4] = {uint64_t(_mm_cvtsi128_si64(p02)), uint64_t(_mm_cvtsi128_si64(p13)),
+                               uint64_t(_mm_extract_epi64(p02, 1)), uint64_t(_mm_extract_epi64(p13, 1))};
+        for (int r = 0; r < R; ++r) std::memcpy(out[r] + size_t(x) * 3, &q[r], 8);
+      } else {
+        // packs: lanes [r0 r2 | r1 r3] as int16; packus clips to 0..255: bytes [r0 r2 r0 r2 | r1 r3 r1 r3].
+        const __m256i p = _mm256_packus_epi16(_mm256_packs_epi32(u01, u23), _mm256_setzero_si256());
+        const uint64_t lo02 = uint64_t(_mm_cvtsi128_si64(_mm256_castsi256_si128(p)));
+        const uint64_t lo13 = uint64_t(_mm_cvtsi128_si64(_mm256_extracti128_si256(p, 1)));
+        const uint32_t rgbx[4] = {uint32_t(lo02), uint32_t(lo13), uint32_t(lo02 >> 32), uint32_t(lo13 >> 32)};
+        for (int r = 0; r < R; ++r) {
+          uint8_t* o = out[r] + size_t(x) * 3;
+          o[0] = uint8_t(rgbx[r]), o[1] = uint8_t(rgbx[r] >> 8), o[2] = uint8_t(rgbx[r] >> 16);
+        }
       }
     } else {
       for (int r = 0; r < R; ++r) {
         __m128i acc = _mm_add_epi32(_mm_add_epi32(_mm256_castsi256_si128(sum[r]), _mm256_extracti128_si256(sum[r], 1)), half);
         acc = _mm_sra_epi32(acc, shift);
-        acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
-        const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
-        uint8_t* o = out[r] + size_t(x) * 3;
-        o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+        if constexpr (kMid16) {
+          acc = _mm_min_epi32(_mm_max_epi32(acc, _mm_setzero_si128()), _mm_set1_epi32(kMidMax));
+          const uint64_t q = uint64_t(_mm_cvtsi128_si64(_mm_packs_epi32(acc, acc)));
+          std::memcpy(out[r] + size_t(x) * 3, &q, 8);
+        } else {
+          acc = _mm_packus_epi16(_mm_packs_epi32(acc, acc), acc);  // clip to 0..255 (packs then packus)
+          const uint32_t rgbx = uint32_t(_mm_cvtsi128_si32(acc));
+          uint8_t* o = out[r] + size_t(x) * 3;
+          o[0] = uint8_t(rgbx), o[1] = uint8_t(rgbx >> 8), o[2] = uint8_t(rgbx >> 16);
+        }
       }
     }
   }
@@ -323,6 +429,34 @@ void vertical_row_madd(const uint8_t* mid, size_t stride, int first, int count, 
     o[i] = clip8(acc, prec);
   }
 }
+
+// One output row of the vertical pass from fast mode's 16-bit intermediate: two rows' int16
+// values interleaved, one vpmaddwd gives a[i] * w[k] + b[i] * w[k + 1] for 8 outputs (no
+// widening: the intermediate already is int16). The int32 sums are the plain loop's exactly
+// (mid16_within_one_level checks that they cannot overflow), so are the bytes.
+void vertical_row_mid16_avx2(const int16_t* mid, size_t stride, int first, int count, const int32_t* w, int shift, uint8_t* o,
+                             int n) {
+  const __m256i half = _mm256_set1_epi32(1 << (shift - 1));
+  const __m128i sh = _mm_cvtsi32_si128(shift);
+  int i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i acc0 = half, acc1 = half;  // per 128-bit lane: outputs [0..3 | 8..11] and [4..7 | 12..15]
+    for (int k = 0; k < count; k += 2) {
+      const int16_t* ra = mid + size_t(first + k) * stride + i;
+      const __m256i a = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ra));
+      const bool pair = k + 1 < count;
+      const __m256i b = pair ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ra + stride)) : _mm256_setzero_si256();
+      const uint32_t w2 = uint32_t(uint16_t(int16_t(w[k]))) | uint32_t(pair ? uint16_t(int16_t(w[k + 1])) : 0u) << 16;
+      const __m256i wv = _mm256_set1_epi32(int32_t(w2));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(_mm256_unpacklo_epi16(a, b), wv));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(_mm256_unpackhi_epi16(a, b), wv));
+    }
+    // packs per lane: [0..3 4..7 | 8..11 12..15], in order; packus clips to 0..255.
+    const __m256i w16 = _mm256_packs_epi32(_mm256_sra_epi32(acc0, sh), _mm256_sra_epi32(acc1, sh));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + i), _mm_packus_epi16(_mm256_castsi256_si128(w16), _mm256_extracti128_si256(w16, 1)));
+  }
+  vertical_row_mid16(mid, stride, first, count, w, shift, o, i, n);
+}
 #endif
 
 }  // namespace
@@ -334,6 +468,63 @@ namespace {
 void reshape(Image& out, int h, int w, int c) {
   out.height = h, out.width = w, out.channels = c;
   out.pixels.resize(size_t(h) * w * c);
+}
+
+// Fast mode with the 16-bit intermediate (pil_resize.h): both passes with 16-bit weights, one
+// multiply-add per tap pair in each. `h` and `v` passed mid16_within_one_level.
+void resize_mid16(const ImageView& src, const Taps& h, const Taps& v, Image& out) {
+  const int C = src.channels, out_w = int(h.first.size()), out_h = int(v.first.size());
+  // Per-thread scratch, reused from image to image; each row has slack for the 4-element stores.
+  thread_local std::vector<int16_t> mid_scratch;
+  const size_t stride = size_t(out_w) * C + 4;
+  if (mid_scratch.size() < size_t(src.height) * stride) mid_scratch.resize(size_t(src.height) * stride);
+  int16_t* mid = mid_scratch.data();
+  size_t pad = 1;
+#if defined(__AVX2__)
+  TapsAvx2 ta;
+  const bool avx2 = C == 3 && make_taps_avx2(h, ta);  // no split: every weight is an int16
+  if (avx2) pad = size_t(ta.steps) * 12 + 16;         // the last step's reads past the row (as resize_into)
+#endif
+  cpu::parallel_for(src.height, 64, [&](int64_t y0, int64_t y1) {
+    int64_t y = y0;
+#if defined(__AVX2__)
+    if (avx2) {
+      constexpr int R = 4;
+      thread_local std::vector<uint8_t> padded;
+      const size_t pstride = size_t(src.width) * 3 + pad;
+      if (padded.size() < pstride * R) padded.resize(pstride * R);
+      const uint8_t* in[R];
+      int16_t* o[R];
+      for (; y < y1; y += R) {
+        const int rows = int(std::min<int64_t>(R, y1 - y));
+        for (int r = 0; r < rows; ++r) {
+          std::memcpy(padded.data() + r * pstride, src.row(int(y + r)), size_t(src.width) * 3);
+          in[r] = padded.data() + r * pstride;
+          o[r] = mid + size_t(y + r) * stride;
+        }
+        if (rows == R) horizontal_rows_rgb_avx2<R, false, int16_t>(in, o, out_w, h, ta);
+        else
+          for (int r = 0; r < rows; ++r) horizontal_rows_rgb_avx2<1, false, int16_t>(in + r, o + r, out_w, h, ta);
+      }
+    }
+#endif
+    for (; y < y1; ++y) {
+      if (C == 3) horizontal_row_mid16<3>(src.row(int(y)), mid + size_t(y) * stride, out_w, h);
+      else horizontal_row_mid16<1>(src.row(int(y)), mid + size_t(y) * stride, out_w, h);
+    }
+  });
+  reshape(out, out_h, out_w, C);
+  const int n = out_w * C, shift = kMidFracBits + v.prec;
+  cpu::parallel_for(out_h, 32, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y) {
+      const int32_t* w = v.w.data() + size_t(y) * v.taps;
+#if defined(__AVX2__)
+      vertical_row_mid16_avx2(mid, stride, v.first[y], v.count[y], w, shift, out.row(int(y)), n);
+#else
+      vertical_row_mid16(mid, stride, v.first[y], v.count[y], w, shift, out.row(int(y)), 0, n);
+#endif
+    }
+  });
 }
 
 }  // namespace
@@ -354,6 +545,16 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
     throw std::invalid_argument("resize: expected 1 or 3 channels, got " + std::to_string(src.channels));
   const int C = src.channels;
   const bool need_h = out_w != src.width, need_v = out_h != src.height;
+  if (mode == ResizeMode::fast && need_h && need_v) {
+    // Fast mode's main path: 16-bit weights in both passes and a 16-bit intermediate, where the
+    // <= 1 level bound holds for these weights (every training crop near 224); else below.
+    const Taps h = make_taps(src.width, out_w, interp, ResizeMode::fast);
+    const Taps v = make_taps(src.height, out_h, interp, ResizeMode::fast, kMidVerticalMaxPrec);
+    if (mid16_within_one_level(h, v)) {
+      resize_mid16(src, h, v, out);
+      return;
+    }
+  }
 
   // Horizontal pass into `mid` (src.height x out_w): the output itself when there is no
   // vertical pass, else a per-thread scratch buffer reused from image to image (a loader

@@ -15,16 +15,36 @@
 //
 // Two arithmetics (ResizeMode):
 //   exact  Pillow's: 22-bit weights, the bytes of Image.resize bit for bit (the default here).
-//   fast   Pillow's horizontal pass (so the 8-bit intermediate is Pillow's own), then a
-//          vertical pass with the same double weights rounded to 16-bit integers, as
-//          Pillow-SIMD (the precision P is the largest <= 22 at which every |weight| * 2^P fits
-//          an int16), so one 16-bit multiply-add (vpmaddwd) handles two taps of 8 outputs.
-//          Within 1 grey level of Pillow's bytes, always: the one rounded sum moves by at most
-//          255 * taps * (2^-P + 2^-22) / 2 (0.07 of a level for a 224 crop's <= 9 taps at
-//          P >= 14; P grows as the taps shrink), less than 1, so the rounded bytes differ by at
-//          most 1. (16-bit weights in both passes, as Pillow-SIMD, can reach 2: an intermediate
-//          off by 1 times a vertical sum |w| of up to ~1.14; the tests found such pixels.)
-//          Every code path of one mode gives the same bytes.
+//   fast   16-bit weights (Pillow-SIMD's precision choice: the largest P at which every
+//          |weight| * 2^P fits an int16), so that one 16-bit multiply-add (vpmaddwd) handles
+//          two taps, and a 16-bit intermediate: the horizontal pass keeps F = 7 fraction bits
+//          below Pillow's byte (clip(round(sum * 2^F), 0, 255 * 2^F), an int16), and the
+//          vertical pass reads it with P <= 22 - F = 15 bits of weight. Within 1 grey level of
+//          Pillow's bytes, always. Proof, in levels, for one output byte:
+//            Let x_j be the exact real horizontal sum of intermediate row j (double weights d).
+//            Pillow's byte is m_j = clip(x_j + a_j + r_j): a_j the 22-bit weights' error,
+//            |a_j| <= 255 * E22_h (E = the largest sum_k |w_k / 2^P - d_k| of an output), and
+//            |r_j| <= 1/2 its rounding. Ours is M_j = clip(x_j + b_j + s_j), |b_j| <= 255 *
+//            E16_h, |s_j| <= 2^-(F+1). Clipping to 0..255 shortens distances, so
+//              |m_j - M_j| <= G = 1/2 + 2^-(F+1) + 255 * (E22_h + E16_h).
+//            Vertical, before the last rounding: Pillow's Y = sum m_j u_j (u: 22-bit weights
+//            / 2^22), ours Y' = sum M_j v_j (v: P-bit weights / 2^P), exactly (int32 sums):
+//              |Y - Y'| <= G * sum |u_j| + 255 * sum |u_j - v_j|   (0 <= M_j <= 255).
+//            If that is < 1, the two round-half-up results differ by at most 1, and so do
+//            the clipped bytes.
+//          The inequality (and 255 * 2^F * sum |v_j| * 2^P < 2^31, no int32 overflow) is checked
+//          per resize on the actual weights. Every RandomResizedCrop to 224 passes: over all
+//          sides 8..500 -> 224 the left side is at most 0.69 for bicubic (G <= 0.53, sum |u|
+//          <= 1.27 from the negative lobes), 0.53 for bilinear. Where it fails (a shrink by
+//          ~50x or more: hundreds of taps at P = 15 add up), fast mode takes its 8-bit path:
+//          Pillow's horizontal pass (the intermediate is Pillow's own bytes), then a vertical
+//          pass with 16-bit weights at P <= 22: the one rounded sum moves by at most
+//          255 * taps * (2^-P + 2^-22) / 2 < 1, so the bytes differ by at most 1. (16-bit
+//          weights with an 8-bit intermediate, as Pillow-SIMD, can reach 2: an intermediate
+//          off by 1 times a vertical sum |w| of up to 1.27; the tests found such pixels. The
+//          7 fraction bits are what keep G near 1/2 instead of 1.) A resize along one axis
+//          only takes the 8-bit path's arithmetic for it. Every code path of one mode gives
+//          the same bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -211,6 +211,42 @@ TEST_CASE("bench data: images per second through the loader, and its argument er
   }
 }
 
+TEST_CASE("bench data --dataset imagefolder: the bar's pipeline (no jitter) and DeiT III's recipe (jitter 0.3) side by side") {
+  const std::string base = "bench data --dataset imagefolder --synthetic 64x48 --count 4 --workers 1 --batch 2 --img-size 32 --seconds 0";
+  Run r = ropevit(base);
+  INFO("stdout: " << r.out << "\nstderr: " << r.err);
+  if (contains(r.err, "without TurboJPEG")) {
+    MESSAGE("skipped: built without TurboJPEG");
+    return;
+  }
+  REQUIRE(r.code == 0);
+  // Both pipelines named in full, each with its 1-thread chain, its loader row and its verdict.
+  CHECK(contains(r.out, "pipeline 1: bar pipeline (issue 5): RandomResizedCrop 32 + flip + 3-Augment + normalise, no ColorJitter\n"));
+  CHECK(contains(r.out, "pipeline 2: DeiT III recipe: RandomResizedCrop 32 + flip + 3-Augment + ColorJitter 0.3 + normalise\n"));
+  CHECK(contains(r.out, "bar pipeline (pipeline 1):\n  decode + augment + normalise, 1 thread"));
+  CHECK(contains(r.out, "DeiT III recipe (pipeline 2):\n  decode + augment + normalise, 1 thread"));
+  CHECK(contains(r.out, "(the same with data.resize = exact)"));
+  CHECK(contains(r.out, "  full loader, 1 workers, batch 2"));
+  CHECK(contains(r.out, "  bar pipeline:"));
+  CHECK(contains(r.out, "  DeiT III recipe:"));
+  // --jitter 0: the bar's pipeline alone; another strength is named by its value.
+  Run one = ropevit(base + " --jitter 0");
+  CHECK(one.code == 0);
+  CHECK(contains(one.out, "pipeline 1: bar pipeline"));
+  CHECK_FALSE(contains(one.out, "pipeline 2"));
+  Run j4 = ropevit(base + " --jitter 0.4");
+  CHECK(j4.code == 0);
+  CHECK(contains(j4.out, "pipeline 2: with jitter: RandomResizedCrop 32 + flip + 3-Augment + ColorJitter 0.4 + normalise"));
+  // RandAugment has no jitter in timm: one pipeline.
+  Run ra = ropevit(base + " --aa rand-m9-mstd0.5-inc1");
+  CHECK(ra.code == 0);
+  CHECK(contains(ra.out, "pipeline 1: RandomResizedCrop 32 + flip + rand-m9-mstd0.5-inc1 + normalise\n"));
+  CHECK_FALSE(contains(ra.out, "pipeline 2"));
+  Run bad = ropevit(base + " --jitter 1.5");
+  CHECK(bad.code > 0);
+  CHECK(contains(bad.err, "--jitter: expected a jitter strength in [0, 1], got '1.5'"));
+}
+
 TEST_CASE("bench decode: the image pipeline table on synthetic JPEGs and on a folder; bad options") {
   Run r = ropevit("bench decode --count 2 --size 32 --budget 0");
   INFO("stdout: " << r.out << "\nstderr: " << r.err);

@@ -205,7 +205,10 @@ TEST_CASE("resize: bit-exact with Pillow's fixed-point algorithm written plainly
 }
 
 TEST_CASE("gaussian_blur (horizontal passes run on the transposed image): PIL's box blurs written plainly") {
-  const int shapes[][3] = {{29, 41, 3}, {41, 29, 3}, {1, 17, 3}, {13, 1, 3}, {23, 31, 1}, {64, 7, 3}};
+  // The RGB transpose works in 8 x 8 pixel tiles (AVX2) with plain edge strips: whole tiles
+  // only (8 x 8, 224 x 224, 16 x 24), tiles and both strips, strips only (< 8 each way).
+  const int shapes[][3] = {{29, 41, 3}, {41, 29, 3}, {1, 17, 3}, {13, 1, 3}, {23, 31, 1}, {64, 7, 3},
+                           {8, 8, 3},   {224, 224, 3}, {16, 24, 3}, {17, 9, 3}, {7, 5, 3}};
   int n = 0;
   for (const auto& sh : shapes)
     for (float radius : {0.3f, 1.234f, 2.0f, 4.5f}) {
