@@ -12,8 +12,14 @@
 
 #include <nlohmann/json.hpp>
 
+#include "data/decode_image.h"
+#include "data/seg_palette.h"
+#include "engine/autograd.h"
 #include "engine/io/safetensors.h"
+#include "engine/rng.h"
 #include "tests/support/cli_run.h"
+#include "train/config/resolve.h"
+#include "train/seg/seg_setup.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -163,6 +169,63 @@ TEST_CASE("ropevit eval: whole image gives the training run's numbers; slide and
     CHECK(e.code != 0);
     CHECK(contains(e.err, "segmentation runs take --mode, --scales and --flip"));
   }
+}
+
+TEST_CASE("ropevit eval --pred-dir: label PNGs = the prediction + 1 at the original size; overlays blend 0.5") {
+  REQUIRE_MESSAGE(trained().code == 0, trained().err);
+  const fs::path run = tmp().path / "runs" / "seg", preds = tmp().path / "preds";
+  const auto e = ropevit("eval '" + run.string() + "' --checkpoint '" + (run / "model.safetensors").string() +
+                         "' --pred-dir '" + preds.string() + "'");
+  REQUIRE_MESSAGE(e.code == 0, e.err);
+  CHECK(contains(e.out, "wrote 4 label maps"));
+  // The same predictions computed here from the saved weights, as seg_evaluate does (whole image,
+  // resized to the label map's size, argmax).
+  const auto rc = rv::config::resolve_config((run / "config.json").string());
+  rv::models::seg::UperNet net(rv::train::seg::seg_model_config(rc.config));
+  {
+    rv::nn::StateDict w;
+    const auto f = rv::SafetensorsFile::open((run / "model.safetensors").string());
+    for (const auto& n : f.names()) w.insert(n, f.tensor(n));
+    net.load_state_dict(w);
+  }
+  net.train(false);
+  rv::autograd::NoGradGuard no_grad;
+  const auto val = rv::train::seg::seg_dataset(rc.config, false);
+  const auto palette = rv::data::generated_palette(10);
+  REQUIRE(val->size() == 4);
+  for (int64_t i = 0; i < val->size(); ++i) {
+    const std::string img_path = val->files().image_path(i);
+    const std::string stem = fs::path(img_path).stem().string();
+    INFO(stem);
+    rv::Generator gen(0, 0);
+    const rv::data::Sample s = val->get(i, gen);
+    rv::models::seg::SegInferenceOptions opt;
+    opt.out_size = {s.label_map.size(0), s.label_map.size(1)};
+    const rv::Tensor pred = net.predict_labels(s.image.unsqueeze(0), opt).select(0, 0).contiguous();  // (H, W) i64
+    const rv::data::Image orig = rv::data::read_image(img_path);
+    const rv::data::Image labels = rv::data::read_png_indices((preds / "labels" / (stem + ".png")).string());
+    const rv::data::Image over = rv::data::read_image((preds / "overlays" / (stem + ".png")).string());
+    REQUIRE(labels.channels == 1);
+    REQUIRE(labels.height == orig.height);
+    REQUIRE(labels.width == orig.width);
+    REQUIRE(over.height == orig.height);
+    REQUIRE(over.width == orig.width);
+    REQUIRE(pred.size(0) == orig.height);
+    REQUIRE(pred.size(1) == orig.width);
+    const int64_t* p = pred.data<int64_t>();
+    int64_t label_bad = 0, over_bad = 0;
+    for (int64_t k = 0; k < int64_t(orig.height) * orig.width; ++k) {
+      label_bad += labels.pixels[size_t(k)] != p[k] + 1;
+      for (int c = 0; c < 3; ++c)
+        over_bad += over.pixels[size_t(3 * k + c)] != ((orig.pixels[size_t(3 * k + c)] + palette[size_t(p[k])][size_t(c)]) >> 1);
+    }
+    CHECK(label_bad == 0);
+    CHECK(over_bad == 0);
+  }
+  // No stray files: two per image.
+  int64_t files = 0;
+  for (const auto& d : fs::recursive_directory_iterator(preds)) files += d.is_regular_file();
+  CHECK(files == 8);
 
 }
 
