@@ -3,8 +3,9 @@
 // split, at each size; prints the table, writes eval_resolutions.csv / .json into the run folder
 // and plots/acc_vs_res.png with this run and the --compare runs on one figure.
 // A segmentation run (task = segmentation) instead takes [--mode whole|slide] [--scales R,...]
-// [--flip] [--pred-dir DIR]: mIoU / mAcc / aAcc per class (train/seg/seg_evaluate.h) into
-// seg_eval.json / .csv, and with --pred-dir the prediction PNGs (train/seg/seg_predictions.h).
+// [--flip] [--pred-dir DIR] [--ema]: mIoU / mAcc / aAcc per class (train/seg/seg_evaluate.h) into
+// seg_eval.json / .csv (seg_eval_ema.* with --ema), and with --pred-dir the prediction PNGs
+// (train/seg/seg_predictions.h).
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -82,7 +83,8 @@ std::vector<double> parse_ratios(const std::string& text) {
 
 // `ropevit eval` of a segmentation run: the UperNet of the config, the weights, the metrics.
 int eval_segmentation(const config::TrainConfig& cfg, const std::string& checkpoint, const std::string& run_dir,
-                      const std::string& mode, const std::string& scales, bool flip, const std::string& pred_dir) {
+                      const std::string& mode, const std::string& scales, bool flip, const std::string& pred_dir,
+                      bool ema) {
   train::seg::SegEvalSettings st = train::seg::SegEvalSettings::from_config(cfg);
   if (!mode.empty()) {
     if (mode != "whole" && mode != "slide") throw cli::UsageError("--mode: expected whole or slide, got '" + mode + "'");
@@ -92,19 +94,21 @@ int eval_segmentation(const config::TrainConfig& cfg, const std::string& checkpo
   if (flip) st.flip = true;
   st.pred_dir = pred_dir;
   models::seg::UperNet net(train::seg::seg_model_config(cfg));
-  nn::StateDict weights = load_weights(checkpoint, false);
+  nn::StateDict weights = load_weights(checkpoint, ema);
   if (std::string why = train::state_mismatch(weights, net); !why.empty())
     throw std::runtime_error("'" + checkpoint + "' does not fit UperNet on " + cfg.model.name + ":" + why);
   net.load_state_dict(weights);
   const train::seg::SegEvalResult r = train::seg::evaluate_segmentation(net, cfg, st);
   const std::string name = fs::path(run_dir).filename().string();
-  std::fputs(train::seg::format_seg_table(r, name + " (" + checkpoint + ", " + st.mode +
+  std::fputs(train::seg::format_seg_table(r, name + " (" + checkpoint + (ema ? ", EMA" : "") + ", " + st.mode +
                                                  (st.scales.empty() ? "" : ", multi-scale") + (st.flip ? ", flip" : "") +
                                                  ")")
                  .c_str(),
              stdout);
-  train::seg::write_seg_eval_files(run_dir, r, st, {{"model", cfg.model.name}, {"checkpoint", checkpoint}});
-  std::printf("wrote %s/seg_eval.json and seg_eval.csv\n", run_dir.c_str());
+  const std::string stem = ema ? "seg_eval_ema" : "seg_eval";  // training writes both names too
+  train::seg::write_seg_eval_files(run_dir, r, st, {{"model", cfg.model.name}, {"checkpoint", checkpoint}, {"ema", ema}},
+                                   stem);
+  std::printf("wrote %s/%s.json and %s.csv\n", run_dir.c_str(), stem.c_str(), stem.c_str());
   if (!pred_dir.empty())
     std::printf("wrote %lld label maps to %s/labels and overlays to %s/overlays\n", (long long)r.images,
                 pred_dir.c_str(), pred_dir.c_str());
@@ -197,9 +201,10 @@ int cmd_eval(int argc, char** argv) {
   const config::ResolvedConfig rc = config::resolve_config(config_path);
   const config::TrainConfig& cfg = rc.config;
   if (cfg.task == "segmentation") {
-    if (ema || !sizes_text.empty() || compare)
-      throw cli::UsageError("segmentation runs take --mode, --scales and --flip, not --ema, --img-size or --compare");
-    return eval_segmentation(cfg, checkpoint, run_dir, seg_mode, seg_scales, seg_flip, pred_dir);
+    if (!sizes_text.empty() || compare)
+      throw cli::UsageError("segmentation runs take --mode, --scales, --flip, --ema and --pred-dir, not --img-size "
+                            "or --compare");
+    return eval_segmentation(cfg, checkpoint, run_dir, seg_mode, seg_scales, seg_flip, pred_dir, ema);
   }
   if (!seg_mode.empty() || !seg_scales.empty() || seg_flip || !pred_dir.empty())
     throw cli::UsageError("--mode, --scales, --flip and --pred-dir are for segmentation runs (task = segmentation)");
