@@ -1,5 +1,5 @@
 // image_encode.cpp: JPEG / PNG writing through stb_image_write when present, and a small built-in
-// grey PNG writer (stored deflate) so that label maps can always be written.
+// grey / RGB PNG writer (stored deflate) so that label maps and overlays can always be written.
 #include "data/image_encode.h"
 
 #include <array>
@@ -90,20 +90,26 @@ std::string encode_rgb_jpeg(const uint8_t* rgb, int64_t height, int64_t width, i
 #endif
 }
 
-std::string encode_grey_png_stored(const uint8_t* grey, int64_t height, int64_t width) {
-  check_size("encode_grey_png", height, width);
+namespace {
+
+// The built-in writer for 1 (grey, colour type 0) or 3 (RGB, colour type 2) channels.
+std::string encode_png_stored(const char* op, const uint8_t* pixels, int64_t height, int64_t width, int channels) {
+  check_size(op, height, width);
   std::string out = "\x89PNG\r\n\x1a\n";
   std::string ihdr;
   put_be32(ihdr, uint32_t(width));
   put_be32(ihdr, uint32_t(height));
-  ihdr += std::string("\x08\x00\x00\x00\x00", 5);  // 8 bits, grey, deflate, filter set 0, no interlace
+  ihdr.push_back('\x08');                                 // 8 bits per sample
+  ihdr.push_back(channels == 3 ? '\x02' : '\x00');        // colour type: RGB or grey
+  ihdr += std::string("\x00\x00\x00", 3);                // deflate, filter set 0, no interlace
   chunk(out, "IHDR", ihdr);
   // Raw scanlines, each led by filter type 0 (None).
+  const int64_t row = width * channels;
   std::string raw;
-  raw.reserve(size_t(height * (width + 1)));
+  raw.reserve(size_t(height * (row + 1)));
   for (int64_t y = 0; y < height; ++y) {
     raw.push_back('\0');
-    raw.append(reinterpret_cast<const char*>(grey + y * width), size_t(width));
+    raw.append(reinterpret_cast<const char*>(pixels + y * row), size_t(row));
   }
   // zlib stream: header (deflate, 32K window, no dict, check bits), stored blocks, Adler-32.
   std::string z = "\x78\x01";
@@ -130,6 +136,16 @@ std::string encode_grey_png_stored(const uint8_t* grey, int64_t height, int64_t 
   return out;
 }
 
+}  // namespace
+
+std::string encode_grey_png_stored(const uint8_t* grey, int64_t height, int64_t width) {
+  return encode_png_stored("encode_grey_png", grey, height, width, 1);
+}
+
+std::string encode_rgb_png_stored(const uint8_t* rgb, int64_t height, int64_t width) {
+  return encode_png_stored("encode_rgb_png", rgb, height, width, 3);
+}
+
 std::string encode_grey_png(const uint8_t* grey, int64_t height, int64_t width) {
 #ifdef RV_HAVE_STB_IMAGE_WRITE
   check_size("encode_grey_png", height, width);
@@ -139,6 +155,18 @@ std::string encode_grey_png(const uint8_t* grey, int64_t height, int64_t width) 
   return out;
 #else
   return encode_grey_png_stored(grey, height, width);
+#endif
+}
+
+std::string encode_rgb_png(const uint8_t* rgb, int64_t height, int64_t width) {
+#ifdef RV_HAVE_STB_IMAGE_WRITE
+  check_size("encode_rgb_png", height, width);
+  std::string out;
+  if (!stbi_write_png_to_func(append, &out, int(width), int(height), 3, rgb, int(width * 3)))
+    throw std::runtime_error("encode_rgb_png: stb_image_write failed");
+  return out;
+#else
+  return encode_rgb_png_stored(rgb, height, width);
 #endif
 }
 

@@ -2,6 +2,10 @@
 // [--compare RUN2 RUN3 ...]`: top-1 / top-5 of trained weights on every image of the evaluation
 // split, at each size; prints the table, writes eval_resolutions.csv / .json into the run folder
 // and plots/acc_vs_res.png with this run and the --compare runs on one figure.
+// A segmentation run (task = segmentation) instead takes [--mode whole|slide] [--scales R,...]
+// [--flip] [--pred-dir DIR] [--ema]: mIoU / mAcc / aAcc per class (train/seg/seg_evaluate.h) into
+// seg_eval.json / .csv (seg_eval_ema.* with --ema), and with --pred-dir the prediction PNGs
+// (train/seg/seg_predictions.h).
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -79,7 +83,8 @@ std::vector<double> parse_ratios(const std::string& text) {
 
 // `ropevit eval` of a segmentation run: the UperNet of the config, the weights, the metrics.
 int eval_segmentation(const config::TrainConfig& cfg, const std::string& checkpoint, const std::string& run_dir,
-                      const std::string& mode, const std::string& scales, bool flip) {
+                      const std::string& mode, const std::string& scales, bool flip, const std::string& pred_dir,
+                      bool ema) {
   train::seg::SegEvalSettings st = train::seg::SegEvalSettings::from_config(cfg);
   if (!mode.empty()) {
     if (mode != "whole" && mode != "slide") throw cli::UsageError("--mode: expected whole or slide, got '" + mode + "'");
@@ -87,27 +92,33 @@ int eval_segmentation(const config::TrainConfig& cfg, const std::string& checkpo
   }
   if (!scales.empty()) st.scales = parse_ratios(scales);
   if (flip) st.flip = true;
+  st.pred_dir = pred_dir;
   models::seg::UperNet net(train::seg::seg_model_config(cfg));
-  nn::StateDict weights = load_weights(checkpoint, false);
+  nn::StateDict weights = load_weights(checkpoint, ema);
   if (std::string why = train::state_mismatch(weights, net); !why.empty())
     throw std::runtime_error("'" + checkpoint + "' does not fit UperNet on " + cfg.model.name + ":" + why);
   net.load_state_dict(weights);
   const train::seg::SegEvalResult r = train::seg::evaluate_segmentation(net, cfg, st);
   const std::string name = fs::path(run_dir).filename().string();
-  std::fputs(train::seg::format_seg_table(r, name + " (" + checkpoint + ", " + st.mode +
+  std::fputs(train::seg::format_seg_table(r, name + " (" + checkpoint + (ema ? ", EMA" : "") + ", " + st.mode +
                                                  (st.scales.empty() ? "" : ", multi-scale") + (st.flip ? ", flip" : "") +
                                                  ")")
                  .c_str(),
              stdout);
-  train::seg::write_seg_eval_files(run_dir, r, st, {{"model", cfg.model.name}, {"checkpoint", checkpoint}});
-  std::printf("wrote %s/seg_eval.json and seg_eval.csv\n", run_dir.c_str());
+  const std::string stem = ema ? "seg_eval_ema" : "seg_eval";  // training writes both names too
+  train::seg::write_seg_eval_files(run_dir, r, st, {{"model", cfg.model.name}, {"checkpoint", checkpoint}, {"ema", ema}},
+                                   stem);
+  std::printf("wrote %s/%s.json and %s.csv\n", run_dir.c_str(), stem.c_str(), stem.c_str());
+  if (!pred_dir.empty())
+    std::printf("wrote %lld label maps to %s/labels and overlays to %s/overlays\n", (long long)r.images,
+                pred_dir.c_str(), pred_dir.c_str());
   return 0;
 }
 
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  std::string target, checkpoint, sizes_text, seg_mode, seg_scales;
+  std::string target, checkpoint, sizes_text, seg_mode, seg_scales, pred_dir;
   bool seg_flip = false;
   std::vector<std::string> compare_runs;
   bool ema = false, compare = false, saved = false;
@@ -124,6 +135,10 @@ int cmd_eval(int argc, char** argv) {
       .value("scales", "R1,R2,...", "segmentation: multi-scale test at these ratios of the eval scale (mmseg: "
                                     "0.5,0.75,1.0,1.25,1.5,1.75; default: seg.scales)", &seg_scales)
       .flag("flip", "segmentation: also predict the flipped image (averaged softmax)", &seg_flip)
+      .value("pred-dir", "DIR", "segmentation: also write each image's prediction as PNGs named after the image: "
+                                "DIR/labels/<stem>.png, the label map in the ADE20k annotation format (class i as "
+                                "i+1, 0 = other; the image's size), and DIR/overlays/<stem>.png, the image blended "
+                                "0.5 with the class colours (mmseg's --out and --show-dir)", &pred_dir)
       .flag("compare", "plot the RUN folders given after the options next to this one", &compare)
       .flag("saved", "evaluate nothing: plot the run's saved eval_resolutions.json (written by training with "
                      "eval.img_sizes, or by an earlier eval) with the --compare runs", &saved)
@@ -133,7 +148,8 @@ int cmd_eval(int argc, char** argv) {
           "  ropevit eval runs/rope --compare runs/ape\n"
           "  ropevit eval runs/rope --saved --compare runs/ape     # redraw the plot only\n"
           "  ropevit eval runs/scenes_upernet --mode slide          # segmentation: mIoU per class\n"
-          "  ropevit eval runs/ade20k_upernet --scales 0.5,0.75,1.0,1.25,1.5,1.75 --flip");
+          "  ropevit eval runs/ade20k_upernet --scales 0.5,0.75,1.0,1.25,1.5,1.75 --flip\n"
+          "  ropevit eval runs/scenes_upernet --pred-dir runs/scenes_upernet/preds   # label PNGs + overlays");
   if (!opts.parse(argc, argv)) return 0;
   if (!compare_runs.empty() && !compare) throw cli::UsageError("extra arguments need --compare: " + compare_runs[0]);
 
@@ -185,12 +201,13 @@ int cmd_eval(int argc, char** argv) {
   const config::ResolvedConfig rc = config::resolve_config(config_path);
   const config::TrainConfig& cfg = rc.config;
   if (cfg.task == "segmentation") {
-    if (ema || !sizes_text.empty() || compare)
-      throw cli::UsageError("segmentation runs take --mode, --scales and --flip, not --ema, --img-size or --compare");
-    return eval_segmentation(cfg, checkpoint, run_dir, seg_mode, seg_scales, seg_flip);
+    if (!sizes_text.empty() || compare)
+      throw cli::UsageError("segmentation runs take --mode, --scales, --flip, --ema and --pred-dir, not --img-size "
+                            "or --compare");
+    return eval_segmentation(cfg, checkpoint, run_dir, seg_mode, seg_scales, seg_flip, pred_dir, ema);
   }
-  if (!seg_mode.empty() || !seg_scales.empty() || seg_flip)
-    throw cli::UsageError("--mode, --scales and --flip are for segmentation runs (task = segmentation)");
+  if (!seg_mode.empty() || !seg_scales.empty() || seg_flip || !pred_dir.empty())
+    throw cli::UsageError("--mode, --scales, --flip and --pred-dir are for segmentation runs (task = segmentation)");
   std::vector<int64_t> sizes = !sizes_text.empty() ? parse_sizes(sizes_text) : cfg.eval.img_sizes;
   const models::ModelConfig mc = cfg.model_config();
   if (sizes.empty()) sizes = {mc.img_h};

@@ -21,30 +21,28 @@ void average(T* ema, const T* x, int64_t n, double decay) {
 
 }  // namespace
 
-ModelEma::ModelEma(std::shared_ptr<models::Model> ema_model, const models::Model& model, double decay)
-    : ema_(std::move(ema_model)), decay_(decay) {
-  if (!ema_) throw std::invalid_argument("ModelEma: no EMA model given");
+void ema_start(nn::Module& ema, const nn::Module& model, double decay) {
   if (!(decay >= 0.0 && decay < 1.0))
     throw std::invalid_argument("ModelEma: train.ema_decay must be in [0, 1), got " + std::to_string(decay));
-  ema_->load_state_dict(model.state_dict());  // a copy: same names and shapes, or it throws
-  ema_->eval();
-  for (auto p : ema_->parameters()) p.requires_grad_(false);  // never trained: no graph in its forward
+  ema.load_state_dict(model.state_dict());  // a copy: same names and shapes, or it throws
+  ema.eval();
+  for (auto p : ema.parameters()) p.requires_grad_(false);  // never trained: no graph in its forward
 }
 
-void ModelEma::update(const models::Model& model) {
+void ema_update(nn::Module& ema, const nn::Module& model, double decay) {
   autograd::NoGradGuard no_grad;
-  const nn::StateDict src = model.state_dict(), dst = ema_->state_dict();
+  const nn::StateDict src = model.state_dict(), dst = ema.state_dict();
   for (const auto& [name, e] : dst) {
     const Tensor x = src.at(name).contiguous();
     if (!e.is_contiguous()) throw std::runtime_error("ModelEma: EMA tensor '" + name + "' is not contiguous");
     if (!e.device().is_cpu() && is_floating(e.dtype())) {
       // On a GPU: e = decay * e + (1 - decay) * x with the device's broadcast ops.
-      Tensor(e).copy_(add(mul(e, full({}, decay_, e.dtype(), e.device())),
-                          mul(x, full({}, 1.0 - decay_, e.dtype(), e.device()))));
+      Tensor(e).copy_(add(mul(e, full({}, decay, e.dtype(), e.device())),
+                          mul(x, full({}, 1.0 - decay, e.dtype(), e.device()))));
     } else if (e.dtype() == DType::f32)
-      average(e.data<float>(), x.data<float>(), e.numel(), decay_);
+      average(e.data<float>(), x.data<float>(), e.numel(), decay);
     else if (e.dtype() == DType::f64)
-      average(e.data<double>(), x.data<double>(), e.numel(), decay_);
+      average(e.data<double>(), x.data<double>(), e.numel(), decay);
     else
       Tensor(e).copy_(x);  // integer buffers (counters) follow the model
   }

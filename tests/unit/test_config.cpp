@@ -252,8 +252,14 @@ TEST_CASE("rules between keys") {
 
 TEST_CASE("segmentation and iteration rules between keys") {
   const std::string f = write("seg.json", R"({"task": "segmentation", "data": {"dataset": "scenes", "num_classes": 10},
-                                              "train": {"iters": 100}, "sched": {"warmup_epochs": 0}})");
+                                              "train": {"iters": 100}, "sched": {"warmup_epochs": 0},
+                                              "ckpt": {"best_metric": "mIoU"}})");
   CHECK(error_of(f) == "");
+  // The best checkpoint follows a metric of the task.
+  CHECK(error_of(f, {"ckpt.best_metric=aAcc"}) == "");
+  CHECK(contains(error_of(f, {"ckpt.best_metric=top1"}),
+                 "ckpt.best_metric: 'top1' is a classification metric; segmentation keeps the best checkpoint by "
+                 "mIoU, mAcc or aAcc"));
   CHECK(contains(error_of(f, {"sched.warmup_epochs=1"}),
                  "sched.warmup_epochs: counts epochs, but train.iters = 100 counts steps (train.iters, from " + f +
                      "); give the warmup as sched.warmup_iters and set sched.warmup_epochs = 0"));
@@ -276,6 +282,9 @@ TEST_CASE("segmentation and iteration rules between keys") {
   CHECK(contains(error_of(g, {"data.dataset=scenes"}), "data.dataset: 'scenes' is a segmentation set; set task = "
                                                        "segmentation"));
   CHECK(contains(error_of(g, {"sched.warmup_iters=10"}), "sched.warmup_iters: needs train.iters > 0"));
+  CHECK(contains(error_of(g, {"ckpt.best_metric=mIoU"}),
+                 "ckpt.best_metric: 'mIoU' is a segmentation metric; classification keeps the best checkpoint by "
+                 "top1, top5 or loss"));
   CHECK(error_of(g, {"train.iters=50", "sched.warmup_epochs=0", "sched.warmup_iters=10", "sched.name=poly"}) == "");
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "data/coco.h"
+#include "data/decode_image.h"
 #include "data/image_encode.h"
 #include "data/metrics/segmentation.h"
 #include "data/scene_files.h"
@@ -117,6 +118,28 @@ TEST_CASE("the built-in PNG writer: a valid zlib stream of stored blocks") {
   const std::string p2 = encode_grey_png_stored(big.data(), 300, 300);
   CHECK(p2.size() > 300 * 301);
   CHECK(p2.size() < 300 * 301 + 100);
+}
+
+TEST_CASE("RGB PNG (both writers) decodes back to the same pixels; sizes are checked") {
+  // 5 x 7 (odd, not a multiple of anything), every byte distinct enough to catch a channel swap.
+  const int64_t H = 5, W = 7;
+  std::vector<uint8_t> rgb(size_t(H * W * 3));
+  for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = uint8_t((i * 37 + 11) & 0xff);
+  for (const std::string& png : {encode_rgb_png(rgb.data(), H, W), encode_rgb_png_stored(rgb.data(), H, W)}) {
+    const Image back = decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "rgb.png");
+    REQUIRE(back.height == H);
+    REQUIRE(back.width == W);
+    REQUIRE(back.channels == 3);
+    CHECK(back.pixels == rgb);
+  }
+  // A wide image whose rows span several stored blocks.
+  std::vector<uint8_t> big(size_t(3 * 300 * 300));
+  for (size_t i = 0; i < big.size(); ++i) big[i] = uint8_t(i % 251);
+  const std::string p2 = encode_rgb_png_stored(big.data(), 300, 300);
+  const Image b2 = decode_image(reinterpret_cast<const uint8_t*>(p2.data()), p2.size(), "big.png");
+  CHECK(b2.pixels == big);
+  CHECK_THROWS_WITH_AS(encode_rgb_png(rgb.data(), 0, 3), doctest::Contains("encode_rgb_png: expected 1..65535"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("make-scenes files read back: COCO JSON = the scenes, ADE20k files in place, AP = 1, mIoU = 1") {

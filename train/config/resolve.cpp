@@ -49,6 +49,9 @@ std::vector<std::string> cross_checks(const TrainConfig& c, const SourcedJson& t
     if (c.train.iters == 0)
       problems.push_back(at("train.iters") + "segmentation counts optimizer steps (mmseg's iterations): set "
                          "train.iters > 0" + from("task"));
+    if (c.ckpt.best_metric != "mIoU" && c.ckpt.best_metric != "mAcc" && c.ckpt.best_metric != "aAcc")
+      problems.push_back(at("ckpt.best_metric") + "'" + c.ckpt.best_metric + "' is a classification metric; "
+                         "segmentation keeps the best checkpoint by mIoU, mAcc or aAcc" + from("task"));
     if (c.seg.stride > c.seg.crop)
       problems.push_back(at("seg.stride") + std::to_string(c.seg.stride) + " is larger than the window seg.crop = " +
                          std::to_string(c.seg.crop) + ": pixels between windows would get no prediction");
@@ -56,6 +59,9 @@ std::vector<std::string> cross_checks(const TrainConfig& c, const SourcedJson& t
     if (seg_data)
       problems.push_back(at("data.dataset") + "'" + c.data.dataset + "' is a segmentation set; set task = "
                          "segmentation" + from("task"));
+    if (c.ckpt.best_metric == "mIoU" || c.ckpt.best_metric == "mAcc" || c.ckpt.best_metric == "aAcc")
+      problems.push_back(at("ckpt.best_metric") + "'" + c.ckpt.best_metric + "' is a segmentation metric; "
+                         "classification keeps the best checkpoint by top1, top5 or loss" + from("task"));
   }
   if (c.sched.warmup_epochs > double(c.train.epochs))
     problems.push_back(at("sched.warmup_epochs") + num(c.sched.warmup_epochs) + " warmup epochs is more than the " +

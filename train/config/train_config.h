@@ -107,7 +107,7 @@ struct TrainSection {
 
 struct EvalSection {
   std::vector<int64_t> img_sizes;  // resolutions to evaluate at; empty = the training one
-  int64_t interval = 1;            // epochs
+  int64_t interval = 1;            // epochs (task = segmentation: iterations)
   int64_t batch_size = 128;
   double crop_pct = 0.875;
 };
@@ -122,7 +122,7 @@ struct CkptSection {
   int64_t every_epochs = 0;     // a kept checkpoint every N epochs; 0 = only last and best
   int64_t keep = 3;             // how many of those to keep; 0 = all
   int64_t recovery_steps = 0;   // a recovery checkpoint every N steps; 0 = off
-  std::string best_metric = "top1";  // top1 | top5 | loss
+  std::string best_metric = "top1";  // top1 | top5 | loss; segmentation: mIoU | mAcc | aAcc
   std::string resume;           // "" | auto | a checkpoint path
   std::string init_from;        // weights-only start
 };

@@ -166,7 +166,7 @@ std::vector<Field> fields() {
 
       // ---- eval
       RV_FIELD(eval.img_sizes, "resolutions to evaluate at; [] = the training one").above(0),
-      RV_FIELD(eval.interval, "evaluate every N epochs").above(0),
+      RV_FIELD(eval.interval, "evaluate every N epochs (segmentation: every N iterations, mmseg's val_interval)").above(0),
       RV_FIELD(eval.batch_size, "images per evaluation step").above(0),
       RV_FIELD(eval.crop_pct, "center crop fraction (resize to size / crop_pct, crop size)").above(0).at_most(1),
 
@@ -179,7 +179,8 @@ std::vector<Field> fields() {
       RV_FIELD(ckpt.every_epochs, "keep a checkpoint every N epochs; 0 = only last and best").at_least(0),
       RV_FIELD(ckpt.keep, "how many of the every-N-epochs checkpoints to keep; 0 = all").at_least(0),
       RV_FIELD(ckpt.recovery_steps, "write a recovery checkpoint every N steps; 0 = off").at_least(0),
-      RV_FIELD(ckpt.best_metric, "metric that picks the best checkpoint").one_of({"top1", "top5", "loss"}),
+      RV_FIELD(ckpt.best_metric, "metric that picks the best checkpoint (segmentation: mIoU, mAcc or aAcc)")
+          .one_of({"top1", "top5", "loss", "mIoU", "mAcc", "aAcc"}),
       RV_FIELD(ckpt.resume, "continue a run: \"\" = no, auto = the newest valid checkpoint, or a path"),
       RV_FIELD(ckpt.init_from, "start from these weights only (a checkpoint or .safetensors); \"\" = from scratch"),
 

@@ -6,12 +6,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
+#include "data/decode_image.h"
 #include "engine/autograd.h"
 #include "engine/ops/reduce.h"
 #include "engine/rng.h"
+#include "train/seg/seg_predictions.h"
 #include "train/seg/seg_setup.h"
 
 namespace rv::train::seg {
@@ -57,6 +60,8 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
   r.class_names = sets[0]->files().class_names();
   int64_t n = sets[0]->size();
   if (s.max_images > 0 && s.max_images < n) n = s.max_images;
+  std::optional<SegPredictionWriter> writer;
+  if (!s.pred_dir.empty()) writer.emplace(s.pred_dir, r.class_names);
   for (int64_t i = 0; i < n; ++i) {
     Generator gen(0, 0);  // the eval pipeline draws nothing
     data::Sample first = sets[0]->get(i, gen);
@@ -71,6 +76,10 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
       pred = argmax(net.predict_multi_scale(scaled, opt), 1);
     }
     r.areas += data::seg_areas(pred.select(0, 0), label, K);
+    if (writer) {  // the original file again: the eval sample's image is resized and normalised
+      const std::string& path = sets[0]->files().image_path(i);
+      writer->write(path, pred.select(0, 0), data::read_image(path));
+    }
   }
   net.train(was_training);
   r.images = n;
@@ -134,6 +143,7 @@ void write_seg_eval_files(const std::string& run_dir, const SegEvalResult& r, co
   j["inference"] = describe(s);
   j["scales"] = s.scales;
   j["flip"] = s.flip;
+  if (!s.pred_dir.empty()) j["pred_dir"] = s.pred_dir;
   j["seconds"] = r.seconds;
   j["per_class"] = per_class;
   const fs::path d = run_dir;

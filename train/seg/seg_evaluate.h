@@ -9,6 +9,8 @@
 //     multi-scale:  the same image resized at every ratio of seg.scales (one eval data set per
 //                   ratio, mmseg's TTA Resize), UperNet::predict_multi_scale (softmax averaged)
 //   then data::seg_areas(pred, label) added up; the metrics once at the end.
+//   With settings.pred_dir, each prediction is also written as PNGs (seg_predictions.h: the
+//   label map in ADE20k's format and a colour overlay on the original image).
 // Images are run one at a time (batch 1, as mmseg's test loader), in eval mode without a graph.
 //
 // Files (write_seg_eval_files): <run>/seg_eval.json {"mIoU", "mAcc", "aAcc" (percent), "per_class":
@@ -33,6 +35,7 @@ struct SegEvalSettings {
   std::vector<double> scales;       // [] = single scale
   bool flip = false;
   int64_t max_images = 0;           // 0 = all (tests and quick looks)
+  std::string pred_dir;             // "": none; else the prediction PNGs (seg_predictions.h) go there
   // From the config's seg.* section.
   static SegEvalSettings from_config(const config::TrainConfig& cfg);
 };

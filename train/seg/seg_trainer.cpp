@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <stdexcept>
 
 #include "data/loader.h"
@@ -17,6 +18,8 @@
 #include "engine/optim/clip.h"
 #include "models/pretrained.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
+#include "train/log/csv_summary.h"
 #include "train/log/event_writer.h"
 #include "train/log/jsonl_log.h"
 #include "train/schedule.h"
@@ -41,6 +44,7 @@ struct SegTrainer::State {
   const config::TrainConfig& cfg;
   RunPlan plan;
   std::shared_ptr<models::seg::UperNet> net;
+  std::unique_ptr<ModuleEma<models::seg::UperNet>> ema;  // train.ema_decay > 0
   std::shared_ptr<Generator> dropout_gen;
   TrainParamGroups groups;
   std::unique_ptr<optim::Optimizer> opt;
@@ -49,9 +53,20 @@ struct SegTrainer::State {
   std::unique_ptr<data::Loader> loader;
   std::unique_ptr<runlog::JsonlLog> log;
   std::unique_ptr<runlog::EventFileWriter> tb;
+  std::unique_ptr<runlog::SummaryCsv> csv;
   int64_t step = 0, epoch = 0, epoch_batches = 0, nan_skipped = 0;
   double last_loss = 0.0, train_seconds = 0.0;
   int64_t timed_images = 0;
+  // Evaluation during training (eval.interval iterations): the best ckpt.best_metric so far and
+  // the step it was reached at (-1: none yet), and the step losses since the last evaluation
+  // (summary.csv's train_loss). All four are saved in checkpoints, in the fields the
+  // classification trainer keeps per epoch (best_epoch holds the step here).
+  double best_metric = 0.0;
+  int64_t best_step = -1;
+  double interval_loss_sum = 0.0;
+  int64_t interval_loss_steps = 0;
+  std::optional<SegEvalResult> last_val, last_val_ema;  // the newest evaluation during training (whole image)
+  int64_t last_val_step = -1;
 
   State(const config::ResolvedConfig& r, const RunPlan& p) : rc(r), cfg(rc.config), plan(p) {}
 
@@ -70,13 +85,24 @@ struct SegTrainer::State {
     m.seed = uint64_t(cfg.train.seed);
     m.dropout_offset = dropout_gen->offset();
     m.nan_skipped = nan_skipped;
+    m.best_metric = best_metric;
+    m.best_epoch = best_step;
+    m.epoch_loss_sum = interval_loss_sum;
+    m.epoch_loss_steps = interval_loss_steps;
     m.config = rc.json;
     return m;
+  }
+
+  const nn::Module* ema_module() const { return ema ? &ema->model() : nullptr; }
+
+  double pick_metric(const SegEvalResult& r) const {
+    return cfg.ckpt.best_metric == "mAcc" ? r.macc() : cfg.ckpt.best_metric == "aAcc" ? r.aacc() : r.miou();
   }
 
   void setup();
   void resume(const std::string& path);
   void one_step();
+  void validate();
 };
 
 void SegTrainer::State::setup() {
@@ -85,8 +111,6 @@ void SegTrainer::State::setup() {
                              "trains on the CPU); use train.device = cpu or auto");
   if (cfg.train.amp == "bf16")
     throw std::runtime_error("train.amp = bf16: autocast is not wired into segmentation training yet; use off or auto");
-  if (cfg.train.ema_decay > 0)
-    throw std::invalid_argument("train.ema_decay: EMA is not implemented for segmentation; set it to 0");
   if (cfg.aug.mixup > 0 || cfg.aug.cutmix > 0)
     throw std::invalid_argument("aug.mixup / aug.cutmix do not apply to segmentation; set them to 0");
   if (cfg.train.loss != "ce" || cfg.train.label_smoothing != 0)
@@ -105,6 +129,10 @@ void SegTrainer::State::setup() {
       throw std::runtime_error("ckpt.init_from '" + cfg.ckpt.init_from + "' does not fit this UperNet:" + why);
     net->load_state_dict(c.model);
   }
+  // The EMA copy starts from the starting weights (a resume then loads its own, below).
+  if (cfg.train.ema_decay > 0)
+    ema = std::make_unique<ModuleEma<models::seg::UperNet>>(
+        std::make_shared<models::seg::UperNet>(seg_model_config(cfg)), *net, cfg.train.ema_decay);
   dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kSegDropoutStream);
   nn::set_generator(*net, dropout_gen);
   net->train(true);
@@ -138,6 +166,8 @@ void SegTrainer::State::setup() {
   const bool resumed = plan.resume.has_value();
   log = std::make_unique<runlog::JsonlLog>((fs::path(plan.dir) / "log.jsonl").string(),
                                            resumed ? std::optional<int64_t>(step) : std::nullopt);
+  csv = std::make_unique<runlog::SummaryCsv>((fs::path(plan.dir) / "summary.csv").string(),
+                                             resumed ? std::optional<int64_t>(step) : std::nullopt);
   if (cfg.log.tensorboard) {
     tb = std::make_unique<runlog::EventFileWriter>((fs::path(plan.dir) / "tb").string());
     if (resumed) tb->mark_restart(step + 1);
@@ -158,12 +188,24 @@ void SegTrainer::State::resume(const std::string& path) {
     throw std::runtime_error("checkpoint '" + path + "' (model " + c.meta.model + ") does not fit this UperNet on " +
                              cfg.model.name + ":" + why);
   if (c.optimizer.empty()) throw std::runtime_error("checkpoint '" + path + "' has no optimizer state to resume from");
+  if (ema) {
+    if (c.ema.empty())
+      throw std::runtime_error("checkpoint '" + path + "' has no EMA weights (ema.*), but this run keeps an EMA "
+                               "(train.ema_decay > 0)");
+    if (std::string why = state_mismatch(c.ema, ema->model()); !why.empty())
+      throw std::runtime_error("checkpoint '" + path + "': its EMA weights do not fit this UperNet:" + why);
+  }
   net->load_state_dict(c.model);
+  if (ema) ema->model().load_state_dict(c.ema);
   opt->load_state_dict(c.optimizer);
   step = c.meta.step;
   epoch = c.meta.epoch;
   epoch_batches = c.meta.epoch_batches;
   nan_skipped = c.meta.nan_skipped;
+  best_metric = c.meta.best_metric;
+  best_step = c.meta.best_epoch;
+  interval_loss_sum = c.meta.epoch_loss_sum;
+  interval_loss_steps = c.meta.epoch_loss_steps;
   dropout_gen->set_offset(c.meta.dropout_offset);
   message("resumed from " + path + " at step " + std::to_string(step));
 }
@@ -217,7 +259,10 @@ void SegTrainer::State::one_step() {
   }
   opt->step();
   opt->zero_grad();
+  if (ema) ema->update(*net);
   last_loss = loss_sum / double(micro);
+  interval_loss_sum += last_loss;
+  ++interval_loss_steps;
   const double step_ms = ms_since(t_step);
   const int64_t images = cfg.train.batch_size * micro;
   if (step > 1) train_seconds += step_ms / 1000.0, timed_images += images;
@@ -240,8 +285,65 @@ void SegTrainer::State::one_step() {
                   (long long)sched.total_steps, last_loss, lr, step_ms);
     message(line);
   }
+  // Evaluate before the recovery checkpoint of the same step, so that the file holds the best
+  // metric this step may have set (a resumed run does not evaluate that step again).
+  if (step % cfg.eval.interval == 0 || step == sched.total_steps) validate();
   if (cfg.ckpt.recovery_steps > 0 && step % cfg.ckpt.recovery_steps == 0 && step < sched.total_steps)
-    save_checkpoint(ckpt_path("recovery"), *net, nullptr, opt.get(), meta("recovery"));
+    save_checkpoint(ckpt_path("recovery"), *net, ema_module(), opt.get(), meta("recovery"));
+}
+
+// The validation split, whole-image and single scale (the cheap mode, as mmseg's val loop during
+// training), into log.jsonl, TensorBoard and summary.csv; checkpoints/best.safetensors when
+// ckpt.best_metric improved (as the classification trainer keeps its best epoch).
+void SegTrainer::State::validate() {
+  SegEvalSettings whole;
+  whole.crop = cfg.seg.crop;
+  whole.stride = cfg.seg.stride;
+  SegEvalResult r = evaluate_segmentation(*net, cfg, whole);
+  json rec = {{"kind", "val"}, {"step", step}, {"mode", "whole"}, {"mIoU", r.miou()}, {"mAcc", r.macc()},
+              {"aAcc", r.aacc()}, {"images", r.images}, {"eval_s", r.seconds}};
+  nlohmann::ordered_json row;
+  row["step"] = step;
+  row["train_loss"] = interval_loss_steps ? interval_loss_sum / double(interval_loss_steps) : NAN;
+  row["mIoU"] = r.miou();
+  row["mAcc"] = r.macc();
+  row["aAcc"] = r.aacc();
+  char line[300];
+  int used = std::snprintf(line, sizeof line, "step %lld: mIoU %.2f  mAcc %.2f  aAcc %.2f  (whole, %lld images, %.1f s)",
+                           (long long)step, r.miou(), r.macc(), r.aacc(), (long long)r.images, r.seconds);
+  std::vector<runlog::Scalar> scalars = {
+      {"val/mIoU", float(r.miou())}, {"val/mAcc", float(r.macc())}, {"val/aAcc", float(r.aacc())}};
+  std::optional<SegEvalResult> e;
+  if (ema) {  // the averaged weights, the same way (as the classification trainer's "EMA top1")
+    e = evaluate_segmentation(ema->model(), cfg, whole);
+    rec["mIoU_ema"] = e->miou();
+    rec["mAcc_ema"] = e->macc();
+    rec["aAcc_ema"] = e->aacc();
+    row["mIoU_ema"] = e->miou();
+    row["mAcc_ema"] = e->macc();
+    row["aAcc_ema"] = e->aacc();
+    scalars.push_back({"val/mIoU_ema", float(e->miou())});
+    std::snprintf(line + used, sizeof line - size_t(used), " | EMA mIoU %.2f", e->miou());
+  }
+  row["lr"] = sched.lr_at(std::min(step, sched.total_steps - 1));
+  log->write(rec);
+  csv->write_row(row);
+  if (tb) {
+    tb->add_scalars(step, scalars);
+    tb->flush();
+  }
+  message(line);
+  interval_loss_sum = 0.0;
+  interval_loss_steps = 0;
+  const double metric = pick_metric(r);
+  if (best_step < 0 || metric > best_metric) {  // all three are "higher is better"
+    best_metric = metric;
+    best_step = step;
+    save_checkpoint(ckpt_path("best"), *net, ema_module(), opt.get(), meta("best"));
+  }
+  last_val = std::move(r);
+  last_val_ema = std::move(e);
+  last_val_step = step;
 }
 
 SegTrainer::SegTrainer(const config::ResolvedConfig& rc, const RunPlan& plan, std::shared_ptr<dist::Communicator> comm)
@@ -257,29 +359,44 @@ SegTrainer::~SegTrainer() = default;
 TrainSummary SegTrainer::fit() {
   State& s = *s_;
   while (s.step < s.sched.total_steps) s.one_step();
-  save_checkpoint(s.ckpt_path("last"), *s.net, nullptr, s.opt.get(), s.meta("last"));
+  save_checkpoint(s.ckpt_path("last"), *s.net, s.ema_module(), s.opt.get(), s.meta("last"));
   {  // the weights alone (UperNet's names: backbone.*, decode_head.*, auxiliary_head.*)
     NamedTensors w;
     for (const auto& [name, t] : s.net->state_dict()) w.emplace_back(name, t);
     save_safetensors((fs::path(s.plan.dir) / "model.safetensors").string(), w, {});
   }
+  // The final numbers with the configured inference (seg.mode, seg.scales, seg.flip); the
+  // last step's whole-image validation already is that when nothing else is asked for.
   const SegEvalSettings settings = SegEvalSettings::from_config(s.cfg);
-  SegEvalResult r = evaluate_segmentation(*s.net, s.cfg, settings);
+  const bool plain = settings.mode == "whole" && settings.scales.empty() && !settings.flip;
+  SegEvalResult r = plain && s.last_val_step == s.step ? *s.last_val : evaluate_segmentation(*s.net, s.cfg, settings);
   write_seg_eval_files(s.plan.dir, r, settings,
-                       {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"step", s.step}});
-  s.log->write({{"kind", "val"}, {"step", s.step}, {"mIoU", r.miou()}, {"mAcc", r.macc()}, {"aAcc", r.aacc()},
-                {"images", r.images}, {"eval_s", r.seconds}});
-  if (s.tb) {
-    s.tb->add_scalars(s.step, {{"val/mIoU", float(r.miou())}, {"val/mAcc", float(r.macc())}, {"val/aAcc", float(r.aacc())}});
-    s.tb->close();
+                       {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"step", s.step},
+                        {"best_step", s.best_step}, {"best_" + s.cfg.ckpt.best_metric, s.best_metric}});
+  std::optional<SegEvalResult> re;  // the EMA's final numbers, into seg_eval_ema.json / .csv
+  if (s.ema) {
+    re = plain && s.last_val_step == s.step ? *s.last_val_ema : evaluate_segmentation(s.ema->model(), s.cfg, settings);
+    write_seg_eval_files(s.plan.dir, *re, settings,
+                         {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"ema", true},
+                          {"step", s.step}},
+                         "seg_eval_ema");
   }
+  if (!plain) {
+    json rec = {{"kind", "val"}, {"step", s.step}, {"mode", settings.mode}, {"scales", settings.scales},
+                {"flip", settings.flip}, {"mIoU", r.miou()}, {"mAcc", r.macc()}, {"aAcc", r.aacc()},
+                {"images", r.images}, {"eval_s", r.seconds}};
+    if (re) rec["mIoU_ema"] = re->miou(), rec["mAcc_ema"] = re->macc(), rec["aAcc_ema"] = re->aacc();
+    s.log->write(rec);
+  }
+  if (s.tb) s.tb->close();
   s.log->close();
+  s.csv->close();
   std::fputs(format_seg_table(r, "segmentation, step " + std::to_string(s.step) + " (" + settings.mode + ")").c_str(),
              stdout);
   TrainSummary out;
   out.steps = s.step;
   out.last_loss = s.last_loss;
-  out.best_metric = r.miou();
+  out.best_metric = s.best_metric;
   out.nan_skipped = s.nan_skipped;
   out.img_per_s = s.train_seconds > 0 ? double(s.timed_images) / s.train_seconds : 0.0;
   return out;

@@ -9,7 +9,8 @@
 //     -> UperNet::loss: decode CE + seg.aux_weight x auxiliary FCN CE (ignore 255, mmseg's
 //        averaging, models/seg/seg_loss.h) -> check finite -> backward of total / k
 //   lr = schedule(step) (linear warmup sched.warmup_iters, then sched.name, usually poly to
-//        train.iters) x group multiplier (layer decay) -> [clip] -> optimizer step
+//        train.iters) x group multiplier (layer decay) -> [clip] -> optimizer step -> [EMA]
+//   -> log -> [evaluation, best checkpoint] -> [recovery checkpoint]
 // The loader restarts with the next epoch's order whenever an epoch ends (mmseg's
 // InfiniteSampler), so an epoch here is only a position in the data order.
 //
@@ -19,12 +20,25 @@
 // recovery.safetensors every ckpt.recovery_steps), the schedule (schedule.h), make_optimizer.
 // Resume (--resume auto | PATH) restores the weights, the optimizer moments, the step, the data
 // position and the dropout generator, so the run continues the same sequence of batches.
-// The end: model.safetensors (weights), evaluation on data.val_split (seg_evaluate.h: mIoU /
-// mAcc / aAcc, seg.mode whole or slide, seg.scales, seg.flip) into seg_eval.json / seg_eval.csv
-// and a "val" log record; the per-class table is printed.
+// Evaluation during training: every eval.interval iterations and at the last one, the validation
+// split whole-image and single-scale (seg_evaluate.h) -> a {"kind": "val", "step", "mode":
+// "whole", "mIoU", "mAcc", "aAcc", ...} log record, TensorBoard val/mIoU, val/mAcc, val/aAcc, a
+// summary.csv row (step, train_loss = mean step loss since the previous evaluation, mIoU, mAcc,
+// aAcc, lr), and checkpoints/best.safetensors whenever ckpt.best_metric (mIoU, mAcc or aAcc)
+// beats the best so far, as the classification trainer keeps its best epoch. It runs before the
+// recovery checkpoint of the same step, so that file carries the new best.
+// The end: checkpoints/last.safetensors, model.safetensors (weights), the final numbers with
+// the configured inference (seg.mode whole or slide, seg.scales, seg.flip: evaluated again, with
+// a "val" record of that mode, unless it is plain whole-image, which the last step's evaluation
+// already is) into seg_eval.json / seg_eval.csv; the per-class table is printed.
 //
-// Not here yet: CUDA (train.device = cuda throws), data-parallel ranks (world size > 1 throws),
-// EMA, evaluation during training (mmseg evaluates every 16k iterations; here at the end only).
+// EMA (train.ema_decay > 0): a second UperNet averaged after every optimizer step (ema.h: as
+// timm's ModelEmaV2, BatchNorm's float running statistics averaged with the weights), evaluated
+// next to the model at every evaluation ("mIoU_ema", ... in the log, summary.csv and TensorBoard;
+// the final numbers in seg_eval_ema.json / .csv), saved as ema.* in every checkpoint and
+// restored on resume.
+//
+// Not here yet: CUDA (train.device = cuda throws), data-parallel ranks (world size > 1 throws).
 #pragma once
 #include <memory>
 
