@@ -14,7 +14,7 @@ namespace rv::data {
 
 namespace {
 
-void check_image(const char* op, const DetImage& d) {
+void check_det_image(const char* op, const DetImage& d) {
   if (d.image.empty()) throw std::invalid_argument(std::string(op) + ": image: expected a non-empty (H, W, C) image");
   if (d.boxes.size() != d.labels.size())
     throw std::invalid_argument(std::string(op) + ": boxes and labels: expected as many, got " +
@@ -44,7 +44,7 @@ std::array<int64_t, 2> keep_ratio_size(int64_t height, int64_t width, int64_t lo
 }
 
 DetImage det_resize(const DetImage& d, int64_t out_h, int64_t out_w) {
-  check_image("det_resize", d);
+  check_det_image("det_resize", d);
   if (out_h < 1 || out_w < 1 || out_h > (int64_t(1) << 20) || out_w > (int64_t(1) << 20))
     throw std::invalid_argument("det_resize: size: expected 1 .. 2^20 per side, got " + std::to_string(out_h) + "x" +
                                 std::to_string(out_w));
@@ -59,13 +59,13 @@ DetImage det_resize(const DetImage& d, int64_t out_h, int64_t out_w) {
 }
 
 DetImage det_resize_keep_ratio(const DetImage& d, int64_t long_side, int64_t short_side) {
-  check_image("det_resize_keep_ratio", d);
+  check_det_image("det_resize_keep_ratio", d);
   const auto [h, w] = keep_ratio_size(d.image.height, d.image.width, long_side, short_side);
   return det_resize(d, h, w);
 }
 
 void det_hflip_(DetImage& d) {
-  check_image("det_hflip_", d);
+  check_det_image("det_hflip_", d);
   const double W = double(d.image.width);
   d.image = hflip(d.image);
   for (auto* list : {&d.boxes, &d.crowd_boxes})
@@ -73,7 +73,7 @@ void det_hflip_(DetImage& d) {
 }
 
 DetImage det_crop(const DetImage& d, const CropBox& c) {
-  check_image("det_crop", d);
+  check_det_image("det_crop", d);
   const int64_t H = d.image.height, W = d.image.width;
   if (c.top < 0 || c.left < 0 || c.height < 1 || c.width < 1 || c.top + c.height > H || c.left + c.width > W)
     throw std::invalid_argument("det_crop: box: expected inside the " + std::to_string(H) + "x" + std::to_string(W) +

@@ -22,7 +22,7 @@ int16_t round_coef(float w) {
 }
 
 // One axis: for each output index, the first source index and the two 11-bit weights.
-struct Taps {
+struct CvTaps {
   std::vector<int> src;           // first source index (may be -1 on y; rows are clipped when read)
   std::vector<int16_t> w0, w1;
 };
@@ -30,8 +30,8 @@ struct Taps {
 // clamp_edges: the x axis (OpenCV clamps the position, so an overhang weighs the edge pixel 1);
 // the y axis keeps the weights and clips the row indices instead (the same value in exact
 // arithmetic, not always after the SIMD pass's rounding, so kept as OpenCV has it).
-Taps make_taps(int in, int out, bool clamp_edges) {
-  Taps t;
+CvTaps make_cv_taps(int in, int out, bool clamp_edges) {
+  CvTaps t;
   t.src.resize(size_t(out));
   t.w0.resize(size_t(out));
   t.w1.resize(size_t(out));
@@ -56,7 +56,7 @@ Taps make_taps(int in, int out, bool clamp_edges) {
 // The horizontal pass of one source row: out_w * C sums value * weight (scale 2048). C is a
 // template argument so that the per-pixel channel loop unrolls (1 and 3 are the cases).
 template <int C>
-void horizontal(const uint8_t* row, int W, const Taps& tx, int32_t* out) {
+void horizontal(const uint8_t* row, int W, const CvTaps& tx, int32_t* out) {
   const int ow = int(tx.src.size());
   const int* src = tx.src.data();
   const int16_t *w0 = tx.w0.data(), *w1 = tx.w1.data();
@@ -104,7 +104,7 @@ Image cv_resize_linear(const Image& src, int out_height, int out_width) {
     throw std::invalid_argument("cv_resize_linear: src: expected 1 or 3 channels, got " + std::to_string(src.channels));
   if (out_height == src.height && out_width == src.width) return src;
   const int C = src.channels, H = src.height, W = src.width;
-  const Taps tx = make_taps(W, out_width, true), ty = make_taps(H, out_height, false);
+  const CvTaps tx = make_cv_taps(W, out_width, true), ty = make_cv_taps(H, out_height, false);
   const int n = out_width * C;
   Image out(out_height, out_width, C);
   // Two cached horizontal rows: consecutive output rows mostly reuse the same source rows.
@@ -138,7 +138,7 @@ Image cv_resize_nearest(const Image& src, int out_height, int out_width) {
     throw std::invalid_argument("cv_resize_nearest: src: expected a non-empty image, got " +
                                 std::to_string(src.height) + "x" + std::to_string(src.width));
   const int C = src.channels;
-  // OpenCV's scale is the inverse of the inverse scale, as in make_taps.
+  // OpenCV's scale is the inverse of the inverse scale, as in make_cv_taps.
   const double fx = 1.0 / (double(out_width) / double(src.width)), fy = 1.0 / (double(out_height) / double(src.height));
   std::vector<int> xs(static_cast<size_t>(out_width));
   for (int x = 0; x < out_width; ++x) xs[size_t(x)] = std::min(int(std::floor(x * fx)), src.width - 1);

@@ -32,10 +32,10 @@ namespace {
 
 // The box of the stored (as-encoded) image whose pixels, turned upright by EXIF orientation o,
 // are the upright box. Stored size SH x SW; the upright image is SW x SH for o = 5..8.
-struct Box {
+struct CropRect {
   int top, left, height, width;
 };
-Box stored_box(const Box& b, int o, int SH, int SW) {
+CropRect stored_box(const CropRect& b, int o, int SH, int SW) {
   // The stored pixel shown at upright (y, x), for each orientation (PIL's exif_transpose).
   auto map = [&](int y, int x, int& sy, int& sx) {
     switch (o) {
@@ -56,7 +56,7 @@ Box stored_box(const Box& b, int o, int SH, int SW) {
 }
 
 // The fallback: the whole image at scale 1/d, then the box (same pixels, full cost).
-Image full_then_crop(const uint8_t* data, size_t size, const std::string& label, const Box& b, int d, DecodeOptions opt) {
+Image full_then_crop(const uint8_t* data, size_t size, const std::string& label, const CropRect& b, int d, DecodeOptions opt) {
   opt.scale_denom = d;
   const Image im = decode_jpeg(data, size, label, opt);
   if (b.top + b.height > im.height || b.left + b.width > im.width)
@@ -107,7 +107,7 @@ void limit_scans(j_common_ptr c) {
 enum class RoiResult { ok, error, cmyk, bad_box, too_big };
 
 struct RoiRequest {
-  Box box;                  // upright, at scale 1/d
+  CropRect box;             // upright, at scale 1/d
   int d, orientation, channels;
   int64_t max_pixels;
 };
@@ -115,7 +115,7 @@ struct RoiRequest {
 // The libjpeg part. `out` receives the stored-orientation box (height x width x C), `row` is
 // scratch; both are owned by the caller so that a longjmp skips no destructor.
 RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, ErrorMgr& err, jpeg_decompress_struct& ci,
-                       std::vector<uint8_t>& out, std::vector<uint8_t>& row, Box& sbox, int& out_c, int& SH, int& SW) {
+                       std::vector<uint8_t>& out, std::vector<uint8_t>& row, CropRect& sbox, int& out_c, int& SH, int& SW) {
   ci.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = on_error;
   err.pub.emit_message = on_message;
@@ -150,7 +150,7 @@ RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, E
   SH = int(ci.output_height), SW = int(ci.output_width);
   const bool swap = orientation_swaps_axes(rq.orientation);
   const int UH = swap ? SW : SH, UW = swap ? SH : SW;
-  const Box& b = rq.box;
+  const CropRect& b = rq.box;
   if (b.top < 0 || b.left < 0 || b.height < 1 || b.width < 1 || b.top + b.height > UH || b.left + b.width > UW) {
     jpeg_destroy_decompress(&ci);
     SH = UH, SW = UW;  // reported upright in the error
@@ -212,7 +212,7 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
     throw std::invalid_argument(label + ": decode_jpeg_crop: scale_denom must be 1, 2, 4 or 8, got " + std::to_string(scale_denom));
   if (opt.channels != 1 && opt.channels != 3)
     throw std::invalid_argument(label + ": decode_jpeg_crop: channels must be 1 or 3, got " + std::to_string(opt.channels));
-  const Box box{top, left, height, width};
+  const CropRect box{top, left, height, width};
   if (top < 0 || left < 0 || height < 1 || width < 1)
     throw std::invalid_argument(label + ": decode_jpeg_crop: expected a non-empty box at top, left >= 0, got " +
                                 std::to_string(height) + "x" + std::to_string(width) + " at (" + std::to_string(top) + ", " +
@@ -224,7 +224,7 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
   ErrorMgr err;
   jpeg_decompress_struct ci;
   std::vector<uint8_t> buf, row;
-  Box sbox{};
+  CropRect sbox{};
   int out_c = 0, SH = 0, SW = 0;
   switch (roi_decode_c(data, size, rq, err, ci, buf, row, sbox, out_c, SH, SW)) {
     case RoiResult::ok: break;

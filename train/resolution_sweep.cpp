@@ -1,6 +1,7 @@
 // resolution_sweep.cpp: evaluation across input sizes and its files (see resolution_sweep.h).
 #include "train/resolution_sweep.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,10 +29,17 @@ void write_text(const std::string& path, const std::string& text) {
 }  // namespace
 
 std::vector<ResolutionRow> evaluate_resolutions(models::Model& model, const config::TrainConfig& cfg,
-                                                const std::vector<int64_t>& sizes) {
+                                                const std::vector<int64_t>& sizes,
+                                                const std::vector<ResolutionRow>& known) {
   const models::ModelConfig& mc = model.config();
   std::vector<ResolutionRow> rows;
   for (int64_t size : sizes) {
+    const auto same =
+        std::find_if(known.begin(), known.end(), [&](const ResolutionRow& r) { return r.img_size == size; });
+    if (same != known.end()) {
+      rows.push_back(*same);
+      continue;
+    }
     models::Model* m = &model;
     std::shared_ptr<models::Model> resized;
     if (mc.arch == "vit") {

@@ -29,8 +29,12 @@ struct ResolutionRow {
 };
 
 // Every sample of the evaluation split (data.val_subset applies) at each size in `sizes`.
+// `known`: rows already measured on these weights with this config's evaluation loader (the
+// trainer's last evaluation at the training size); a size found there is copied, not evaluated
+// again. The caller vouches that it is the same evaluation (same weights, images and batches).
 std::vector<ResolutionRow> evaluate_resolutions(models::Model& model, const config::TrainConfig& cfg,
-                                                const std::vector<int64_t>& sizes);
+                                                const std::vector<int64_t>& sizes,
+                                                const std::vector<ResolutionRow>& known = {});
 
 // The printed table: "img_size  top1  top5  loss" with a header naming the run.
 std::string format_resolution_table(const std::vector<ResolutionRow>& rows, const std::string& title);

@@ -147,6 +147,12 @@ struct Trainer::State {
   int64_t timed_images = 0;
   double last_loss = 0.0;
 
+  // The last epoch's evaluation of the weights the resolution sweep measures (the EMA's when there
+  // is one) at the training size: finish_run() reuses it as that size's row instead of
+  // evaluating the same weights on the same images again. Only on one process (with several
+  // ranks the loss is summed in another order) and for a square training size.
+  std::optional<ResolutionRow> final_eval;
+
   State(const config::ResolvedConfig& r, const RunPlan& p, std::shared_ptr<dist::Communicator> c)
       : rc(r), cfg(rc.config), plan(p), comm(c ? std::move(c) : std::make_shared<dist::LocalCommunicator>()),
         lead(comm->rank() == 0) {}
@@ -528,14 +534,17 @@ void Trainer::State::end_epoch(int64_t finished) {
     row["eval_top5"] = r.top5();
     std::string line = "epoch " + std::to_string(finished) + ": top1 " + std::to_string(r.top1()) + " top5 " +
                        std::to_string(r.top5()) + " loss " + std::to_string(r.loss());
+    std::optional<EvalResult> e;
     if (ema) {
-      const EvalResult e = evaluate_all_ranks(ema->model());
-      rec["top1_ema"] = e.top1();
-      rec["top5_ema"] = e.top5();
-      rec["loss_ema"] = e.loss();
-      row["eval_top1_ema"] = e.top1();
-      line += " | EMA top1 " + std::to_string(e.top1());
+      e = evaluate_all_ranks(ema->model());
+      rec["top1_ema"] = e->top1();
+      rec["top5_ema"] = e->top5();
+      rec["loss_ema"] = e->loss();
+      row["eval_top1_ema"] = e->top1();
+      line += " | EMA top1 " + std::to_string(e->top1());
     }
+    const models::ModelConfig& mc = model->config();
+    if (last_epoch && comm->world_size() == 1 && mc.img_h == mc.img_w) final_eval = ResolutionRow{mc.img_h, e ? *e : r};
     if (lead) log->write(rec);
     if (tb) tb->add_scalars(step, {{"val/top1", float(r.top1())}, {"val/top5", float(r.top5())},
                                    {"val/loss", float(r.loss())}});
@@ -582,7 +591,9 @@ void Trainer::State::finish_run() {
   save_safetensors((fs::path(plan.dir) / "model.safetensors").string(), weights, {{"ropevit_model", cfg.model.name}});
   if (!cfg.eval.img_sizes.empty()) {
     models::Model& m = ema ? ema->model() : *model;
-    auto rows = evaluate_resolutions(m, cfg, cfg.eval.img_sizes);
+    std::vector<ResolutionRow> known;
+    if (final_eval) known.push_back(*final_eval);
+    auto rows = evaluate_resolutions(m, cfg, cfg.eval.img_sizes, known);
     for (const auto& r : rows)
       log->write({{"kind", "eval_res"}, {"step", step}, {"img_size", r.img_size}, {"top1", r.result.top1()},
                   {"top5", r.result.top5()}, {"loss", r.result.loss()}, {"ema", ema != nullptr}});

@@ -31,7 +31,7 @@ double iou_threshold(int t) { return t == kT - 1 ? 0.95 : 0.5 + t * ((0.95 - 0.5
 double recall_point(int r) { return r == kR - 1 ? 1.0 : r * (1.0 / 100); }
 
 // maskApi.c bbIou, operation for operation.
-double box_iou(const std::array<double, 4>& d, const std::array<double, 4>& g, bool crowd) {
+double coco_box_iou(const std::array<double, 4>& d, const std::array<double, 4>& g, bool crowd) {
   const double da = d[2] * d[3], ga = g[2] * g[3];
   const double w = std::fmin(d[2] + d[0], g[2] + g[0]) - std::fmax(d[0], g[0]);
   if (w <= 0) return 0;
@@ -59,7 +59,7 @@ void evaluate_pair(const std::vector<const CocoGroundTruth*>& gts, std::vector<c
   const size_t G = gts.size(), D = dets.size();
   std::vector<double> iou(D * G);  // (D, G), ground truth in input order
   for (size_t d = 0; d < D; ++d)
-    for (size_t g = 0; g < G; ++g) iou[d * G + g] = box_iou(dets[d]->bbox, gts[g]->bbox, gts[g]->iscrowd);
+    for (size_t g = 0; g < G; ++g) iou[d * G + g] = coco_box_iou(dets[d]->bbox, gts[g]->bbox, gts[g]->iscrowd);
 
   std::vector<size_t> order(G);
   std::vector<uint8_t> gt_ignored(G), gt_taken(G);

@@ -38,7 +38,7 @@ using autograd::Grads;
 using autograd::Needs;
 using ConvWindow = backend::DeviceBackend::ConvWindow;
 
-void check_same_device(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias) {
+void check_conv_devices(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias) {
   const Device dev = x.device();
   if (!(w.device() == dev) || (bias.defined() && !(bias.device() == dev)))
     throw std::invalid_argument(std::string(op) + ": x is on " + dev.str() + " but the weight or bias is on " +
@@ -69,7 +69,7 @@ Tensor col2im_op(const Tensor& cols, const Shape& x_shape, const ConvWindow& win
 }  // namespace
 
 Tensor conv2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, bool patch_embed, const ConvWindow& win) {
-  check_same_device("conv2d", x, w, bias);
+  check_conv_devices("conv2d", x, w, bias);
   const int64_t B = x.size(0), C = x.size(1), O = w.size(0), KH = w.size(2), KW = w.size(3);
   const int64_t Ho = win.Ho, Wo = win.Wo, G = win.groups;
   if (patch_embed) {
@@ -93,7 +93,7 @@ Tensor conv2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, bo
 
 Tensor conv_transpose2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, int64_t Cout, int64_t Ho,
                                   int64_t Wo, const ConvWindow& win) {
-  check_same_device("conv_transpose2d", x, w, bias);
+  check_conv_devices("conv_transpose2d", x, w, bias);
   const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3), KH = w.size(2), KW = w.size(3);
   const int64_t G = win.groups, Cg = Cin / G, Kc = Cout / G * KH * KW;
   const Tensor rows = x.reshape({B, G, Cg, H, W}).permute({1, 0, 3, 4, 2}).reshape({G, B * H * W, Cg});

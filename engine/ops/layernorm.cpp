@@ -44,7 +44,7 @@ constexpr int64_t kBlock = 4096;    // elements per lane fold into the double to
 constexpr int64_t kFlushRows = 32;  // rows summed in the compute dtype before adding into f64
 
 // Contiguous copy in the compute dtype `ct` (or t itself); undefined stays undefined.
-Tensor dense(const Tensor& t, DType ct) {
+Tensor dense_or_undefined(const Tensor& t, DType ct) {
   if (!t.defined()) return t;
   return (t.dtype() == ct ? t : t.to(ct)).contiguous();
 }
@@ -74,7 +74,7 @@ double row_sum(int64_t m, Term&& term) {
 }
 
 template <class T>
-void forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t m,
+void layer_norm_forward_kernel(const T* x, const T* w, const T* b, T* y, T* mean, T* rstd, int64_t rows, int64_t m,
                     double eps) {
   const int64_t ahead = std::max<int64_t>(1, 4096 / int64_t(sizeof(T)) / std::max<int64_t>(1, m));
   cpu::parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, m)), [&](int64_t r0, int64_t r1) {
@@ -150,7 +150,7 @@ void backward_row(const T* __restrict gr, const T* __restrict xr, const T* __res
 
 // dx (may be null), dw and db (null when not needed) from g, x, w (may be null), mean, rstd.
 template <class T>
-void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T* rstd, T* dx, T* dw, T* db,
+void layer_norm_backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T* rstd, T* dx, T* dw, T* db,
                      int64_t rows, int64_t m) {
   // A fixed chunking of the rows: at most 64 chunks of at least 16 rows, from R alone.
   const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(64, (rows + 15) / 16));
@@ -213,7 +213,7 @@ void backward_kernel(const T* g, const T* x, const T* w, const T* mean, const T*
   });
 }
 
-void check_args(const Tensor& x, const Shape& ns, const Tensor& weight, const Tensor& bias) {
+void check_layer_norm_args(const Tensor& x, const Shape& ns, const Tensor& weight, const Tensor& bias) {
   if (!is_floating(x.dtype()))
     throw std::invalid_argument(std::string("layer_norm: expected a float input, got ") + dtype_name(x.dtype()));
   const int64_t k = int64_t(ns.size());
@@ -270,16 +270,17 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     autocast::DisabledGuard inside;
     return layer_norm(x_ac, normalized_shape, weight_ac, bias_ac, eps);
   }
-  check_args(x, normalized_shape, weight, bias);
+  check_layer_norm_args(x, normalized_shape, weight, bias);
   if (!x.device().is_cpu()) return layer_norm_device(x, normalized_shape, weight, bias, eps);
   const DType ct = cpu::compute_dtype(x.dtype());
   const int64_t m = shape_numel(normalized_shape);
   const int64_t rows = m == 0 ? 0 : x.numel() / m;
-  Tensor xc = dense(x, ct), wc = dense(weight, ct), bc = dense(bias, ct);
+  Tensor xc = dense_or_undefined(x, ct), wc = dense_or_undefined(weight, ct), bc = dense_or_undefined(bias, ct);
   Tensor out = empty(x.shape(), ct), mean = empty({rows}, ct), rstd = empty({rows}, ct);
   cpu::dispatch_float(ct, "layer_norm", [&]<class T>() {
-    forward_kernel<T>(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr, bc.defined() ? bc.data<T>() : nullptr,
-                      out.data<T>(), mean.data<T>(), rstd.data<T>(), rows, m, eps);
+    layer_norm_forward_kernel<T>(xc.data<T>(), wc.defined() ? wc.data<T>() : nullptr,
+                                 bc.defined() ? bc.data<T>() : nullptr, out.data<T>(), mean.data<T>(), rstd.data<T>(),
+                                 rows, m, eps);
   });
   if (out.dtype() != x.dtype()) out = out.to(x.dtype());
   if (auto rec = autograd::Recorder("layer_norm", {x, weight, bias})) {
@@ -287,14 +288,15 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     Tensor sx = rec.save(x), sw = rec.needs(0) ? rec.save(weight) : Tensor();
     Shape ns = normalized_shape;
     rec.finish(out, [sx, sw, mean, rstd, ns, rows, m, ct](const Tensor& g, const autograd::Needs& n) -> autograd::Grads {
-      Tensor gc = dense(g, ct), xc2 = dense(sx, ct), wc2 = dense(sw, ct);
+      Tensor gc = dense_or_undefined(g, ct), xc2 = dense_or_undefined(sx, ct), wc2 = dense_or_undefined(sw, ct);
       Tensor dx = n[0] ? empty(sx.shape(), ct) : Tensor();
       Tensor dw = n[1] ? empty(ns, ct) : Tensor();
       Tensor db = n[2] ? empty(ns, ct) : Tensor();
       cpu::dispatch_float(ct, "layer_norm backward", [&]<class T>() {
-        backward_kernel<T>(gc.data<T>(), xc2.data<T>(), wc2.defined() ? wc2.data<T>() : nullptr, mean.data<T>(),
-                           rstd.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
-                           dw.defined() ? dw.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr, rows, m);
+        layer_norm_backward_kernel<T>(gc.data<T>(), xc2.data<T>(), wc2.defined() ? wc2.data<T>() : nullptr,
+                                      mean.data<T>(), rstd.data<T>(), dx.defined() ? dx.data<T>() : nullptr,
+                                      dw.defined() ? dw.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr, rows,
+                                      m);
       });
       return {dx, dw, db};
     });

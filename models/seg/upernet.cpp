@@ -21,7 +21,7 @@ namespace rv::models::seg {
 
 namespace {
 
-Tensor bilinear_to(const Tensor& x, int64_t h, int64_t w) {
+Tensor upernet_bilinear_to(const Tensor& x, int64_t h, int64_t w) {
   if (x.size(2) == h && x.size(3) == w) return x;
   return interpolate(x, {.size = {h, w}, .mode = "bilinear", .align_corners = false});
 }
@@ -95,7 +95,7 @@ Tensor UperNet::encode_decode(const Tensor& images) {
   const int64_t H = images.size(2), W = images.size(3), d = backbone->size_divisor();
   const int64_t Hp = (H + d - 1) / d * d, Wp = (W + d - 1) / d * d;
   Tensor x = (Hp == H && Wp == W) ? images : pad(images, {0, Wp - W, 0, Hp - H});
-  Tensor logits = bilinear_to(forward(x), Hp, Wp);
+  Tensor logits = upernet_bilinear_to(forward(x), Hp, Wp);
   return (Hp == H && Wp == W) ? logits : logits.slice(2, 0, H).slice(3, 0, W);
 }
 
@@ -111,10 +111,10 @@ Tensor UperNet::predict(const Tensor& images, const SegInferenceOptions& opt) {
     if (opt.out_size.size() != 2) throw std::invalid_argument("UperNet::predict: expected out_size {H, W}");
     oh = opt.out_size[0], ow = opt.out_size[1];
   }
-  Tensor logits = bilinear_to(run(images), oh, ow);
+  Tensor logits = upernet_bilinear_to(run(images), oh, ow);
   if (!opt.flip) return logits;
   // mmseg's flip test: the flipped image's logits flipped back, and the softmax maps averaged.
-  Tensor flipped = flip(bilinear_to(run(flip(images, {3})), oh, ow), {3});
+  Tensor flipped = flip(upernet_bilinear_to(run(flip(images, {3})), oh, ow), {3});
   return mul(add(softmax(logits, 1), softmax(flipped, 1)), 0.5);
 }
 

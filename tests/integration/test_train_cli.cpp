@@ -144,6 +144,22 @@ TEST_CASE("train: a run killed mid-epoch and resumed logs the same losses bit fo
   REQUIRE(a.size() == b.size());
   for (const auto& [name, t] : a) CHECK_MESSAGE(b.at(name).to_vector<float>() == t.to_vector<float>(), name);
 
+  {  // the training's sweep (of the EMA weights) took its 28 px row from the last epoch's EMA
+     // evaluation instead of evaluating again: a fresh evaluation of those weights gives the same rows
+    const json trained = json::parse(read_file(full_dir / "eval_resolutions.json"))["rows"];
+    REQUIRE(trained.size() == 2);
+    CHECK(trained[1]["img_size"] == 28);
+    CHECK(trained[1]["top1"] == records(full_dir, "eval").back()["top1_ema"]);
+    Run fresh = ropevit("eval '" + full_dir.string() + "' --ema --img-size 20,28");
+    INFO(fresh.err);
+    REQUIRE(fresh.code == 0);
+    const json rows = json::parse(read_file(full_dir / "eval_resolutions.json"))["rows"];
+    REQUIRE(rows.size() == 2);
+    for (size_t i = 0; i < 2; ++i)
+      for (const char* k : {"img_size", "samples", "top1_correct", "top5_correct", "loss"})
+        CHECK_MESSAGE(rows[i][k] == trained[i][k], "row " << i << ": " << std::string(k));
+  }
+
   {  // eval: every sample once, whatever the batch size; --compare plots both runs; export
     Run e = ropevit("eval '" + full_dir.string() + "' --img-size 20,28");
     INFO(e.err);

@@ -30,7 +30,7 @@ namespace rv::bench {
 
 namespace {
 
-void usage() {
+void print_decode_usage() {
   std::printf(
       "usage: ropevit bench decode [options]\n"
       "  --dir DIR       time the image files of DIR (recursively; default: synthetic 500x375 JPEGs)\n"
@@ -42,7 +42,7 @@ void usage() {
 }
 
 // A photo-like synthetic image: smooth shading plus texture, so the JPEG is not trivially small.
-data::Image synthetic(int h, int w, uint64_t seed) {
+data::Image synthetic_photo(int h, int w, uint64_t seed) {
   data::Image im(h, w, 3);
   for (int y = 0; y < h; ++y)
     for (int x = 0; x < w; ++x)
@@ -75,7 +75,7 @@ int bench_decode(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") {
-      usage();
+      print_decode_usage();
       return 0;
     } else if (a == "--dir") dir = value();
     else if (a == "--count") count = int(number(a, value(), 1));
@@ -112,7 +112,7 @@ int bench_decode(int argc, char** argv) {
     if (files.empty()) throw std::runtime_error("bench data: no image files in " + dir);
     source = dir + (skipped ? ", " + std::to_string(skipped) + " files that do not decode left out" : "");
   } else {
-    for (int i = 0; i < count; ++i) files.push_back(data::encode_jpeg(synthetic(img_h, img_w, uint64_t(i)), 90));
+    for (int i = 0; i < count; ++i) files.push_back(data::encode_jpeg(synthetic_photo(img_h, img_w, uint64_t(i)), 90));
     source = "synthetic " + std::to_string(img_w) + "x" + std::to_string(img_h) + " JPEG, quality 90";
   }
   double bytes = 0;

@@ -32,7 +32,7 @@ namespace rv::bench {
 
 namespace {
 
-void usage() {
+void print_kernels_usage() {
   std::printf(
       "usage: ropevit bench kernels [options]\n"
       "  --device DEV     cuda:N (default cuda:0)\n"
@@ -82,7 +82,7 @@ int bench_kernels(int argc, char** argv) {
       return argv[++i];
     };
     if (a == "--help" || a == "-h") {
-      usage();
+      print_kernels_usage();
       return 0;
     } else if (a == "--device") device_str = value();
     else if (a == "--filter") filter = value();

@@ -20,16 +20,19 @@
 
 namespace rv::bench {
 
-namespace {
+// Named, not anonymous: bench_ops_vit.cpp has its own B, N, C, ... and a unity build compiles both
+// files as one (cmake/Unity.cmake).
+namespace swin_t_shapes {
 
 constexpr const char* G = "swin_t";
 constexpr int64_t B = 32, H = 56, W = 56, C = 96, WS = 7, N = WS * WS, NH = 3, HD = 32, MLP = 384;
 constexpr int64_t NW = (H / WS) * (W / WS), BW = B * NW;  // 64 windows per image, 2048 in all
 constexpr int64_t L = H * W;                              // 3136 tokens per image
 
-}  // namespace
+}  // namespace swin_t_shapes
 
 void add_swin_cases(std::vector<Case>& cases) {
+  using namespace swin_t_shapes;
   const Shape x_shape{B, L, C}, h_shape{B, L, MLP}, img_shape{B, H, W, C};
   const double x_n = double(shape_numel(x_shape)), h_n = double(shape_numel(h_shape));
 

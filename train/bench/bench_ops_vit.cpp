@@ -25,7 +25,9 @@
 
 namespace rv::bench {
 
-namespace {
+// Named, not anonymous: bench_ops_swin.cpp has its own B, N, C, ... and a unity build compiles both
+// files as one (cmake/Unity.cmake).
+namespace vit_s16_shapes {
 
 constexpr const char* G = "vit_s16";
 constexpr int64_t B = 32, N = 197, C = 384, NH = 6, HD = 64, MLP = 1536, IMG = 224, P = 16;
@@ -44,9 +46,10 @@ std::vector<Shape> vit_s16_param_shapes() {
   return s;
 }
 
-}  // namespace
+}  // namespace vit_s16_shapes
 
 void add_vit_cases(std::vector<Case>& cases) {
+  using namespace vit_s16_shapes;
   const Shape x_shape{B, N, C}, h_shape{B, N, MLP};
   const double x_n = double(shape_numel(x_shape)), h_n = double(shape_numel(h_shape));
 

@@ -39,7 +39,7 @@ std::string dims(const Shape& s) {
   return out + ")";
 }
 
-double f32_bytes(const Shape& s, double copies) { return double(shape_numel(s)) * 4 * copies; }
+double f32_tensor_bytes(const Shape& s, double copies) { return double(shape_numel(s)) * 4 * copies; }
 
 Case make_case(std::string group, std::string name, double flops, double bytes, std::function<CaseFns()> make) {
   Case c;
@@ -55,14 +55,14 @@ Case make_case(std::string group, std::string name, double flops, double bytes, 
 void add_elementwise_cases(std::vector<Case>& cases, Device dev) {
   for (const VitShape& v : kVits) {
     const Shape s = {kBatch * kTokens, v.channels};
-    cases.push_back(make_case(v.group, "add " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+    cases.push_back(make_case(v.group, "add " + dims(s), 0, f32_tensor_bytes(s, 3), [s, dev] {
       Tensor a = device_randn(s, 1, dev), b = device_randn(s, 2, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [a, b, &be] { be.binary(backend::BinaryOp::add, a, b); }};
     }));
   }
   const Shape s = {kBatch * kTokens, 384};
-  cases.push_back(make_case("vit_s16", "sum_all " + dims(s), 0, f32_bytes(s, 1), [s, dev] {
+  cases.push_back(make_case("vit_s16", "sum_all " + dims(s), 0, f32_tensor_bytes(s, 1), [s, dev] {
     Tensor a = device_randn(s, 3, dev);
     backend::DeviceBackend& be = backend::get(dev);
     return CaseFns{.run = [a, &be] { be.sum_all(a); }};
@@ -73,12 +73,12 @@ void add_elementwise_cases(std::vector<Case>& cases, Device dev) {
 void add_softmax_cases(std::vector<Case>& cases, Device dev) {
   for (const VitShape& v : kVits) {
     const Shape s = {kBatch * v.heads * kTokens, kTokens};
-    cases.push_back(make_case(v.group, "softmax fwd " + dims(s), 0, f32_bytes(s, 2), [s, dev] {
+    cases.push_back(make_case(v.group, "softmax fwd " + dims(s), 0, f32_tensor_bytes(s, 2), [s, dev] {
       Tensor x = device_randn(s, 4, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [x, &be] { be.softmax_last_dim(x, false); }};
     }));
-    cases.push_back(make_case(v.group, "softmax bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+    cases.push_back(make_case(v.group, "softmax bwd " + dims(s), 0, f32_tensor_bytes(s, 3), [s, dev] {
       backend::DeviceBackend& be = backend::get(dev);
       Tensor y = be.softmax_last_dim(device_randn(s, 4, dev), false), dy = device_randn(s, 5, dev);
       return CaseFns{.run = [y, dy, &be] { be.softmax_last_dim_backward(dy, y, false); }};
@@ -89,7 +89,7 @@ void add_softmax_cases(std::vector<Case>& cases, Device dev) {
 // The classifier loss at batch 256 over 1000 classes: forward (loss, lse) then backward.
 void add_cross_entropy_cases(std::vector<Case>& cases, Device dev) {
   const Shape s = {kBatch, 1000};
-  cases.push_back(make_case("vit_s16", "cross_entropy fwd+bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+  cases.push_back(make_case("vit_s16", "cross_entropy fwd+bwd " + dims(s), 0, f32_tensor_bytes(s, 3), [s, dev] {
     Tensor logits = device_randn(s, 17, dev);
     std::vector<double> t(static_cast<size_t>(kBatch));
     for (size_t i = 0; i < t.size(); ++i) t[i] = double((i * 7919) % 1000);
@@ -110,7 +110,7 @@ void add_layernorm_cases(std::vector<Case>& cases, Device dev) {
   for (const VitShape& v : kVits) {
     const Shape s = {kBatch * kTokens, v.channels};
     const double rows = double(s[0]);
-    cases.push_back(make_case(v.group, "layernorm fwd " + dims(s), 0, f32_bytes(s, 2) + rows * 8, [s, dev] {
+    cases.push_back(make_case(v.group, "layernorm fwd " + dims(s), 0, f32_tensor_bytes(s, 2) + rows * 8, [s, dev] {
       Tensor x = device_randn(s, 6, dev), w = device_randn({s[1]}, 7, dev), b = device_randn({s[1]}, 8, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [x, w, b, &be] {
@@ -118,7 +118,7 @@ void add_layernorm_cases(std::vector<Case>& cases, Device dev) {
         be.layer_norm_forward(x, x.size(1), w, b, 1e-6, mean, rstd);
       }};
     }));
-    cases.push_back(make_case(v.group, "layernorm bwd " + dims(s), 0, f32_bytes(s, 3) + rows * 8, [s, dev] {
+    cases.push_back(make_case(v.group, "layernorm bwd " + dims(s), 0, f32_tensor_bytes(s, 3) + rows * 8, [s, dev] {
       Tensor x = device_randn(s, 6, dev), w = device_randn({s[1]}, 7, dev), b = device_randn({s[1]}, 8, dev);
       Tensor dy = device_randn(s, 9, dev), mean, rstd;
       backend::DeviceBackend& be = backend::get(dev);
@@ -136,12 +136,12 @@ void add_gelu_cases(std::vector<Case>& cases, Device dev) {
   using A = backend::DeviceBackend::Activation;
   for (const VitShape& v : kVits) {
     const Shape s = {kBatch * kTokens, 4 * v.channels};
-    cases.push_back(make_case(v.group, "gelu fwd " + dims(s), 0, f32_bytes(s, 2), [s, dev] {
+    cases.push_back(make_case(v.group, "gelu fwd " + dims(s), 0, f32_tensor_bytes(s, 2), [s, dev] {
       Tensor x = device_randn(s, 10, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [x, &be] { be.activation_forward(A::gelu, x); }};
     }));
-    cases.push_back(make_case(v.group, "gelu bwd " + dims(s), 0, f32_bytes(s, 3), [s, dev] {
+    cases.push_back(make_case(v.group, "gelu bwd " + dims(s), 0, f32_tensor_bytes(s, 3), [s, dev] {
       Tensor x = device_randn(s, 10, dev), dy = device_randn(s, 11, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [x, dy, &be] { be.activation_backward(A::gelu, x, dy); }};
@@ -155,7 +155,7 @@ void add_rope_cases(std::vector<Case>& cases, Device dev) {
   for (const VitShape& v : kVits) {
     const Shape s = {kBatch, v.heads, kTokens, 64};
     const Shape a = {v.heads, kTokens - 1, 32};
-    cases.push_back(make_case(v.group, "rope qk fwd " + dims(s), 0, f32_bytes(s, 4), [s, a, dev] {
+    cases.push_back(make_case(v.group, "rope qk fwd " + dims(s), 0, f32_tensor_bytes(s, 4), [s, a, dev] {
       Tensor q = device_randn(s, 12, dev), k = device_randn(s, 13, dev), ang = device_randn(a, 14, dev);
       backend::DeviceBackend& be = backend::get(dev);
       return CaseFns{.run = [q, k, ang, &be] {
@@ -164,7 +164,7 @@ void add_rope_cases(std::vector<Case>& cases, Device dev) {
       }};
     }));
     // dq, dk: read gq, gk, write dq, dk; the angles' gradient reads gq, q, gk, k.
-    cases.push_back(make_case(v.group, "rope qk bwd " + dims(s), 0, f32_bytes(s, 8), [s, a, dev] {
+    cases.push_back(make_case(v.group, "rope qk bwd " + dims(s), 0, f32_tensor_bytes(s, 8), [s, a, dev] {
       Tensor q = device_randn(s, 12, dev), k = device_randn(s, 13, dev), ang = device_randn(a, 14, dev);
       Tensor gq = device_randn(s, 15, dev), gk = device_randn(s, 16, dev);
       backend::DeviceBackend& be = backend::get(dev);

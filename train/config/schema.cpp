@@ -22,7 +22,7 @@ std::string join_lines(const std::vector<std::string>& problems) {
 }
 
 // 0 not 0.0, 1e-05 as JSON writes it: bounds read as a person writes them.
-std::string num(double v) {
+std::string number_text(double v) {
   if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(int64_t(v));
   return json(v).dump();
 }
@@ -51,34 +51,37 @@ std::string kind_noun(Kind k, bool plural) {
 // " > 0", " in [0, 1)", ...: the bounds of a field, "" when it has none.
 std::string bounds_text(const Field& f) {
   if (f.lo && f.hi)
-    return " in " + std::string(f.lo_open ? "(" : "[") + num(*f.lo) + ", " + num(*f.hi) + (f.hi_open ? ")" : "]");
-  if (f.lo) return std::string(f.lo_open ? " > " : " >= ") + num(*f.lo);
-  if (f.hi) return std::string(f.hi_open ? " < " : " <= ") + num(*f.hi);
+    return " in " + std::string(f.lo_open ? "(" : "[") + number_text(*f.lo) + ", " + number_text(*f.hi) +
+           (f.hi_open ? ")" : "]");
+  if (f.lo) return std::string(f.lo_open ? " > " : " >= ") + number_text(*f.lo);
+  if (f.hi) return std::string(f.hi_open ? " < " : " <= ") + number_text(*f.hi);
   return "";
 }
 
-std::string shown(const json& v) { return v.dump() + " (" + (v.is_array() ? "a list" : std::string("a ") + v.type_name()) + ")"; }
+std::string shown_with_type(const json& v) {
+  return v.dump() + " (" + (v.is_array() ? "a list" : std::string("a ") + v.type_name()) + ")";
+}
 
 // Checks one scalar against an item kind, normalising integral numbers for Int.
 std::string check_scalar(const Field& f, Kind k, json& v) {
   switch (k) {
     case Kind::Bool:
-      if (!v.is_boolean()) return "expected true or false, got " + shown(v);
+      if (!v.is_boolean()) return "expected true or false, got " + shown_with_type(v);
       return "";
     case Kind::Int:
       if (v.is_number_float()) {
         const double d = v.get<double>();
         if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9.0e15) v = int64_t(d);
       }
-      if (!v.is_number_integer()) return "expected " + kind_noun(Kind::Int, false) + ", got " + shown(v);
+      if (!v.is_number_integer()) return "expected " + kind_noun(Kind::Int, false) + ", got " + shown_with_type(v);
       break;
     case Kind::Float:
-      if (!v.is_number()) return "expected a number, got " + shown(v);
+      if (!v.is_number()) return "expected a number, got " + shown_with_type(v);
       v = v.get<double>();
       if (!std::isfinite(v.get<double>())) return "expected a finite number";
       break;
     case Kind::String:
-      if (!v.is_string()) return "expected a string, got " + shown(v);
+      if (!v.is_string()) return "expected a string, got " + shown_with_type(v);
       if (!f.choices.empty()) {
         const std::string s = v.get<std::string>();
         if (std::find(f.choices.begin(), f.choices.end(), s) == f.choices.end()) {
@@ -95,7 +98,7 @@ std::string check_scalar(const Field& f, Kind k, json& v) {
   const double d = v.get<double>();
   const bool low = f.lo && (f.lo_open ? d <= *f.lo : d < *f.lo);
   const bool high = f.hi && (f.hi_open ? d >= *f.hi : d > *f.hi);
-  if (low || high) return num(d) + " is out of range (expected" + bounds_text(f) + ")";
+  if (low || high) return number_text(d) + " is out of range (expected" + bounds_text(f) + ")";
   return "";
 }
 
@@ -172,7 +175,7 @@ std::string Field::describe() const {
 
 std::string Field::check(json& v) const {
   if (v.is_null()) return nullable ? "" : "expected " + describe() + ", got null";
-  if (kind == Kind::Object) return v.is_object() ? "" : "expected " + describe() + ", got " + shown(v);
+  if (kind == Kind::Object) return v.is_object() ? "" : "expected " + describe() + ", got " + shown_with_type(v);
   if (is_list(kind)) {
     if (!v.is_array()) v = json::array({v});  // a single value is a list of one
     if (v.size() < min_len || v.size() > max_len)
@@ -185,7 +188,7 @@ std::string Field::check(json& v) const {
     std::string e = check_scalar(*this, kind, v);
     if (!e.empty()) {
       // A type error says what the key takes as a whole ("a number > 0"), a bad value says why.
-      if (e.rfind("expected ", 0) == 0) return "expected " + describe() + ", got " + shown(v);
+      if (e.rfind("expected ", 0) == 0) return "expected " + describe() + ", got " + shown_with_type(v);
       return e;
     }
   }
@@ -260,14 +263,14 @@ void Schema::check(SourcedJson& tree) const {
             if (g.key.rfind(key + ".", 0) == 0 && std::count(some.begin(), some.end(), ',') < 2)
               some += (some.empty() ? "" : ", ") + g.key;
           problems.push_back(where(key) + "is a group of settings (" + some + ", ...): expected an object, got " +
-                             shown(it.value()));
+                             shown_with_type(it.value()));
         }
       } else {
         problems.push_back(where(key) + "unknown key" + did_you_mean(suggest(key)));
       }
     }
   };
-  if (!tree.value.is_object()) throw ConfigError({"config: expected a JSON object, got " + shown(tree.value)});
+  if (!tree.value.is_object()) throw ConfigError({"config: expected a JSON object, got " + shown_with_type(tree.value)});
   walk(tree.value, "");
   if (!problems.empty()) throw ConfigError(std::move(problems));
   strip_comments(tree.value);
