@@ -15,6 +15,11 @@ void LocalCommunicator::all_gather(const void* in, int64_t bytes, void* out) {
   if (bytes > 0 && in != out) std::memmove(out, in, size_t(bytes));
 }
 
+void LocalCommunicator::reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) {
+  const int64_t bytes = count_per_rank * int64_t(reduce_item_size(dtype, "reduce_scatter"));
+  if (bytes > 0 && in != out) std::memmove(out, in, size_t(bytes));  // one rank: its own chunk is the sum
+}
+
 size_t reduce_item_size(DType dtype, const char* op) {
   if (dtype == DType::f32 || dtype == DType::f64 || dtype == DType::i64) return dtype_size(dtype);
   throw std::invalid_argument(std::string(op) + ": dtype " + dtype_name(dtype) + " is not reducible here; expected "

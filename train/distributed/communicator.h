@@ -42,6 +42,10 @@ class Communicator {
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
   // out (world_size * bytes) = rank 0's `in`, then rank 1's, ... (in and out must not overlap).
   virtual void all_gather(const void* in, int64_t bytes, void* out) = 0;
+  // in holds world_size chunks of count_per_rank elements; rank r's out (count_per_rank
+  // elements) = the sum over ranks of their chunk r, in rank order (in and out must not overlap).
+  // dtype f32, f64 or i64. The sharded half of an all-reduce (ZeRO-style optimizer sharding).
+  virtual void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) = 0;
   virtual void barrier() = 0;
   // The optimizer step the caller is at, for the watchdog's messages (no communication).
   virtual void set_step(int64_t step) { (void)step; }
@@ -56,6 +60,7 @@ class LocalCommunicator final : public Communicator {
   void all_reduce_sum(void*, int64_t, DType) override {}
   void broadcast(void*, int64_t, int) override {}
   void all_gather(const void* in, int64_t bytes, void* out) override;
+  void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override;
   void barrier() override {}
 };
 

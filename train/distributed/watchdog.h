@@ -31,6 +31,7 @@ class WatchedCommunicator final : public Communicator {
   void all_reduce_sum(void* data, int64_t count, DType dtype) override;
   void broadcast(void* data, int64_t bytes, int root) override;
   void all_gather(const void* in, int64_t bytes, void* out) override;
+  void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override;
   void barrier() override;
   void set_step(int64_t step) override { step_ = step; }
 
