@@ -27,6 +27,7 @@ class WatchedCommunicator final : public Communicator {
   int world_size() const override { return inner_->world_size(); }
   int local_rank() const override { return inner_->local_rank(); }
   std::string name() const override { return inner_->name(); }
+  bool device_collectives() const override { return inner_->device_collectives(); }
 
   void all_reduce_sum(void* data, int64_t count, DType dtype) override;
   void broadcast(void* data, int64_t bytes, int root) override;
