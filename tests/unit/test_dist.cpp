@@ -188,7 +188,9 @@ namespace {
 // Rank r's element i of the reduce_scatter input: many significant bits, so the order of the sum shows.
 template <class T> T rs_value(int r, int64_t i) {
   if constexpr (std::is_same_v<T, int64_t>) return (int64_t(r) << 40) + i * 7919 - 3;
-  else return T(std::sin(double(i) * 0.37 + r) * (1 + r * 1e-3));
+  // One correctly rounded division of two small integers: the same bits wherever it is inlined
+  // (a product or sum here could be contracted into an FMA in one place and not in another).
+  else return T((i * 7919 + r * 104729) % 2001 - 1000) / T(7 + 2 * r);
 }
 
 // reduce_scatter of `count` elements per rank over `world` TCP ranks, against the rank-order sum.
@@ -206,8 +208,13 @@ template <class T> void check_reduce_scatter(int world, int64_t count, DType dty
   for (int r = 0; r < world; ++r)
     for (int64_t i = 0; i < count; ++i) {
       const int64_t at = r * count + i;  // rank r holds chunk r
-      volatile T sum = rs_value<T>(0, at);  // volatile: no FMA contraction, no reordering
-      for (int q = 1; q < world; ++q) sum = sum + rs_value<T>(q, at);
+      // Every term stored before it is added: the compiler must not fuse rs_value's product
+      // into the sum (FMA contraction), nor reorder.
+      volatile T sum = rs_value<T>(0, at);
+      for (int q = 1; q < world; ++q) {
+        volatile T term = rs_value<T>(q, at);
+        sum = sum + term;
+      }
       REQUIRE(outs[size_t(r)][size_t(i)] == sum);
     }
 }
@@ -250,7 +257,10 @@ TEST_CASE("mpi child: reduce_scatter and all_reduce in rank order") {
     c->reduce_scatter_sum(in.data(), out.data(), count, dtype);
     for (int64_t i = 0; i < count; ++i) {
       volatile T sum = rs_value<T>(0, r * count + i);
-      for (int q = 1; q < world; ++q) sum = sum + rs_value<T>(q, r * count + i);
+      for (int q = 1; q < world; ++q) {
+        volatile T term = rs_value<T>(q, r * count + i);  // stored: no FMA contraction into the sum
+        sum = sum + term;
+      }
       REQUIRE(out[size_t(i)] == sum);
     }
     c->all_reduce_sum(in.data(), int64_t(in.size()), dtype);  // the all_reduce holds every chunk's sums
@@ -273,7 +283,8 @@ TEST_CASE("mpi: reduce_scatter under mpirun -np 2 and -np 3 (this executable, th
   REQUIRE(n > 0);
   self[n] = 0;
   for (int world : {2, 3}) {
-    const std::string cmd = "env OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np " +
+    // timeout: a rank that fails leaves its peers blocked in a collective.
+    const std::string cmd = "env OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np " +
                             std::to_string(world) + " '" + self + "' -tc='mpi child: *' > /dev/null 2>&1";
     CAPTURE(cmd);
     CHECK(std::system(cmd.c_str()) == 0);
