@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "engine/backend.h"
 #include "train/cli_options.h"
 #include "train/commands.h"
 #include "train/config/resolve.h"
@@ -39,7 +40,12 @@ int cmd_train(int argc, char** argv) {
           "  ropevit train configs/scenes_upernet_vit_tiny_rope_mixed.json data.root=scenes/ADEChallengeData2016");
   if (!opts.parse(argc, argv)) return 0;
   const config::ResolvedConfig rc = config::resolve_config(path, overrides);
-  const std::shared_ptr<train::dist::Communicator> comm = train::dist::make_communicator(rc.config.dist);
+  // GPUs (train.device = cuda, or auto on a machine that has one) bring NCCL (dist.backend = auto);
+  // segmentation trains on the CPU only for now (train/seg/).
+  const std::string& dev = rc.config.train.device;
+  const bool on_gpu = rc.config.task != "segmentation" &&
+                      (dev == "cuda" || (dev == "auto" && backend::device_count(DeviceType::cuda) > 0));
+  const std::shared_ptr<train::dist::Communicator> comm = train::dist::make_communicator(rc.config.dist, on_gpu);
   const bool lead = comm->rank() == 0;
   if (print_config && lead) std::fputs(config::format_config(rc).c_str(), stdout);
   if (resume.empty()) resume = rc.config.ckpt.resume;
@@ -74,7 +80,7 @@ int cmd_train(int argc, char** argv) {
     // (its peers may be blocked in a collective); over TCP the closed sockets tell the peers.
     std::fprintf(stderr, "ropevit train: rank %d of %d: error: %s\n", comm->rank(), comm->world_size(), e.what());
     std::fflush(stderr);
-    if (comm->name() == "mpi") train::dist::mpi_abort(1);
+    if (comm->name().find("mpi") != std::string::npos) train::dist::mpi_abort(1);  // "mpi", "nccl ... (bootstrap mpi)"
     return 1;
   }
   if (!lead) return 0;

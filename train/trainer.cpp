@@ -30,6 +30,7 @@
 #include "train/criterion.h"
 #include "train/datasets.h"
 #include "train/distributed/grad_sync.h"
+#include "train/distributed/nccl_communicator.h"
 #include "train/ema.h"
 #include "train/evaluate.h"
 #include "train/log/csv_summary.h"
@@ -59,29 +60,35 @@ double ms_since(Clock::time_point t) { return std::chrono::duration<double, std:
 
 // train.device: cpu, cuda (cuda:0; an error naming the reason when there is none), or auto
 // (cuda:0 when this build has CUDA and a GPU is present, else the CPU).
-Device resolve_train_device(const config::TrainConfig& cfg, int world_size) {
-  Device dev = cpu_device();
+// One GPU per process: a multi-process run uses GPU `local rank` (as the NCCL communicator
+// does, nccl_communicator.h); one process uses GPU 0.
+Device resolve_train_device(const config::TrainConfig& cfg, const dist::Communicator& comm) {
+  bool gpu = false;
   if (cfg.train.device == "cuda") {
     try {
       backend::get(cuda_device(0));  // throws, saying why, without CUDA or a GPU
     } catch (const std::exception& e) {
       throw std::invalid_argument(std::string("train.device = cuda: ") + e.what() + "; use cpu or auto");
     }
-    dev = cuda_device(0);
+    gpu = true;
   } else if (cfg.train.device == "auto" && backend::device_count(DeviceType::cuda) > 0) {
-    dev = cuda_device(0);
+    gpu = true;
   }
-  if (dev.is_cuda() && world_size > 1)
-    throw std::invalid_argument("train.device = cuda with " + std::to_string(world_size) +
-                                " processes: multi-GPU training needs NCCL, which is not implemented yet; run one "
-                                "process, or train.device = cpu");
-  return dev;
+  if (!gpu) return cpu_device();
+  const int index = comm.world_size() > 1 ? comm.local_rank() : 0;
+  const int count = backend::device_count(DeviceType::cuda);
+  if (index >= count)
+    throw std::invalid_argument("train.device = " + cfg.train.device + ": rank " + std::to_string(comm.rank()) +
+                                " is local rank " + std::to_string(index) + " and would use GPU " +
+                                std::to_string(index) + ", but this node has " + std::to_string(count) +
+                                " GPU(s); start at most that many processes per node, or train.device = cpu");
+  return cuda_device(index);
 }
 
 void check_dist_backend(const config::TrainConfig& cfg) {
-  if (cfg.dist.backend == "nccl")
-    throw std::invalid_argument("dist.backend = nccl: NCCL comes with the CUDA backend, not in this build; use auto "
-                                "(MPI under mpirun, TCP under torchrun / srun) or none");
+  if (cfg.dist.backend == "nccl" && !dist::nccl_compiled_in())
+    throw std::invalid_argument("dist.backend = nccl: this build has no NCCL (it comes with the CUDA backend when "
+                                "CMake finds NCCL); use auto (MPI under mpirun, TCP under torchrun / srun) or none");
 }
 
 // Whether `auto` means bf16 on a GPU. Not yet: the CUDA matmul / linear / attention kernels take
@@ -213,7 +220,7 @@ struct Trainer::State {
 
 void Trainer::State::setup() {
   check_dist_backend(cfg);
-  device = resolve_train_device(cfg, comm->world_size());
+  device = resolve_train_device(cfg, *comm);
   amp = resolve_amp(cfg, device);
   const models::ModelConfig mc = cfg.model_config();
   if (mc.img_h != mc.img_w)

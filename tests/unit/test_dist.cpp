@@ -2,8 +2,10 @@
 // Open MPI / Slurm variables; the TCP communicator with its ranks as threads of this process
 // (sums in rank order, bit for bit against a plain loop; broadcast from any root; all_gather;
 // ranks that disagree; a dead peer; a rendezvous nobody answers); bucketed gradient averaging
-// (the reverse-order buckets, the 1/W average, parameters with no gradient); the watchdog ending
-// a stuck collective (in a forked child, as it ends the process).
+// (the reverse-order buckets, the 1/W average, parameters with no gradient); reduce_scatter in
+// rank order for every dtype, over TCP and over MPI (this executable run again under
+// `mpirun -np 2` and `-np 3`); the watchdog ending a stuck collective (in a forked child, as it
+// ends the process).
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -17,12 +19,14 @@
 #include <numeric>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "engine/tensor.h"
 #include "train/distributed/communicator.h"
 #include "train/distributed/grad_sync.h"
 #include "train/distributed/launch_env.h"
+#include "train/distributed/mpi_communicator.h"
 #include "train/distributed/tcp_communicator.h"
 #include "train/distributed/watchdog.h"
 
@@ -128,8 +132,8 @@ TEST_CASE("make_communicator: one process is local; a launch this build cannot s
   rv::config::DistSection cfg;
   CHECK(make_communicator(cfg, LaunchLayout{})->name() == "local");
   LaunchLayout two = layout(0, 2, 29500);
-  cfg.backend = "nccl";
-  CHECK_THROWS_WITH(make_communicator(cfg, two), doctest::Contains("NCCL comes with the CUDA backend"));
+  cfg.backend = "nccl";  // on the CPU (more in test_dist_device.cpp)
+  CHECK_THROWS_WITH(make_communicator(cfg, two), doctest::Contains("NCCL moves GPU memory"));
   cfg.backend = "none";
   CHECK_THROWS_WITH(make_communicator(cfg, two), doctest::Contains("dist.backend = none"));
   cfg.backend = "mpi";
@@ -177,6 +181,113 @@ TEST_CASE("tcp: all_reduce sums in rank order (bit for bit), broadcast from any 
     CHECK(isum[size_t(r)] == 33);
     CHECK(gathered[size_t(r)] == std::vector<double>{0, 0.5, 1, 1.5, 2, 2.5});
     CHECK(bcast[size_t(r)] == "from rank 2");
+  }
+}
+
+namespace {
+// Rank r's element i of the reduce_scatter input: many significant bits, so the order of the sum shows.
+template <class T> T rs_value(int r, int64_t i) {
+  if constexpr (std::is_same_v<T, int64_t>) return (int64_t(r) << 40) + i * 7919 - 3;
+  // One correctly rounded division of two small integers: the same bits wherever it is inlined
+  // (a product or sum here could be contracted into an FMA in one place and not in another).
+  else return T((i * 7919 + r * 104729) % 2001 - 1000) / T(7 + 2 * r);
+}
+
+// reduce_scatter of `count` elements per rank over `world` TCP ranks, against the rank-order sum.
+template <class T> void check_reduce_scatter(int world, int64_t count, DType dtype) {
+  std::vector<std::vector<T>> outs(static_cast<size_t>(world));
+  auto errors = run_ranks(world, [&](Communicator& c) {
+    const int r = c.rank();
+    std::vector<T> in(size_t(count * world));
+    for (size_t i = 0; i < in.size(); ++i) in[i] = rs_value<T>(r, int64_t(i));
+    std::vector<T> out(size_t(count), T(-1));
+    c.reduce_scatter_sum(in.data(), out.data(), count, dtype);
+    outs[size_t(r)] = out;
+  });
+  for (int r = 0; r < world; ++r) REQUIRE_MESSAGE(errors[size_t(r)].empty(), errors[size_t(r)]);
+  for (int r = 0; r < world; ++r)
+    for (int64_t i = 0; i < count; ++i) {
+      const int64_t at = r * count + i;  // rank r holds chunk r
+      // Every term stored before it is added: the compiler must not fuse rs_value's product
+      // into the sum (FMA contraction), nor reorder.
+      volatile T sum = rs_value<T>(0, at);
+      for (int q = 1; q < world; ++q) {
+        volatile T term = rs_value<T>(q, at);
+        sum = sum + term;
+      }
+      REQUIRE(outs[size_t(r)][size_t(i)] == sum);
+    }
+}
+}  // namespace
+
+TEST_CASE("tcp: reduce_scatter gives rank r the rank-order sum of chunk r (2 and 3 ranks, every dtype)") {
+  for (int world : {2, 3}) {
+    CAPTURE(world);
+    check_reduce_scatter<float>(world, 257, DType::f32);
+    check_reduce_scatter<double>(world, 7, DType::f64);
+    check_reduce_scatter<int64_t>(world, 1, DType::i64);
+    check_reduce_scatter<float>(world, 0, DType::f32);  // empty chunks: fine
+  }
+  LocalCommunicator local;
+  const float in[3] = {1.5f, 2.5f, -3.0f};
+  float out[3] = {};
+  local.reduce_scatter_sum(in, out, 3, DType::f32);
+  CHECK(std::vector<float>(out, out + 3) == std::vector<float>{1.5f, 2.5f, -3.0f});
+  CHECK_THROWS_WITH_AS(local.reduce_scatter_sum(in, out, 1, DType::bf16), doctest::Contains("reduce_scatter: dtype"),
+                       std::invalid_argument);
+  // Ranks that disagree on the size fail naming both calls (3 ranks' worth of 4 elements vs 2).
+  auto errors = run_ranks(2, [](Communicator& c) {
+    std::vector<float> in(8), out(4);
+    c.reduce_scatter_sum(in.data(), out.data(), c.rank() == 0 ? 4 : 2, DType::f32);
+  }, 2);
+  CHECK_MESSAGE(has(errors[0], "rank 0 is in reduce_scatter of 32 bytes but rank 1 is in reduce_scatter of 16"),
+                errors[0]);
+}
+
+// Run by the next test under mpirun (a no-op when this process was not started by mpirun):
+// every collective of the MPI communicator against the same rank-order references.
+TEST_CASE("mpi child: reduce_scatter and all_reduce in rank order") {
+  if (!std::getenv("OMPI_COMM_WORLD_SIZE")) return;
+  auto c = make_mpi_communicator(read_launch_layout());
+  const int world = c->world_size(), r = c->rank();
+  auto run = [&](auto zero, int64_t count, DType dtype) {
+    using T = decltype(zero);
+    std::vector<T> in(size_t(count * world)), out(size_t(count), T(-1));
+    for (size_t i = 0; i < in.size(); ++i) in[i] = rs_value<T>(r, int64_t(i));
+    c->reduce_scatter_sum(in.data(), out.data(), count, dtype);
+    for (int64_t i = 0; i < count; ++i) {
+      volatile T sum = rs_value<T>(0, r * count + i);
+      for (int q = 1; q < world; ++q) {
+        volatile T term = rs_value<T>(q, r * count + i);  // stored: no FMA contraction into the sum
+        sum = sum + term;
+      }
+      REQUIRE(out[size_t(i)] == sum);
+    }
+    c->all_reduce_sum(in.data(), int64_t(in.size()), dtype);  // the all_reduce holds every chunk's sums
+    for (int64_t i = 0; i < count; ++i) REQUIRE(in[size_t(r * count + i)] == out[size_t(i)]);
+  };
+  run(0.0f, 1001, DType::f32);
+  run(0.0, 7, DType::f64);
+  run(int64_t(0), 1, DType::i64);
+  run(0.0f, 0, DType::f32);
+}
+
+TEST_CASE("mpi: reduce_scatter under mpirun -np 2 and -np 3 (this executable, the test above)") {
+  if (!mpi_compiled_in() || std::system("command -v mpirun >/dev/null 2>&1") != 0) {
+    WARN_MESSAGE(false, "skipped: this build has no MPI, or mpirun is not installed (libopenmpi-dev, openmpi-bin)");
+    return;
+  }
+  if (std::getenv("OMPI_COMM_WORLD_SIZE")) return;  // already a child
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  REQUIRE(n > 0);
+  self[n] = 0;
+  for (int world : {2, 3}) {
+    // timeout: a rank that fails leaves its peers blocked in a collective.
+    const std::string cmd = "env OMP_NUM_THREADS=1 timeout 60 mpirun --allow-run-as-root --oversubscribe -np " +
+                            std::to_string(world) + " '" + self + "' -tc='mpi child: *' > /dev/null 2>&1";
+    CAPTURE(cmd);
+    CHECK(std::system(cmd.c_str()) == 0);
   }
 }
 
@@ -289,6 +400,7 @@ class Stuck final : public Communicator {
   void all_reduce_sum(void*, int64_t, DType) override { std::this_thread::sleep_for(std::chrono::seconds(30)); }
   void broadcast(void*, int64_t, int) override {}
   void all_gather(const void*, int64_t, void*) override {}
+  void reduce_scatter_sum(const void*, void*, int64_t, DType) override {}
   void barrier() override { throw std::runtime_error("peer gone"); }
 };
 }  // namespace

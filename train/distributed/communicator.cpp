@@ -5,7 +5,9 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "engine/backend.h"
 #include "train/distributed/mpi_communicator.h"
+#include "train/distributed/nccl_communicator.h"
 #include "train/distributed/tcp_communicator.h"
 #include "train/distributed/watchdog.h"
 
@@ -13,6 +15,11 @@ namespace rv::train::dist {
 
 void LocalCommunicator::all_gather(const void* in, int64_t bytes, void* out) {
   if (bytes > 0 && in != out) std::memmove(out, in, size_t(bytes));
+}
+
+void LocalCommunicator::reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) {
+  const int64_t bytes = count_per_rank * int64_t(reduce_item_size(dtype, "reduce_scatter"));
+  if (bytes > 0 && in != out) std::memmove(out, in, size_t(bytes));  // one rank: its own chunk is the sum
 }
 
 size_t reduce_item_size(DType dtype, const char* op) {
@@ -38,15 +45,23 @@ void add_into(void* dst, const void* src, int64_t count, DType dtype) {
   }
 }
 
-std::shared_ptr<Communicator> make_communicator(const config::DistSection& cfg, const LaunchLayout& layout) {
+std::shared_ptr<Communicator> make_communicator(const config::DistSection& cfg, const LaunchLayout& layout,
+                                                bool on_gpu) {
   if (layout.world_size == 1) return std::make_shared<LocalCommunicator>();
   const std::string launch = layout.describe();
   if (cfg.backend == "none")
     throw std::runtime_error("dist.backend = none, but this process is " + launch +
                              ": use dist.backend = auto (or launch a single process)");
-  if (cfg.backend == "nccl")
-    throw std::runtime_error("dist.backend = nccl: NCCL comes with the CUDA backend, which this build does not have; "
-                             "CPU runs use auto (MPI under mpirun, TCP under torchrun / srun)");
+  if (cfg.backend == "nccl" && !on_gpu)
+    throw std::runtime_error("dist.backend = nccl: NCCL moves GPU memory, but this run trains on the CPU "
+                             "(train.device); CPU runs use auto (MPI under mpirun, TCP under torchrun / srun)");
+  if (cfg.backend == "nccl" && !nccl_compiled_in())
+    throw std::runtime_error("dist.backend = nccl: this build has no NCCL (it needs the CUDA backend and CMake must "
+                             "find NCCL; the configure step says whether it did); use dist.backend = auto (gradients "
+                             "then go through the host, slowly)");
+  const bool nccl = on_gpu && nccl_compiled_in() && (cfg.backend == "nccl" || cfg.backend == "auto");
+  // Before any rendezvous: a node with fewer GPUs than processes fails here, on every rank.
+  const int gpu = nccl ? pick_local_gpu(layout, backend::device_count(DeviceType::cuda)) : -1;
   std::shared_ptr<Communicator> inner;
   if (cfg.backend == "mpi" || layout.launcher == Launcher::openmpi) {
     if (layout.launcher != Launcher::openmpi && cfg.backend == "mpi")
@@ -56,11 +71,13 @@ std::shared_ptr<Communicator> make_communicator(const config::DistSection& cfg, 
   } else {
     inner = std::make_shared<TcpCommunicator>(layout, cfg.timeout_s);
   }
+  // NCCL's unique id travels through the host communicator, which also keeps serving host memory.
+  if (nccl) inner = make_nccl_communicator(std::move(inner), gpu);
   return std::make_shared<WatchedCommunicator>(std::move(inner), cfg.timeout_s);
 }
 
-std::shared_ptr<Communicator> make_communicator(const config::DistSection& cfg) {
-  return make_communicator(cfg, read_launch_layout());
+std::shared_ptr<Communicator> make_communicator(const config::DistSection& cfg, bool on_gpu) {
+  return make_communicator(cfg, read_launch_layout(), on_gpu);
 }
 
 std::string broadcast_string(Communicator& comm, const std::string& s, int root) {

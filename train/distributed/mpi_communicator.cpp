@@ -83,11 +83,41 @@ class MpiCommunicator final : public Communicator {
     check(MPI_Allgather(in, int(bytes), MPI_BYTE, out, int(bytes), MPI_BYTE, MPI_COMM_WORLD), "all_gather", rank_);
   }
 
+  void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override {
+    const int64_t item = int64_t(reduce_item_size(dtype, "reduce_scatter"));
+    // A piece: n elements of every rank's chunk; rank 0 holds W pieces gathered and W summed.
+    const int64_t per_piece = std::max<int64_t>(1, kPiece / item / world_);
+    const char* src = static_cast<const char*>(in);
+    char* dst = static_cast<char*>(out);
+    for (int64_t done = 0; done < count_per_rank; done += per_piece) {
+      const int64_t n = std::min(per_piece, count_per_rank - done);
+      const size_t bytes = size_t(n * item);
+      if (rank_ == 0) {
+        gathered_.resize(bytes * size_t(world_));
+        sums_.resize(bytes * size_t(world_));
+      }
+      for (int c = 0; c < world_; ++c) {
+        // Every rank's elements [done, done + n) of chunk c, gathered on rank 0 in rank order.
+        check(MPI_Gather(src + (int64_t(c) * count_per_rank + done) * item, int(bytes), MPI_BYTE,
+                         rank_ == 0 ? gathered_.data() : nullptr, int(bytes), MPI_BYTE, 0, MPI_COMM_WORLD),
+              "reduce_scatter (gather)", rank_);
+        if (rank_ != 0) continue;
+        char* sum = sums_.data() + size_t(c) * bytes;
+        std::memcpy(sum, gathered_.data(), bytes);  // ((x0 + x1) + x2) + ...
+        for (int r = 1; r < world_; ++r) add_into(sum, gathered_.data() + size_t(r) * bytes, n, dtype);
+      }
+      check(MPI_Scatter(rank_ == 0 ? sums_.data() : nullptr, int(bytes), MPI_BYTE, dst + done * item, int(bytes),
+                        MPI_BYTE, 0, MPI_COMM_WORLD),
+            "reduce_scatter (scatter)", rank_);
+    }
+  }
+
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "barrier", rank_); }
 
  private:
   int rank_ = 0, world_ = 1, local_rank_ = 0;
   std::vector<char> gathered_;
+  std::vector<char> sums_;  // reduce_scatter on rank 0: the summed piece of every chunk
 };
 
 }  // namespace

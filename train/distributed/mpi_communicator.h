@@ -8,6 +8,10 @@
 // MPI_Allreduce does not promise an order of summation, and we want the same bits as the TCP
 // communicator and as any timing. It moves more data than a ring; for the GPU, NCCL will do
 // the reduction (the CUDA backend), so this favours exactness over bandwidth.
+// reduce_scatter likewise: MPI_Reduce_scatter_block does not promise an order either, so for
+// each destination chunk c, rank 0 gathers every rank's chunk c and adds them in rank order, and
+// one MPI_Scatter hands each rank its sums (W gathers and a scatter per piece; rank 0 holds two
+// pieces of W chunks, at most 1 GiB each).
 // Buffers above 1 GiB go in pieces (MPI counts are int).
 //
 // MPI_COMM_WORLD is set to return errors (MPI_ERRORS_RETURN), which become std::runtime_error

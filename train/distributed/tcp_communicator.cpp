@@ -31,7 +31,11 @@ struct Header {
 };
 
 const char* op_name(uint32_t op) {
-  return op == 1 ? "all_reduce" : op == 2 ? "broadcast" : op == 3 ? "all_gather" : "an unknown collective";
+  return op == 1   ? "all_reduce"
+         : op == 2 ? "broadcast"
+         : op == 3 ? "all_gather"
+         : op == 4 ? "reduce_scatter"
+                   : "an unknown collective";
 }
 
 double seconds_left(Clock::time_point deadline) {
@@ -264,6 +268,28 @@ void TcpCommunicator::all_gather(const void* in, int64_t bytes, void* out) {
     recv_from(r, o + r * bytes, bytes, "all_gather");
   }
   for (int r = 1; r < layout_.world_size; ++r) send_to(r, o, total, "all_gather");
+}
+
+void TcpCommunicator::reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) {
+  const int64_t item = int64_t(reduce_item_size(dtype, "reduce_scatter"));
+  const int64_t chunk = count_per_rank * item, total = chunk * layout_.world_size;
+  if (layout_.rank != 0) {
+    send_header(0, kReduceScatter, total);
+    send_to(0, in, total, "reduce_scatter");
+    recv_from(0, out, chunk, "reduce_scatter");
+    return;
+  }
+  // Rank 0 sums whole buffers in rank order (as all_reduce), then hands out the chunks.
+  sums_.resize(size_t(total));
+  scratch_.resize(size_t(total));
+  if (total > 0) std::memcpy(sums_.data(), in, size_t(total));
+  for (int r = 1; r < layout_.world_size; ++r) {
+    expect_header(r, kReduceScatter, total);
+    recv_from(r, scratch_.data(), total, "reduce_scatter");
+    add_into(sums_.data(), scratch_.data(), count_per_rank * layout_.world_size, dtype);
+  }
+  for (int r = 1; r < layout_.world_size; ++r) send_to(r, sums_.data() + r * chunk, chunk, "reduce_scatter");
+  if (chunk > 0) std::memcpy(out, sums_.data(), size_t(chunk));
 }
 
 void TcpCommunicator::barrier() {

@@ -9,7 +9,8 @@
 //
 // Topology: a star around rank 0. all_reduce: every rank sends its buffer to rank 0, which adds
 // them in rank order and sends the sums back (deterministic; 2 (W-1) messages, all through rank
-// 0, which is fine for CPU data parallelism across a handful of processes). Each message to
+// 0, which is fine for CPU data parallelism across a handful of processes). reduce_scatter:
+// the same gather and rank-order sum, then rank 0 sends each rank only its chunk. Each message to
 // rank 0 starts with a header (which collective, how many bytes), so ranks that disagree on the
 // call sequence fail with both calls named instead of exchanging garbage.
 //
@@ -36,10 +37,11 @@ class TcpCommunicator final : public Communicator {
   void all_reduce_sum(void* data, int64_t count, DType dtype) override;
   void broadcast(void* data, int64_t bytes, int root) override;
   void all_gather(const void* in, int64_t bytes, void* out) override;
+  void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override;
   void barrier() override;
 
  private:
-  enum Op : uint32_t { kAllReduce = 1, kBroadcast = 2, kAllGather = 3 };
+  enum Op : uint32_t { kAllReduce = 1, kBroadcast = 2, kAllGather = 3, kReduceScatter = 4 };
   void send_to(int peer, const void* data, int64_t bytes, const char* op);
   void recv_from(int peer, void* data, int64_t bytes, const char* op);
   void send_header(int peer, Op op, int64_t bytes);
@@ -51,6 +53,7 @@ class TcpCommunicator final : public Communicator {
   int port_ = 0;
   std::vector<int> fds_;      // rank 0: fds_[r] for r >= 1; others: fds_[0] (to rank 0)
   std::vector<char> scratch_;  // rank 0: one peer's buffer while summing
+  std::vector<char> sums_;     // rank 0: reduce_scatter's sums of every chunk
 };
 
 }  // namespace rv::train::dist

@@ -69,6 +69,10 @@ void WatchedCommunicator::broadcast(void* data, int64_t bytes, int root) {
 void WatchedCommunicator::all_gather(const void* in, int64_t bytes, void* out) {
   watched("all_gather", bytes, [&] { inner_->all_gather(in, bytes, out); });
 }
+void WatchedCommunicator::reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) {
+  watched("reduce_scatter", count_per_rank * int64_t(reduce_item_size(dtype, "reduce_scatter")),
+          [&] { inner_->reduce_scatter_sum(in, out, count_per_rank, dtype); });
+}
 void WatchedCommunicator::barrier() {
   watched("barrier", 0, [&] { inner_->barrier(); });
 }

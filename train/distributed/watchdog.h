@@ -27,10 +27,12 @@ class WatchedCommunicator final : public Communicator {
   int world_size() const override { return inner_->world_size(); }
   int local_rank() const override { return inner_->local_rank(); }
   std::string name() const override { return inner_->name(); }
+  bool device_collectives() const override { return inner_->device_collectives(); }
 
   void all_reduce_sum(void* data, int64_t count, DType dtype) override;
   void broadcast(void* data, int64_t bytes, int root) override;
   void all_gather(const void* in, int64_t bytes, void* out) override;
+  void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override;
   void barrier() override;
   void set_step(int64_t step) override { step_ = step; }
 
