@@ -30,7 +30,7 @@ const rv::test::TempDir& tmp() {
 }
 
 // Runs `ropevit <args>` from the source folder (configs/ paths are relative to it).
-Run ropevit(const std::string& args) { return rv::test::ropevit(args, {.cwd = RV_SOURCE_DIR}); }
+Run ropevit(const std::string& args) { return rv::test::ropevit(args, {.env = "", .cwd = RV_SOURCE_DIR}); }
 
 }  // namespace
 

@@ -100,7 +100,15 @@ std::string pct(double v) {
 json pct_json(double v) { return std::isnan(v) ? json(nullptr) : json(std::round(10000.0 * v) / 100.0); }
 
 std::string describe(const SegEvalSettings& s) {
-  std::string d = s.mode == "slide" ? "slide " + std::to_string(s.crop) + "/" + std::to_string(s.stride) : "whole";
+  // Appended piece by piece: "slide " + std::to_string(...) trips GCC 12's false -Wrestrict
+  // (bug 105329) in its std::string inlining.
+  std::string d = "whole";
+  if (s.mode == "slide") {
+    d = "slide ";
+    d += std::to_string(s.crop);
+    d += "/";
+    d += std::to_string(s.stride);
+  }
   if (!s.scales.empty()) {
     d += ", scales";
     for (double r : s.scales) d += " " + json(r).dump();
