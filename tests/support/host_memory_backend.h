@@ -54,4 +54,25 @@ class HostMemoryBackend : public backend::DeviceBackend {
   }
 };
 
+// index_select of f64 device tensors as cuda/kernels/index.cu computes it (one "thread" per
+// output element of x seen as (outer, S, inner)); index: contiguous int64 on the host. For fakes
+// that stand in for the backend's index_select.
+inline Tensor host_index_select_f64(const Tensor& x, int64_t dim, const Tensor& index) {
+  const Tensor xc = x.contiguous();
+  const int64_t K = index.numel(), S = x.size(dim);
+  int64_t inner = 1;
+  for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
+  Shape os = x.shape();
+  os[size_t(dim)] = K;
+  Tensor out = empty(os, x.dtype(), x.device());
+  const double* xp = static_cast<const double*>(xc.device_data());
+  double* op = static_cast<double*>(out.device_data());
+  const int64_t* idx = index.data<int64_t>();
+  for (int64_t e = 0; e < out.numel(); ++e) {
+    const int64_t i = e % inner, t = e / inner, k = t % K, o = t / K;
+    op[e] = xp[(o * S + idx[k]) * inner + i];
+  }
+  return out;
+}
+
 }  // namespace rv::test

@@ -64,21 +64,7 @@ class FakeBackend final : public test::HostMemoryBackend {
   // index_add's source gradient (as cuda/kernels/index.cu, f64).
   Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) override {
     ++calls["index_select"];
-    const Tensor xc = x.contiguous();
-    const int64_t K = index.numel(), S = x.size(dim);
-    int64_t inner = 1;
-    for (int64_t d = dim + 1; d < x.dim(); ++d) inner *= x.size(d);
-    Shape os = x.shape();
-    os[size_t(dim)] = K;
-    Tensor out = empty(os, x.dtype(), x.device());
-    const double* xp = static_cast<const double*>(xc.device_data());
-    double* op = static_cast<double*>(out.device_data());
-    const int64_t* idx = index.data<int64_t>();
-    for (int64_t e = 0; e < out.numel(); ++e) {
-      const int64_t i = e % inner, t = e / inner, k = t % K, o = t / K;
-      op[e] = xp[(o * S + idx[k]) * inner + i];
-    }
-    return out;
+    return test::host_index_select_f64(x, dim, index);
   }
 };
 
