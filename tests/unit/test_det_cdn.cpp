@@ -1,5 +1,6 @@
-// DINO's contrastive denoising queries and their attention mask (models/det/cdn_queries.h,
-// cdn_attention_mask.h) against plain reference loops written here: the group rule, every slot's label and box from the draws, the noise bands
+// DINO's contrastive denoising queries, their attention mask and the split of the decoder outputs
+// (models/det/cdn_queries.h, cdn_attention_mask.h, dn_post_process.h) against plain reference
+// loops written here: the group rule, every slot's label and box from the draws, the noise bands
 // (positives within lambda, negatives between lambda and 2 lambda), padding, the mask by DINO's
 // block loop, reproducibility from the generator, empty batches, and the error messages.
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include "engine/ops/reduce.h"
 #include "models/det/cdn_attention_mask.h"
 #include "models/det/cdn_queries.h"
+#include "models/det/dn_post_process.h"
 #include "tests/support/check.h"
 
 using namespace rv;
@@ -332,5 +334,47 @@ TEST_CASE("cdn_attention_mask equals DINO's block loop; the rule in words") {
   CHECK_THROWS_WITH_AS(cdn_attention_mask(DnMeta{2, 3, 10}, 4),
                        "cdn_attention_mask: expected num_queries >= 0 and a DnMeta with pad_size = 2 * max_gt * "
                        "num_groups, got num_queries 4, max_gt 2, num_groups 3, pad_size 10",
+                       std::invalid_argument);
+}
+
+TEST_CASE("dn_post_process: the first pad_size queries are the dn part, views with gradients") {
+  const DnMeta m{2, 3, 12};
+  Tensor logits = test::test_tensor({3, 2, 17, 4}, 70, DType::f64).requires_grad_(true);  // (L, B, pad + Q, K)
+  Tensor boxes = test::test_tensor({3, 2, 17, 4}, 71, DType::f64, 0.1, 0.9).requires_grad_(true);
+  const DnSplit s = dn_post_process(logits, boxes, m);
+  REQUIRE(s.dn.size() == 3);
+  REQUIRE(s.matching.size() == 3);
+  const std::vector<double> lv = logits.to_double_vector();
+  for (int64_t l = 0; l < 3; ++l) {
+    REQUIRE(s.dn[size_t(l)].logits.shape() == Shape{2, 12, 4});
+    REQUIRE(s.matching[size_t(l)].boxes.shape() == Shape{2, 5, 4});
+    const std::vector<double> dv = s.dn[size_t(l)].logits.to_double_vector(),
+                              mv = s.matching[size_t(l)].logits.to_double_vector();
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t q = 0; q < 17; ++q)
+        for (int64_t k = 0; k < 4; ++k) {
+          const double v = lv[size_t(((l * 2 + b) * 17 + q) * 4 + k)];
+          CHECK(v == (q < 12 ? dv[size_t((b * 12 + q) * 4 + k)] : mv[size_t((b * 5 + q - 12) * 4 + k)]));
+        }
+  }
+  // Gradients land in the right slots of the full outputs.
+  add(mul(sum(s.dn[2].logits), 2.0), sum(s.matching[0].boxes)).backward();
+  const std::vector<double> gl = logits.grad().to_double_vector(), gb = boxes.grad().to_double_vector();
+  for (int64_t l = 0; l < 3; ++l)
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t q = 0; q < 17; ++q)
+        for (int64_t k = 0; k < 4; ++k) {
+          const size_t i = size_t(((l * 2 + b) * 17 + q) * 4 + k);
+          CHECK(gl[i] == (l == 2 && q < 12 ? 2.0 : 0.0));
+          CHECK(gb[i] == (l == 0 && q >= 12 ? 1.0 : 0.0));
+        }
+  // Without denoising queries the outputs pass through whole.
+  const DnSplit none = dn_post_process({{logits.select(0, 0), boxes.select(0, 0)}}, DnMeta{});
+  CHECK(none.dn.empty());
+  CHECK(none.matching[0].logits.shape() == Shape{2, 17, 4});
+  CHECK_THROWS_WITH_AS(dn_post_process(logits, boxes, DnMeta{9, 1, 18}),
+                       "dn_post_process: layer 0: expected at least pad_size = 18 queries, got 17", std::invalid_argument);
+  CHECK_THROWS_WITH_AS(dn_post_process({{logits.select(0, 0), boxes.select(0, 0).narrow(1, 0, 3)}}, m),
+                       "dn_post_process: layer 0: expected logits (B, Qt, K) and boxes (B, Qt, 4), got [2, 17, 4] and [2, 3, 4]",
                        std::invalid_argument);
 }
