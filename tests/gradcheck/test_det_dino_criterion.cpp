@@ -23,7 +23,7 @@ DetTarget make_target(int64_t n, uint64_t seed, int64_t K) {
   std::vector<double> v;
   std::vector<int64_t> labels;
   for (int64_t t = 0; t < n; ++t) {
-    v.insert(v.end(), {c[size_t(2 * t)], c[size_t(2 * t + 1)], s[size_t(2 * t)], s[size_t(2 * t + 1)]});
+    for (double x : {c[size_t(2 * t)], c[size_t(2 * t + 1)], s[size_t(2 * t)], s[size_t(2 * t + 1)]}) v.push_back(x);
     labels.push_back(t % K);
   }
   return {from_vector(labels, {n}), from_vector(v, {n, 4}, DType::f64)};

@@ -26,7 +26,7 @@ DetTarget make_target(int64_t n, uint64_t seed, int64_t K) {
   std::vector<double> v;
   std::vector<int64_t> labels;
   for (int64_t t = 0; t < n; ++t) {
-    v.insert(v.end(), {c[size_t(2 * t)], c[size_t(2 * t + 1)], s[size_t(2 * t)], s[size_t(2 * t + 1)]});
+    for (double x : {c[size_t(2 * t)], c[size_t(2 * t + 1)], s[size_t(2 * t)], s[size_t(2 * t + 1)]}) v.push_back(x);
     labels.push_back(int64_t((uint64_t(t) * 2 + seed) % uint64_t(K)));
   }
   return {from_vector(labels, {n}), from_vector(v, {n, 4}, DType::f64)};
@@ -105,8 +105,12 @@ TEST_CASE("dino_criterion: every named loss and the weighted total against a ref
   want[""] = ref_set(out.layers[L - 1], targets, match.layers[L - 1], num_boxes);
   want["_dn"] = ref_set(out.dn_layers[L - 1], targets, dn, num_boxes * 2);
   for (int64_t l = 0; l + 1 < L; ++l) {
-    want["_" + std::to_string(l)] = ref_set(out.layers[size_t(l)], targets, match.layers[size_t(l)], num_boxes);
-    want["_dn_" + std::to_string(l)] = ref_set(out.dn_layers[size_t(l)], targets, dn, num_boxes * 2);
+    const std::string i = std::to_string(l);  // (appended: GCC 12 warns falsely on "_" + string)
+    std::string aux = "_", dn_aux = "_dn_";
+    aux += i;
+    dn_aux += i;
+    want[aux] = ref_set(out.layers[size_t(l)], targets, match.layers[size_t(l)], num_boxes);
+    want[dn_aux] = ref_set(out.dn_layers[size_t(l)], targets, dn, num_boxes * 2);
   }
   want["_interm"] = ref_set(out.interm, targets, match.interm, num_boxes);
   CHECK(loss.losses.size() == 3 * want.size());
