@@ -2,6 +2,7 @@
 // cdn_attention_mask.h).
 #include "models/det/cdn_attention_mask.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -22,14 +23,16 @@ Tensor cdn_attention_mask(const DnMeta& meta, int64_t num_queries) {
   // One row per thread chunk: each element is written once, so the result is thread-count free.
   cpu::parallel_for(total, 16, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      bool* row = o + i * total;
+      bool* row = o + i * total;  // runs of equal values: memset-like fills
       if (i >= pad) {  // a matching query: blind to every denoising query
-        for (int64_t j = 0; j < pad; ++j) row[j] = true;
+        std::fill(row, row + pad, true);
       } else {  // a denoising query: blind to the other groups' denoising queries
         const int64_t g0 = (i / group) * group, g1 = g0 + group;
-        for (int64_t j = 0; j < pad; ++j) row[j] = j < g0 || j >= g1;
+        std::fill(row, row + g0, true);
+        std::fill(row + g0, row + g1, false);
+        std::fill(row + g1, row + pad, true);
       }
-      for (int64_t j = pad; j < total; ++j) row[j] = false;
+      std::fill(row + pad, row + total, false);  // everyone sees the matching queries
     }
   });
   return out;
