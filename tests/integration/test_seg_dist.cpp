@@ -8,7 +8,9 @@
 //   - with model.sync_bn = false they differ: each rank normalises with its own 2 crops'
 //     statistics, which is not what one process with 4 crops computes;
 //   - the evaluation (5 validation images: shares of 3 and 2, no padding) gives the same mIoU,
-//     mAcc and aAcc on 2 ranks as on 1, every image counted once.
+//     mAcc and aAcc on 2 ranks as on 1, every image counted once;
+//   - `mpirun -np 2` (the MPI communicator) ends where the TCP pair does (skipped with a warning
+//     without mpirun or in a build without MPI).
 // For the equality, dropout (seg.dropout) is 0 (ranks draw their own masks) and the loss is the
 // mean over all pixels (seg.avg_non_ignore = false, mmseg's default): with the valid-pixel mean,
 // each rank would divide by its own count of non-ignored pixels, and the average over ranks of
@@ -24,6 +26,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,6 +37,7 @@
 
 #include "engine/io/safetensors.h"
 #include "tests/support/cli_run.h"
+#include "train/distributed/mpi_communicator.h"
 
 namespace {
 
@@ -150,6 +154,19 @@ Run two_ranks(const std::string& name, const json& extra = json::object()) {
   return r;
 }
 
+// Two processes under mpirun, 2 crops each.
+Run mpirun_two(const std::string& name) {
+  const fs::path cfg = write_config(name, 2), e = tmp().path / (name + ".err");
+  const std::string out = shell("env OMP_NUM_THREADS=1 mpirun --allow-run-as-root --oversubscribe -np 2 -x "
+                                "OMP_NUM_THREADS " + bin() + " train '" + cfg.string() + "' >/dev/null 2>'" +
+                                e.string() + "'; echo $?");
+  Run r;
+  std::istringstream in(out);
+  for (int c; in >> c;) r.codes.push_back(c);
+  r.err = read_file(e);
+  return r;
+}
+
 fs::path run_dir(const std::string& name) { return tmp().path / "runs" / name; }
 
 // The largest difference over every tensor of two checkpoints (model, optimizer state, buffers).
@@ -251,4 +268,21 @@ TEST_CASE("evaluation on 2 ranks counts every validation image once and gives th
   CHECK(jb["images"] == 5);
   CHECK(ja["mIoU"] == jb["mIoU"]);
   CHECK(ja["per_class"] == jb["per_class"]);
+}
+
+TEST_CASE("mpirun -np 2 with SyncBatchNorm ends where one process does") {
+  if (!rv::train::dist::mpi_compiled_in() || std::system("command -v mpirun >/dev/null 2>&1") != 0) {
+    WARN_MESSAGE(false, "skipped: this build has no MPI, or mpirun is not installed (libopenmpi-dev, openmpi-bin)");
+    return;
+  }
+  const Runs& r = runs();
+  REQUIRE_MESSAGE(all_zero(r.one), r.one.err);
+  const Run m = mpirun_two("mpi");
+  REQUIRE_MESSAGE(all_zero(m), m.err);
+  CHECK(m.err.find("ranks over mpi") != std::string::npos);
+  std::string where;
+  const double d = largest_difference(run_dir("one") / "checkpoints" / "last.safetensors",
+                                      run_dir("mpi") / "checkpoints" / "last.safetensors", where);
+  MESSAGE("mpirun: largest difference " << d << " (" << where << ")");
+  CHECK(d <= 1e-6);
 }
