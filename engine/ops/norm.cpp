@@ -204,7 +204,8 @@ Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& running_me
         GroupStats g = combine_channel_stats(*group, n_local, mean, m2);
         if (g.count == 1)
           throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel over all ranks "
-                                      "when training, got 1 (this rank's input has shape " + shape_str(x.shape()) + ")");
+                                      "when training, got 1 (this rank's input has shape " + shape_str(x.shape()) +
+                                      ")");
         n = g.count;
         mean = std::move(g.mean);
         var = std::move(g.var);

@@ -82,15 +82,19 @@ Tensor batch_norm_composed_on_device(const Tensor& x, const Tensor& running_mean
   return y;
 }
 
-// The per-channel vectors of a (1, C, 1, ...) or (C) tensor, on the host in f64.
-std::vector<double> host_channels(const Tensor& t) { return t.to(Device{DeviceType::cpu, 0}).to_double_vector(); }
+namespace {
+
+// The per-channel values of a (1, C, 1, ...) or (C) tensor, on the host in f64.
+std::vector<double> sync_bn_host_channels(const Tensor& t) { return t.to(cpu_device()).to_double_vector(); }
 
 // A host vector (C) as a (1, C, 1, ..., 1) tensor of dtype dt on x's device.
-Tensor channel_on_device(const std::vector<double>& v, const Tensor& x, DType dt) {
+Tensor sync_bn_channel_on_device(const std::vector<double>& v, const Tensor& x, DType dt) {
   Shape s{1, int64_t(v.size())};
   for (int64_t d = 2; d < x.dim(); ++d) s.push_back(1);
   return from_vector(v, s, dt).to(x.device());
 }
+
+}  // namespace
 
 Tensor sync_batch_norm_composed_on_device(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                           const Tensor& weight, const Tensor& bias, double momentum, double eps,
@@ -113,8 +117,8 @@ Tensor sync_batch_norm_composed_on_device(const Tensor& x, const Tensor& running
     if (n_local > 0) {
       const Tensor mean_b = mean(xf, stat_dims, /*keepdim=*/true);  // (1, C, 1, ..., 1)
       const Tensor d = sub(xf, mean_b);
-      mean_l = host_channels(mean_b);
-      m2_l = host_channels(sum(mul(d, d), stat_dims));
+      mean_l = sync_bn_host_channels(mean_b);
+      m2_l = sync_bn_host_channels(sum(mul(d, d), stat_dims));
     }
     GroupStats g = combine_channel_stats(*group, n_local, mean_l, m2_l);
     if (g.count == 1)
@@ -123,8 +127,8 @@ Tensor sync_batch_norm_composed_on_device(const Tensor& x, const Tensor& running
     n = g.count;
     std::vector<double> rstd(static_cast<size_t>(C));
     for (int64_t c = 0; c < C; ++c) rstd[size_t(c)] = 1.0 / std::sqrt(g.var[size_t(c)] + eps);
-    xc = sub(xf, channel_on_device(g.mean, x, ct));
-    rstd_b = channel_on_device(rstd, x, ct);
+    xc = sub(xf, sync_bn_channel_on_device(g.mean, x, ct));
+    rstd_b = sync_bn_channel_on_device(rstd, x, ct);
     Tensor y = mul(xc, rstd_b);
     if (weight.defined()) y = mul(y, per_channel(weight.to(ct), spatial_dims));
     if (bias.defined()) y = add(y, per_channel(bias.to(ct), spatial_dims));
@@ -149,19 +153,20 @@ Tensor sync_batch_norm_composed_on_device(const Tensor& x, const Tensor& running
       const Tensor gf = g.to(ct);
       // This rank's sums, then the group's (the same collective on every rank, as on the CPU).
       const Tensor sg_l = sum(gf, stat_dims), sgx_l = sum(mul(gf, xc), stat_dims);  // (C) each
-      std::vector<double> sg = host_channels(sg_l), sgx = host_channels(sgx_l);
+      std::vector<double> sg = sync_bn_host_channels(sg_l), sgx = sync_bn_host_channels(sgx_l);
       all_reduce_channel_sums(*group, sg, sgx);
       Tensor gx, gw, gb;
       if (need[0]) {
         // dx = w r (g - sum g / n - xc r^2 sum(g xc) / n), the sums over every rank
         Tensor wr = w.defined() ? mul(rstd_b, per_channel(w.to(ct), spatial_dims)) : rstd_b;
         std::vector<double> k_mean(static_cast<size_t>(C)), k_xc(static_cast<size_t>(C));
-        const std::vector<double> r = host_channels(rstd_b);
+        const std::vector<double> r = sync_bn_host_channels(rstd_b);
         for (int64_t c = 0; c < C; ++c) {
           k_mean[size_t(c)] = sg[size_t(c)] / double(n);
           k_xc[size_t(c)] = r[size_t(c)] * r[size_t(c)] * sgx[size_t(c)] / double(n);
         }
-        Tensor inner = sub(sub(gf, channel_on_device(k_mean, xc, ct)), mul(xc, channel_on_device(k_xc, xc, ct)));
+        const Tensor centred = sub(gf, sync_bn_channel_on_device(k_mean, xc, ct));
+        const Tensor inner = sub(centred, mul(xc, sync_bn_channel_on_device(k_xc, xc, ct)));
         gx = mul(inner, wr).to(x_dtype);
       }
       if (need[1]) gw = mul(sgx_l, rstd_b.reshape({C})).to(w_dtype);  // this rank's share

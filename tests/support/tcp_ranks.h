@@ -52,9 +52,8 @@ inline train::dist::LaunchLayout tcp_layout(int rank, int world, int port) {
 }
 
 // body(comm) on `world` threads; returns each rank's error message ("" when it returned).
-inline std::vector<std::string> run_tcp_ranks(int world,
-                                              const std::function<void(std::shared_ptr<train::dist::Communicator>)>& body,
-                                              double timeout_s = 20) {
+using RankBody = std::function<void(std::shared_ptr<train::dist::Communicator>)>;
+inline std::vector<std::string> run_tcp_ranks(int world, const RankBody& body, double timeout_s = 20) {
   const int port = free_tcp_port_pair();
   std::vector<std::string> errors(static_cast<size_t>(world));
   std::vector<std::thread> threads;
