@@ -43,6 +43,9 @@ class ModuleList : public Module {
   std::vector<std::shared_ptr<Module>>::const_iterator begin() const { return items_.begin(); }
   std::vector<std::shared_ptr<Module>>::const_iterator end() const { return items_.end(); }
 
+ protected:
+  void child_replaced(const std::string& name, const std::shared_ptr<Module>& now) override;
+
  private:
   std::vector<std::shared_ptr<Module>> items_;
 };
@@ -68,6 +71,9 @@ class Sequential : public UnaryModule {
   const std::shared_ptr<UnaryModule>& operator[](size_t i) const;  // throws std::out_of_range
   // x through every element in order; an empty Sequential is the identity.
   Tensor forward(const Tensor& x) override;
+
+ protected:
+  void child_replaced(const std::string& name, const std::shared_ptr<Module>& now) override;  // must be unary
 
  private:
   std::vector<std::shared_ptr<UnaryModule>> items_;

@@ -11,3 +11,4 @@
 #include "engine/nn/mlp.h"
 #include "engine/nn/module.h"
 #include "engine/nn/norm.h"
+#include "engine/nn/sync_batch_norm.h"

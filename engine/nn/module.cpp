@@ -66,6 +66,21 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   children_.emplace_back(name, std::move(module));
 }
 
+std::shared_ptr<Module> Module::replace_child(const std::string& name, std::shared_ptr<Module> module) {
+  const std::string where = "Module::replace_child(\"" + name + "\") in " + type_name();
+  if (!module) throw std::invalid_argument(where + ": the module is null");
+  for (auto& [n, old] : children_) {
+    if (n != name) continue;
+    for (const auto& [unused, m] : module->named_modules())
+      if (m == this) throw std::invalid_argument(where + ": " + type_name() + " would become its own descendant");
+    child_replaced(name, module);  // first: a layer that refuses the module throws before any change
+    std::shared_ptr<Module> was = std::move(old);
+    old = std::move(module);
+    return was;
+  }
+  throw std::out_of_range(where + ": no child of that name");
+}
+
 // ---- traversal ----------------------------------------------------------------------------------
 
 std::vector<std::pair<std::string, Module*>> Module::named_modules() const {

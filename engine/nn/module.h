@@ -72,6 +72,13 @@ class Module {
     return module;
   }
 
+  // Puts `module` in the place of the child `name` (same name, same position in every traversal,
+  // so the state dict keys do not change), then calls child_replaced so that a layer which keeps
+  // a typed handle to that child can re-point it. Returns the old child. Used to swap a layer
+  // for a variant after construction (nn::convert_sync_batchnorm, as PyTorch's add_module over an
+  // existing name). Throws std::out_of_range when there is no such child.
+  std::shared_ptr<Module> replace_child(const std::string& name, std::shared_ptr<Module> module);
+
   // ---- traversal (PyTorch's orders) -----------------------------------------------------------
   // Pre-order: this module's own parameters in registration order, then each child's, with the
   // child's name as prefix. A tensor reachable under two names (a shared child) is listed once.
@@ -129,6 +136,16 @@ class Module {
   virtual std::string type_name() const;
   // A PyTorch-like tree: each module's type, its own parameters and buffers with shapes.
   std::string to_string() const;
+
+ protected:
+  // Called by replace_child just before the registry takes `now` under `name`. A layer that
+  // keeps a typed member for a child (ConvModule::bn, ModuleList's items) overrides it to update
+  // that member, so that its forward calls the new module (or throws, if `now` cannot take that
+  // place: then nothing changes); the default keeps no such member.
+  virtual void child_replaced(const std::string& name, const std::shared_ptr<Module>& now) {
+    (void)name;
+    (void)now;
+  }
 
  private:
   struct Slot {

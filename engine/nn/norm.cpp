@@ -46,12 +46,30 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, double eps, std::optional<double>
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+BatchNorm2d::BatchNorm2d(const BatchNorm2d& other, ShareTensors)
+    : C_(other.C_), eps_(other.eps_), momentum_(other.momentum_), track_(other.track_) {
+  if (other.weight.defined()) {
+    weight = register_parameter("weight", other.weight, other.weight.requires_grad());
+    bias = register_parameter("bias", other.bias, other.bias.requires_grad());
+  }
+  if (track_) {
+    running_mean = register_buffer("running_mean", other.running_mean);
+    running_var = register_buffer("running_var", other.running_var);
+    num_batches_tracked = register_buffer("num_batches_tracked", other.num_batches_tracked);
+  }
+  train(other.is_training());
+}
+
+void BatchNorm2d::check_input(const Tensor& x) const {
+  const std::string name = type_name();
   if (x.dim() != 4)
-    throw std::invalid_argument("BatchNorm2d: expected a 4-D input (B, C, H, W), got shape " + shape_str(x.shape()));
+    throw std::invalid_argument(name + ": expected a 4-D input (B, C, H, W), got shape " + shape_str(x.shape()));
   if (x.size(1) != C_)
-    throw std::invalid_argument("BatchNorm2d(" + std::to_string(C_) + "): expected " + std::to_string(C_) +
+    throw std::invalid_argument(name + "(" + std::to_string(C_) + "): expected " + std::to_string(C_) +
                                 " channels in dim 1, got shape " + shape_str(x.shape()));
+}
+
+double BatchNorm2d::step_momentum() {
   double momentum = momentum_.value_or(0.0);
   if (is_training() && track_) {
     // Count the step before using it, so the first batch with momentum = none gets factor 1/1
@@ -64,6 +82,12 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     }
     if (!momentum_) momentum = 1.0 / double(steps);
   }
+  return momentum;
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  check_input(x);
+  const double momentum = step_momentum();
   // Batch statistics whenever training, and also in eval when there are no running stats.
   const bool use_batch_stats = is_training() || !track_;
   return batch_norm(x, running_mean, running_var, weight, bias, use_batch_stats, momentum, eps_);

@@ -51,6 +51,18 @@ class BatchNorm2d : public UnaryModule {
   int64_t num_features() const { return C_; }
   double eps() const { return eps_; }
   std::optional<double> momentum() const { return momentum_; }
+  bool affine() const { return weight.defined(); }
+  bool track_running_stats() const { return track_; }
+
+ protected:
+  // A BatchNorm2d that takes over `other`'s tensors (the same handles, registered under the same
+  // names), for SyncBatchNorm's conversion: an optimizer or state dict holding them stays valid.
+  struct ShareTensors {};
+  BatchNorm2d(const BatchNorm2d& other, ShareTensors);
+  void check_input(const Tensor& x) const;  // (B, C, H, W) with C = num_features
+  // In training with running stats: counts the step in num_batches_tracked; returns the momentum
+  // this step uses (momentum = none: 1 / steps).
+  double step_momentum();
 
  private:
   int64_t C_;

@@ -27,6 +27,7 @@
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
 #include "engine/ops/norm_device.h"
+#include "engine/ops/replica_group.h"
 
 namespace rv {
 
@@ -123,36 +124,45 @@ void plane_grad_sums(const T* x, const T* g, int64_t planes, int64_t S, const st
 
 // ---- batch norm ----------------------------------------------------------------------------
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                  const Tensor& bias, bool training, double momentum, double eps) {
+namespace {
+
+// batch_norm and sync_batch_norm: one kernel. With a group (sync_batch_norm, always training),
+// the statistics are the whole group's (replica_group.h) and the backward all-reduces its two
+// per-channel sums before forming dx; without one, the bits are batch_norm's alone.
+Tensor batch_norm_impl(const char* op, const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
+                       const std::shared_ptr<ReplicaGroup>& group) {
   if (autocast::is_enabled()) {  // autocast policy (runs in f32; engine/autocast.h)
     const Tensor x_ac = autocast::cast_f32(x), weight_ac = autocast::cast_f32(weight), bias_ac = autocast::cast_f32(bias);
     autocast::DisabledGuard inside;
-    return batch_norm(x_ac, running_mean, running_var, weight_ac, bias_ac, training, momentum, eps);
+    return batch_norm_impl(op, x_ac, running_mean, running_var, weight_ac, bias_ac, training, momentum, eps, group);
   }
-  const char* op = "batch_norm";
   check_input(op, x);
   const int64_t B = x.size(0), C = x.size(1), S = spatial_size(x);
-  const int64_t n = B * S;  // values per channel
+  const int64_t n_local = B * S;  // values per channel on this rank
   check_channel_param(op, "weight", weight, C);
   check_channel_param(op, "bias", bias, C);
   check_channel_param(op, "running_mean", running_mean, C);
   check_channel_param(op, "running_var", running_var, C);
   if (running_mean.defined() != running_var.defined())
-    throw std::invalid_argument("batch_norm: running_mean and running_var must be given together");
+    throw std::invalid_argument(std::string(op) + ": running_mean and running_var must be given together");
   if (!training && !running_mean.defined())
-    throw std::invalid_argument("batch_norm: running_mean and running_var are required when training is false");
+    throw std::invalid_argument(std::string(op) + ": running_mean and running_var are required when training is false");
   for (const Tensor* t : {&running_mean, &running_var})
     if (t->defined() && t->requires_grad())
-      throw std::invalid_argument("batch_norm: the running statistics are buffers updated in place and must not "
-                                  "require grad");
-  if (training && n == 1)
+      throw std::invalid_argument(std::string(op) + ": the running statistics are buffers updated in place and must "
+                                  "not require grad");
+  if (training && !group && n_local == 1)
     throw std::invalid_argument("batch_norm: expected more than 1 value per channel when training, got input of "
                                 "shape " + shape_str(x.shape()));
-  if (!x.device().is_cpu())
+  if (!x.device().is_cpu()) {
+    if (group)
+      return sync_batch_norm_composed_on_device(x, running_mean, running_var, weight, bias, momentum, eps, group);
     return batch_norm_composed_on_device(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  }
   const DType dt = x.dtype(), ct = cpu::compute_dtype(dt);
 
+  int64_t n = n_local;                           // values per channel the statistics cover
   std::vector<double> mean(C), var(C), rstd(C);  // the statistics that normalise x
   Tensor xd = dense(x, ct), wd = weight.defined() ? dense(weight, ct) : Tensor();
   Tensor bd = bias.defined() ? dense(bias, ct) : Tensor();
@@ -167,7 +177,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         for (int64_t c = 0; c < C; ++c) {
           double s = 0;
           for (int64_t b = 0; b < B; ++b) s += part[b * C + c];
-          out[c] = s / double(n);
+          out[c] = n_local > 0 ? s / double(n_local) : 0.0;
         }
       };
       cpu::parallel_for(planes, grain, [&](int64_t u0, int64_t u1) {
@@ -188,6 +198,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
         }
       });
       per_channel(var);
+      if (group) {  // this rank's (count, mean, squared deviations) merged with the others'
+        std::vector<double> m2(C);
+        for (int64_t c = 0; c < C; ++c) m2[c] = var[c] * double(n_local);
+        GroupStats g = combine_channel_stats(*group, n_local, mean, m2);
+        if (g.count == 1)
+          throw std::invalid_argument(std::string(op) + ": expected more than 1 value per channel over all ranks "
+                                      "when training, got 1 (this rank's input has shape " + shape_str(x.shape()) +
+                                      ")");
+        n = g.count;
+        mean = std::move(g.mean);
+        var = std::move(g.var);
+      }
     } else {
       mean = running_mean.to_double_vector();
       var = running_var.to_double_vector();
@@ -228,6 +250,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
     rec.finish(out, [=](const Tensor& g, const Needs& need) -> Grads {
       Tensor xd = dense(sx, ct), gd = dense(g, ct), wd = sw.defined() ? dense(sw, ct) : Tensor();
       std::vector<double> sum_g(C, 0.0), sum_gxc(C, 0.0);  // per channel: sum g, sum g (x - mean)
+      std::vector<double> local_g, local_gxc;  // with a group: this rank's sums (dweight, dbias)
       Tensor gx = need[0] ? empty(sx.shape(), ct) : Tensor();
       cpu::dispatch_float(ct, op, [&]<class T>() {
         const T* xp = xd.data<T>();
@@ -242,6 +265,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
               sum_g[c] += pg[b * C + c];
               sum_gxc[c] += pgx[b * C + c];
             }
+        }
+        if (group) {
+          // dx needs the sums over every rank's batch (each rank's loss depends on all x through
+          // the shared statistics); dweight and dbias stay this rank's share, which the gradient
+          // all-reduce of data-parallel training then adds up, as for any other parameter. Every
+          // rank issues this collective, whatever it needs: the ranks run the same graph.
+          local_g = sum_g;
+          local_gxc = sum_gxc;
+          all_reduce_channel_sums(*group, sum_g, sum_gxc);
         }
         if (!need[0]) return;
         T* gxp = gx.data<T>();
@@ -260,17 +292,34 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
           }
         });
       });
+      const std::vector<double>& own_g = group ? local_g : sum_g;
+      const std::vector<double>& own_gxc = group ? local_gxc : sum_gxc;
       Tensor gw, gb;
       if (need[1]) {
         std::vector<double> v(C);
-        for (int64_t c = 0; c < C; ++c) v[c] = sum_gxc[c] * rstd[c];
+        for (int64_t c = 0; c < C; ++c) v[c] = own_gxc[c] * rstd[c];
         gw = channel_tensor(v, sw.dtype());
       }
-      if (need[2]) gb = channel_tensor(sum_g, bias_dtype);
+      if (need[2]) gb = channel_tensor(own_g, bias_dtype);
       return {need[0] ? gx.to(sx.dtype()) : Tensor(), gw, gb};
     });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                  const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_impl("batch_norm", x, running_mean, running_var, weight, bias, training, momentum, eps, nullptr);
+}
+
+Tensor sync_batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, const std::shared_ptr<ReplicaGroup>& group, double momentum, double eps) {
+  // One rank (or no group): nothing to combine, so exactly batch_norm's path and bits.
+  if (!group || group->world_size() == 1)
+    return batch_norm(x, running_mean, running_var, weight, bias, true, momentum, eps);
+  return batch_norm_impl("sync_batch_norm", x, running_mean, running_var, weight, bias, true, momentum, eps, group);
 }
 
 // ---- group norm ----------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 // checks when x is not on the CPU.
 #pragma once
 #include <cstdint>
+#include <memory>
 
+#include "engine/ops/replica_group.h"
 #include "engine/tensor.h"
 
 namespace rv {
@@ -11,6 +13,14 @@ namespace rv {
 Tensor batch_norm_composed_on_device(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                      const Tensor& weight, const Tensor& bias, bool training, double momentum,
                                      double eps);
+
+// sync_batch_norm (norm.h) on a device: the local statistics and the backward's two sums are
+// device reductions; those few per-channel numbers go to the host for the group's collectives
+// (replica_group.h) and back. Written with generic ops only, so it also runs on CPU tensors,
+// which is how the CPU-only tests check it against the fused CPU kernel.
+Tensor sync_batch_norm_composed_on_device(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                          const Tensor& weight, const Tensor& bias, double momentum, double eps,
+                                          const std::shared_ptr<ReplicaGroup>& group);
 
 Tensor group_norm_composed_on_device(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
                                      double eps);

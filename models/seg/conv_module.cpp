@@ -1,6 +1,8 @@
 // conv_module.cpp: ConvModule (conv without bias, BatchNorm2d, ReLU).
 #include "models/seg/conv_module.h"
 
+#include <stdexcept>
+
 #include "engine/ops/activation.h"
 
 namespace rv::models::seg {
@@ -14,5 +16,17 @@ ConvModule::ConvModule(int64_t in_channels, int64_t out_channels, int64_t kernel
 }
 
 Tensor ConvModule::forward(const Tensor& x) { return relu(bn->forward(conv->forward(x))); }
+
+void ConvModule::child_replaced(const std::string& name, const std::shared_ptr<nn::Module>& now) {
+  auto as = [&]<class M>(std::shared_ptr<M>& member) {
+    auto typed = std::dynamic_pointer_cast<M>(now);
+    if (!typed)
+      throw std::invalid_argument("ConvModule::replace_child(\"" + name + "\"): a " + now->type_name() +
+                                  " cannot take that place");
+    member = std::move(typed);
+  };
+  if (name == "conv") as(conv);
+  if (name == "bn") as(bn);
+}
 
 }  // namespace rv::models::seg

@@ -5,8 +5,9 @@
 // mmcv builds it with bias="auto", which drops the conv bias when a norm follows, and names the
 // norm "bn" for BN / SyncBN, so its state dict is `conv.weight, bn.weight, bn.bias,
 // bn.running_mean, bn.running_var, bn.num_batches_tracked` as in mmseg's checkpoints.
-// SyncBN (statistics over every data-parallel rank) is not here: each rank normalises with its
-// own batch, which is what SyncBN reduces to on one process. The distributed work adds it.
+// SyncBN (statistics over every data-parallel rank): nn::convert_sync_batchnorm swaps `bn` for an
+// nn::SyncBatchNorm after construction (the seg trainer does, model.sync_bn); child_replaced
+// re-points the `bn` member so that forward uses it.
 #pragma once
 #include <memory>
 
@@ -22,6 +23,9 @@ class ConvModule : public nn::UnaryModule {
   // kernel k x k with padding (k - 1) / 2, so H and W are kept (UperNet uses k = 1 and 3).
   ConvModule(int64_t in_channels, int64_t out_channels, int64_t kernel, Generator& gen);
   Tensor forward(const Tensor& x) override;  // x (B, C, H, W) -> relu(bn(conv(x)))
+
+ protected:
+  void child_replaced(const std::string& name, const std::shared_ptr<nn::Module>& now) override;
 };
 
 }  // namespace rv::models::seg

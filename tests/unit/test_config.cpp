@@ -286,6 +286,10 @@ TEST_CASE("segmentation and iteration rules between keys") {
                  "ckpt.best_metric: 'mIoU' is a segmentation metric; classification keeps the best checkpoint by "
                  "top1, top5 or loss"));
   CHECK(error_of(g, {"train.iters=50", "sched.warmup_epochs=0", "sched.warmup_iters=10", "sched.name=poly"}) == "");
+  // model.sync_bn = true would be ignored by a classifier (no BatchNorm): refused; false is harmless.
+  CHECK(contains(error_of(g, {"model.sync_bn=true"}), "model.sync_bn: applies to segmentation"));
+  CHECK(error_of(g, {"model.sync_bn=false"}) == "");
+  CHECK(error_of(f, {"model.sync_bn=true"}) == "");
 }
 
 TEST_CASE("comments and meta: _keys are notes, meta takes any keys; the resolved JSON round-trips") {

@@ -29,6 +29,7 @@
 #include "train/distributed/mpi_communicator.h"
 #include "train/distributed/tcp_communicator.h"
 #include "train/distributed/watchdog.h"
+#include "tests/support/tcp_ranks.h"
 
 namespace {
 
@@ -36,52 +37,14 @@ using namespace rv;
 using namespace rv::train::dist;
 using Clock = std::chrono::steady_clock;
 
-// A port the kernel says is free now (the rendezvous binds port + 1, so ask for two in a row).
-int free_port_pair() {
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    const int p = ntohs(a.sin_port);
-    if (p > 1024 && p < 65000) return p - 1;  // MASTER_PORT; the rendezvous uses p
-  }
-  FAIL("no free port");
-  return 0;
-}
-
-LaunchLayout layout(int rank, int world, int port) {
-  LaunchLayout l;
-  l.launcher = Launcher::torchrun;
-  l.rank = rank;
-  l.world_size = world;
-  l.local_rank = rank;
-  l.local_world_size = world;
-  l.master_addr = "127.0.0.1";
-  l.master_port = port;
-  return l;
-}
+// The TCP ranks-as-threads helpers live in tests/support/tcp_ranks.h (unit_sync_batch_norm uses
+// them too); these keep this file's short names.
+int free_port_pair() { return rv::test::free_tcp_port_pair(); }
+LaunchLayout layout(int rank, int world, int port) { return rv::test::tcp_layout(rank, world, port); }
 
 // Runs body(comm) on `world` threads, one TcpCommunicator each; errors are collected per rank.
 std::vector<std::string> run_ranks(int world, const std::function<void(Communicator&)>& body, double timeout = 10) {
-  const int port = free_port_pair();
-  std::vector<std::string> errors(static_cast<size_t>(world));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        TcpCommunicator c(layout(r, world, port), timeout);
-        body(c);
-      } catch (const std::exception& e) {
-        errors[size_t(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return rv::test::run_tcp_ranks(world, [&](std::shared_ptr<Communicator> c) { body(*c); }, timeout);
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }

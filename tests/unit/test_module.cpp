@@ -331,3 +331,33 @@ TEST_CASE("StateDict keeps insertion order and refuses duplicate keys") {
   CHECK(sd.keys() == std::vector<std::string>{"a", "c"});
   CHECK(sd.at("a").numel() == 3);
 }
+
+namespace {
+struct Holder : nn::Module {};  // a parameter-free child, not a UnaryModule
+struct Scale2 : nn::UnaryModule {
+  Tensor w;
+  explicit Scale2(double v) { w = register_parameter("w", full({1}, v)); }
+  Tensor forward(const Tensor& x) override { return mul(x, w); }
+};
+}  // namespace
+
+TEST_CASE("Module::replace_child: same name and place, containers re-pointed, refusals change nothing") {
+  nn::Sequential seq{std::make_shared<Scale2>(2.0), std::make_shared<Scale2>(3.0)};
+  const Tensor x = full({2}, 1.0);
+  CHECK(seq.forward(x).to_vector<float>() == std::vector<float>{6, 6});
+  auto old = seq.replace_child("1", std::make_shared<Scale2>(5.0));
+  CHECK(std::dynamic_pointer_cast<Scale2>(old)->w.item() == 3.0);
+  CHECK(seq.forward(x).to_vector<float>() == std::vector<float>{10, 10});  // forward uses the new one
+  CHECK(seq.named_parameters()[1].first == "1.w");
+  // A module that cannot run in the chain is refused before anything changes.
+  CHECK_THROWS_WITH(seq.replace_child("0", std::make_shared<Holder>()), doctest::Contains("is not a UnaryModule"));
+  CHECK(seq.forward(x).to_vector<float>() == std::vector<float>{10, 10});
+  CHECK_THROWS_AS(seq.replace_child("2", std::make_shared<Scale2>(1.0)), std::out_of_range);
+  CHECK_THROWS_WITH(seq.replace_child("0", nullptr), doctest::Contains("the module is null"));
+
+  nn::ModuleList list({std::make_shared<Scale2>(1.0)});
+  auto fresh = std::make_shared<Scale2>(7.0);
+  list.replace_child("0", fresh);
+  CHECK(list[0] == fresh);
+  CHECK(list.child("0") == fresh);
+}

@@ -62,6 +62,9 @@ std::vector<std::string> cross_checks(const TrainConfig& c, const SourcedJson& t
     if (c.ckpt.best_metric == "mIoU" || c.ckpt.best_metric == "mAcc" || c.ckpt.best_metric == "aAcc")
       problems.push_back(at("ckpt.best_metric") + "'" + c.ckpt.best_metric + "' is a segmentation metric; "
                          "classification keeps the best checkpoint by top1, top5 or loss" + from("task"));
+    if (c.model.sync_bn.value_or(false))  // set, and true: it would be silently ignored
+      problems.push_back(at("model.sync_bn") + "applies to segmentation (the UperNet's BatchNorm layers); the "
+                         "classification models have no BatchNorm" + from("task"));
   }
   if (c.sched.warmup_epochs > double(c.train.epochs))
     problems.push_back(at("sched.warmup_epochs") + num(c.sched.warmup_epochs) + " warmup epochs is more than the " +

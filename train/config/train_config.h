@@ -32,6 +32,9 @@ struct ModelSection {
   // resolution): a .safetensors path, "" = train from the initialisation.
   std::string pretrained;
   bool pretrained_skip_head = true;  // a head of another num_classes keeps its init (timm's behaviour)
+  // Segmentation: the segmenter's BatchNorm layers as SyncBatchNorm (statistics over every
+  // data-parallel rank, engine/nn/sync_batch_norm.h); unset = on when the world size is > 1.
+  std::optional<bool> sync_bn;
 };
 
 struct DataSection {

@@ -75,6 +75,9 @@ std::vector<Field> fields() {
                                  "`ropevit convert` makes one from a .pth); \"\" = none"),
       RV_FIELD(model.pretrained_skip_head, "with model.pretrained: a head of another num_classes keeps its "
                                            "initialisation (as timm) instead of failing"),
+      RV_FIELD(model.sync_bn, "segmentation: the UperNet's BatchNorm layers (decoder, auxiliary head, ViT neck) as "
+                              "SyncBatchNorm, with statistics over every data-parallel rank (mmseg's SyncBN); unset = "
+                              "true when the world size is > 1. The state dict is the same either way"),
 
       // ---- data
       RV_FIELD(data.dataset, "data set kind: imagefolder, fashion_mnist (classification); ade20k, scenes "

@@ -32,7 +32,7 @@ SegEvalSettings SegEvalSettings::from_config(const config::TrainConfig& cfg) {
 }
 
 SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::TrainConfig& cfg,
-                                    const SegEvalSettings& s) {
+                                    const SegEvalSettings& s, dist::Communicator* comm) {
   if (s.mode != "whole" && s.mode != "slide")
     throw std::invalid_argument("evaluate_segmentation: mode must be whole or slide, got '" + s.mode + "'");
   if (s.stride <= 0 || s.crop <= 0 || s.stride > s.crop)
@@ -62,7 +62,8 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
   if (s.max_images > 0 && s.max_images < n) n = s.max_images;
   std::optional<SegPredictionWriter> writer;
   if (!s.pred_dir.empty()) writer.emplace(s.pred_dir, r.class_names);
-  for (int64_t i = 0; i < n; ++i) {
+  const int64_t world = comm ? comm->world_size() : 1, rank = comm ? comm->rank() : 0;
+  for (int64_t i = rank; i < n; i += world) {  // this rank's share (all of them when alone)
     Generator gen(0, 0);  // the eval pipeline draws nothing
     data::Sample first = sets[0]->get(i, gen);
     const Tensor& label = first.label_map;  // (H, W) u8 at the original size
@@ -82,6 +83,19 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
     }
   }
   net.train(was_training);
+  if (world > 1) {  // the areas of every rank's images, summed exactly (int64)
+    const size_t k = size_t(K);
+    std::vector<int64_t> all(4 * k);
+    for (size_t c = 0; c < k; ++c) {
+      all[c] = r.areas.intersect[c], all[k + c] = r.areas.union_[c];
+      all[2 * k + c] = r.areas.pred[c], all[3 * k + c] = r.areas.label[c];
+    }
+    comm->all_reduce_sum(all.data(), int64_t(all.size()), DType::i64);
+    for (size_t c = 0; c < k; ++c) {
+      r.areas.intersect[c] = all[c], r.areas.union_[c] = all[k + c];
+      r.areas.pred[c] = all[2 * k + c], r.areas.label[c] = all[3 * k + c];
+    }
+  }
   r.images = n;
   r.metrics = data::seg_metrics(r.areas);
   r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -26,6 +26,7 @@
 #include "data/metrics/segmentation.h"
 #include "models/seg/upernet.h"
 #include "train/config/train_config.h"
+#include "train/distributed/communicator.h"
 
 namespace rv::train::seg {
 
@@ -52,8 +53,12 @@ struct SegEvalResult {
 };
 
 // The model's training mode is restored afterwards.
+// With `comm` of W > 1 ranks (collective: every rank calls it with the same arguments), rank r
+// runs images r, r + W, r + 2W, ... and the per-class areas are summed over the ranks (in
+// integers, so the metrics are exactly the one-process ones: every image counted once, none
+// padded); with pred_dir each rank writes the PNGs of its own images (distinct files).
 SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::TrainConfig& cfg,
-                                    const SegEvalSettings& settings);
+                                    const SegEvalSettings& settings, dist::Communicator* comm = nullptr);
 
 // The per-class table and the overall line, as mmseg's log prints them.
 std::string format_seg_table(const SegEvalResult& r, const std::string& title);

@@ -14,10 +14,13 @@
 #include "engine/autograd.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/dropout.h"
+#include "engine/nn/sync_batch_norm.h"
 #include "engine/ops/elementwise.h"
 #include "engine/optim/clip.h"
 #include "models/pretrained.h"
 #include "train/checkpoint.h"
+#include "train/distributed/grad_sync.h"
+#include "train/distributed/replica_group.h"
 #include "train/ema.h"
 #include "train/log/csv_summary.h"
 #include "train/log/event_writer.h"
@@ -43,6 +46,10 @@ struct SegTrainer::State {
   config::ResolvedConfig rc;
   const config::TrainConfig& cfg;
   RunPlan plan;
+  std::shared_ptr<dist::Communicator> comm;  // the ranks (LocalCommunicator when alone)
+  bool lead = true;                          // rank 0: the one that writes files and prints
+  std::unique_ptr<dist::GradientSync> grad_sync;
+  bool sync_bn = false;                      // model.sync_bn, resolved
   std::shared_ptr<models::seg::UperNet> net;
   std::unique_ptr<ModuleEma<models::seg::UperNet>> ema;  // train.ema_decay > 0
   std::shared_ptr<Generator> dropout_gen;
@@ -68,11 +75,15 @@ struct SegTrainer::State {
   std::optional<SegEvalResult> last_val, last_val_ema;  // the newest evaluation during training (whole image)
   int64_t last_val_step = -1;
 
-  State(const config::ResolvedConfig& r, const RunPlan& p) : rc(r), cfg(rc.config), plan(p) {}
+  State(const config::ResolvedConfig& r, const RunPlan& p, std::shared_ptr<dist::Communicator> c)
+      : rc(r), cfg(rc.config), plan(p), comm(c ? std::move(c) : std::make_shared<dist::LocalCommunicator>()),
+        lead(comm->rank() == 0) {}
 
   std::string ckpt_path(const std::string& name) const { return checkpoints_dir(plan.dir) + "/" + name + ".safetensors"; }
 
-  void message(const std::string& line) { std::cerr << line << "\n"; }
+  void message(const std::string& line) {
+    if (lead) std::cerr << line << "\n";  // the console is rank 0's
+  }
 
   CheckpointMeta meta(const std::string& kind) const {
     CheckpointMeta m;
@@ -80,7 +91,8 @@ struct SegTrainer::State {
     m.model = cfg.model.name;
     m.epoch = epoch;
     m.epoch_batches = epoch_batches;
-    m.epoch_samples = epoch_batches * cfg.train.batch_size;
+    m.epoch_samples = epoch_batches * cfg.train.batch_size * comm->world_size();
+    m.world_size = comm->world_size();
     m.step = step;
     m.seed = uint64_t(cfg.train.seed);
     m.dropout_offset = dropout_gen->offset();
@@ -94,6 +106,18 @@ struct SegTrainer::State {
   }
 
   const nn::Module* ema_module() const { return ema ? &ema->model() : nullptr; }
+
+  // Rank 0 writes; every rank waits until the file is whole (as the classification trainer).
+  void save(const std::string& name, const std::string& kind) {
+    if (lead) save_checkpoint(ckpt_path(name), *net, ema_module(), opt.get(), meta(kind));
+    comm->barrier();
+  }
+
+  // evaluate_segmentation over every rank: each takes its share of the images, the areas are
+  // summed (so the metrics are exact, every image counted once). Collective.
+  SegEvalResult evaluate(models::seg::UperNet& m, const SegEvalSettings& settings) {
+    return evaluate_segmentation(m, cfg, settings, comm.get());
+  }
 
   double pick_metric(const SegEvalResult& r) const {
     return cfg.ckpt.best_metric == "mAcc" ? r.macc() : cfg.ckpt.best_metric == "aAcc" ? r.aacc() : r.miou();
@@ -117,6 +141,7 @@ void SegTrainer::State::setup() {
     throw std::invalid_argument("train.loss / train.label_smoothing: segmentation uses plain CE with ignore 255 "
                                 "(seg.aux_weight, seg.avg_non_ignore); keep ce and 0");
   net = std::make_shared<models::seg::UperNet>(seg_model_config(cfg));
+  const int world = comm->world_size();
   if (!cfg.model.pretrained.empty()) {
     // The backbone's classification weights (timm names); its head, if any, has no place here.
     for (const auto& note : models::load_pretrained(*net->backbone->model(), cfg.model.pretrained,
@@ -129,11 +154,22 @@ void SegTrainer::State::setup() {
       throw std::runtime_error("ckpt.init_from '" + cfg.ckpt.init_from + "' does not fit this UperNet:" + why);
     net->load_state_dict(c.model);
   }
+  // Every rank starts from rank 0's weights (the same seed makes them equal already; a
+  // pretrained file read differently, or a bug, would not).
+  dist::broadcast_state(net->state_dict(), *comm);
+  // model.sync_bn (default: on with several ranks, as mmseg's UperNet configs use SyncBN): every
+  // BatchNorm2d of the decoder, the auxiliary head and the backbone's neck becomes a
+  // SyncBatchNorm on the same tensors, so the state dict (and checkpoints) do not change.
+  sync_bn = cfg.model.sync_bn.value_or(world > 1);
+  if (sync_bn) nn::convert_sync_batchnorm(*net, dist::make_replica_group(comm));
   // The EMA copy starts from the starting weights (a resume then loads its own, below).
   if (cfg.train.ema_decay > 0)
     ema = std::make_unique<ModuleEma<models::seg::UperNet>>(
         std::make_shared<models::seg::UperNet>(seg_model_config(cfg)), *net, cfg.train.ema_decay);
-  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed), kSegDropoutStream);
+  // Rank r > 0 draws its dropout masks from a stream of its own (rank in bits 40..60, as the
+  // classification trainer), so ranks do not drop the same units; rank 0 keeps the single-process one.
+  dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed),
+                                            kSegDropoutStream | (uint64_t(comm->rank()) << 40));
   nn::set_generator(*net, dropout_gen);
   net->train(true);
   groups = seg_param_groups(*net, cfg.optim.weight_decay, cfg.optim.layer_decay);
@@ -141,14 +177,18 @@ void SegTrainer::State::setup() {
   for (const auto& [name, p] : net->named_parameters())
     if (p.requires_grad()) params.push_back(p);
   sched = make_schedule_iters(cfg);
+  grad_sync = std::make_unique<dist::GradientSync>(params, *comm);
 
   auto train_set = seg_dataset(cfg, true);
   loader = std::make_unique<data::Loader>(
       train_set, data::LoaderOptions{.batch_size = cfg.train.batch_size,
                                      .shuffle = true,
                                      .drop_last = true,
+                                     .pad_to_equal = true,  // every rank runs the same steps
                                      .workers = int(cfg.data.workers),
                                      .seed = uint64_t(cfg.train.seed),
+                                     .rank = comm->rank(),
+                                     .world_size = world,
                                      .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
                                      .max_bad_fraction = cfg.data.max_bad_fraction,
                                      .log = [this](const std::string& m) { message(m); }});
@@ -156,8 +196,12 @@ void SegTrainer::State::setup() {
     throw std::invalid_argument("segmentation: the training split has " + std::to_string(train_set->size()) +
                                 " images, fewer than train.batch_size = " + std::to_string(cfg.train.batch_size));
 
-  fs::create_directories(checkpoints_dir(plan.dir));
-  if (plan.resume) resume(*plan.resume);
+  if (lead) fs::create_directories(checkpoints_dir(plan.dir));
+  if (plan.resume) resume(*plan.resume);  // every rank reads the file (a shared file system)
+  if (!lead) {                            // the run folder, logs and console are rank 0's
+    loader->start_epoch(epoch, epoch_batches);
+    return;
+  }
   {
     std::ofstream out(fs::path(plan.dir) / "config.json");
     out << rc.json.dump(2) << "\n";
@@ -177,6 +221,11 @@ void SegTrainer::State::setup() {
           std::to_string(net->num_parameters(true)) + " trainable parameters, " +
           std::to_string(cfg.data.num_classes) + " classes");
   message("data: " + loader->describe());
+  if (world > 1)
+    message("data-parallel: " + std::to_string(world) + " ranks over " + comm->name() + ", " +
+            std::to_string(cfg.train.batch_size) + " crops per rank and micro-batch (global batch " +
+            std::to_string(cfg.train.batch_size * cfg.train.grad_accum * world) + "), BatchNorm " +
+            (sync_bn ? "synchronised over the ranks (model.sync_bn)" : "per rank (model.sync_bn = false)"));
   message("schedule: " + sched.name + " over " + std::to_string(sched.total_steps) + " steps, warmup " +
           std::to_string(sched.warmup_steps));
   loader->start_epoch(epoch, epoch_batches);
@@ -200,7 +249,15 @@ void SegTrainer::State::resume(const std::string& path) {
   opt->load_state_dict(c.optimizer);
   step = c.meta.step;
   epoch = c.meta.epoch;
-  epoch_batches = c.meta.epoch_batches;
+  // The position is global (samples of all ranks); in this run's micro-batches per rank:
+  const int64_t per_batch = cfg.train.batch_size * comm->world_size();
+  const int64_t samples = c.meta.epoch_samples >= 0 ? c.meta.epoch_samples : c.meta.epoch_batches * cfg.train.batch_size;
+  if (samples % per_batch != 0)
+    throw std::runtime_error("checkpoint '" + path + "' stopped after " + std::to_string(samples) + " samples of its "
+                             "epoch (" + std::to_string(c.meta.world_size) + " rank(s)), which is not a whole number "
+                             "of this run's micro-batches (train.batch_size " + std::to_string(cfg.train.batch_size) +
+                             " x " + std::to_string(comm->world_size()) + " ranks): keep the global batch of that run");
+  epoch_batches = samples / per_batch;
   nan_skipped = c.meta.nan_skipped;
   best_metric = c.meta.best_metric;
   best_step = c.meta.best_epoch;
@@ -212,6 +269,7 @@ void SegTrainer::State::resume(const std::string& path) {
 
 void SegTrainer::State::one_step() {
   const auto t_step = Clock::now();
+  comm->set_step(step + 1);
   const int64_t micro = cfg.train.grad_accum;
   double loss_sum = 0.0, decode_sum = 0.0, aux_sum = 0.0, data_ms = 0.0, bad_value = 0.0;
   bool bad = false;
@@ -228,8 +286,16 @@ void SegTrainer::State::one_step() {
     ++epoch_batches;
     models::seg::SegLosses l = net->loss(batch->images, batch->label_maps);  // images (B, 3, S, S), labels (B, S, S)
     const double v = l.total.item();
-    if (!std::isfinite(v)) {
-      if (!bad) bad_value = v;
+    bool skip = !std::isfinite(v);
+    if (sync_bn && comm->world_size() > 1) {
+      // SyncBatchNorm's backward is a collective: the ranks must agree on running it, so one
+      // rank's non-finite loss makes every rank skip this backward (the step is then skipped).
+      double flag = skip ? 1.0 : 0.0;
+      comm->all_reduce_sum(&flag, 1, DType::f64);
+      skip = flag > 0;
+    }
+    if (skip) {
+      if (!bad) bad_value = std::isfinite(v) ? std::nan("") : v;  // NaN: another rank's
       bad = true;
       continue;
     }
@@ -237,6 +303,16 @@ void SegTrainer::State::one_step() {
     decode_sum += l.decode.item();
     if (l.aux.defined()) aux_sum += l.aux.item();
     (micro > 1 ? mul(l.total, 1.0 / double(micro)) : l.total).backward();
+  }
+  if (comm->world_size() > 1) {
+    // The global mean losses, and whether any rank saw a non-finite one: then every rank skips
+    // (with SyncBN a rank that skipped its backward would also leave the others waiting).
+    double sums[4] = {loss_sum, decode_sum, aux_sum, bad ? 1.0 : 0.0};
+    comm->all_reduce_sum(sums, 4, DType::f64);
+    const double inv = 1.0 / double(comm->world_size());
+    loss_sum = sums[0] * inv, decode_sum = sums[1] * inv, aux_sum = sums[2] * inv;
+    if (sums[3] > 0 && !bad) bad = true, bad_value = std::nan("");
+    if (!bad) grad_sync->average();  // after the last micro-batch only
   }
   const double lr = sched.lr_at(step);
   for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);
@@ -248,7 +324,8 @@ void SegTrainer::State::one_step() {
   ++step;
   if (bad) {
     opt->zero_grad();
-    log->write({{"kind", "train"}, {"step", step}, {"epoch", epoch}, {"loss", bad_value}, {"lr", lr}, {"skipped", true}});
+    if (lead)
+      log->write({{"kind", "train"}, {"step", step}, {"epoch", epoch}, {"loss", bad_value}, {"lr", lr}, {"skipped", true}});
     if (cfg.train.nan_policy != "skip")
       throw std::runtime_error("step " + std::to_string(step) + ": the loss or gradient norm is not finite; stopping "
                                "(train.nan_policy = stop). Try a lower optim.lr, train.clip_grad, or "
@@ -264,7 +341,7 @@ void SegTrainer::State::one_step() {
   interval_loss_sum += last_loss;
   ++interval_loss_steps;
   const double step_ms = ms_since(t_step);
-  const int64_t images = cfg.train.batch_size * micro;
+  const int64_t images = cfg.train.batch_size * micro * comm->world_size();
   if (step > 1) train_seconds += step_ms / 1000.0, timed_images += images;
   if (step % cfg.log.interval == 0 || step == sched.total_steps) {
     json rec = {{"kind", "train"},
@@ -278,7 +355,7 @@ void SegTrainer::State::one_step() {
                 {"step_ms", step_ms}};
     if (net->auxiliary_head) rec["aux_loss"] = aux_sum / double(micro);
     if (cfg.train.clip_grad > 0) rec["grad_norm"] = grad_norm;
-    log->write(rec);
+    if (lead) log->write(rec);
     if (tb) tb->add_scalars(step, {{"train/loss", float(last_loss)}, {"train/lr", float(lr)}});
     char line[200];
     std::snprintf(line, sizeof line, "step %lld/%lld  loss %.4f  lr %.3g  %.1f ms/step", (long long)step,
@@ -289,7 +366,7 @@ void SegTrainer::State::one_step() {
   // metric this step may have set (a resumed run does not evaluate that step again).
   if (step % cfg.eval.interval == 0 || step == sched.total_steps) validate();
   if (cfg.ckpt.recovery_steps > 0 && step % cfg.ckpt.recovery_steps == 0 && step < sched.total_steps)
-    save_checkpoint(ckpt_path("recovery"), *net, ema_module(), opt.get(), meta("recovery"));
+    save("recovery", "recovery");
 }
 
 // The validation split, whole-image and single scale (the cheap mode, as mmseg's val loop during
@@ -299,7 +376,7 @@ void SegTrainer::State::validate() {
   SegEvalSettings whole;
   whole.crop = cfg.seg.crop;
   whole.stride = cfg.seg.stride;
-  SegEvalResult r = evaluate_segmentation(*net, cfg, whole);
+  SegEvalResult r = evaluate(*net, whole);
   json rec = {{"kind", "val"}, {"step", step}, {"mode", "whole"}, {"mIoU", r.miou()}, {"mAcc", r.macc()},
               {"aAcc", r.aacc()}, {"images", r.images}, {"eval_s", r.seconds}};
   nlohmann::ordered_json row;
@@ -315,7 +392,7 @@ void SegTrainer::State::validate() {
       {"val/mIoU", float(r.miou())}, {"val/mAcc", float(r.macc())}, {"val/aAcc", float(r.aacc())}};
   std::optional<SegEvalResult> e;
   if (ema) {  // the averaged weights, the same way (as the classification trainer's "EMA top1")
-    e = evaluate_segmentation(ema->model(), cfg, whole);
+    e = evaluate(ema->model(), whole);
     rec["mIoU_ema"] = e->miou();
     rec["mAcc_ema"] = e->macc();
     rec["aAcc_ema"] = e->aacc();
@@ -326,8 +403,7 @@ void SegTrainer::State::validate() {
     std::snprintf(line + used, sizeof line - size_t(used), " | EMA mIoU %.2f", e->miou());
   }
   row["lr"] = sched.lr_at(std::min(step, sched.total_steps - 1));
-  log->write(rec);
-  csv->write_row(row);
+  if (lead) log->write(rec), csv->write_row(row);
   if (tb) {
     tb->add_scalars(step, scalars);
     tb->flush();
@@ -339,7 +415,7 @@ void SegTrainer::State::validate() {
   if (best_step < 0 || metric > best_metric) {  // all three are "higher is better"
     best_metric = metric;
     best_step = step;
-    save_checkpoint(ckpt_path("best"), *net, ema_module(), opt.get(), meta("best"));
+    save("best", "best");
   }
   last_val = std::move(r);
   last_val_ema = std::move(e);
@@ -347,10 +423,7 @@ void SegTrainer::State::validate() {
 }
 
 SegTrainer::SegTrainer(const config::ResolvedConfig& rc, const RunPlan& plan, std::shared_ptr<dist::Communicator> comm)
-    : s_(std::make_unique<State>(rc, plan)) {
-  if (comm && comm->world_size() > 1)
-    throw std::runtime_error("segmentation: data-parallel training (world size " + std::to_string(comm->world_size()) +
-                             ") is not implemented yet; run one process");
+    : s_(std::make_unique<State>(rc, plan, std::move(comm))) {
   s_->setup();
 }
 
@@ -359,7 +432,23 @@ SegTrainer::~SegTrainer() = default;
 TrainSummary SegTrainer::fit() {
   State& s = *s_;
   while (s.step < s.sched.total_steps) s.one_step();
-  save_checkpoint(s.ckpt_path("last"), *s.net, s.ema_module(), s.opt.get(), s.meta("last"));
+  s.save("last", "last");
+  // The final numbers (collective: every rank evaluates its share of the images).
+  const SegEvalSettings settings = SegEvalSettings::from_config(s.cfg);
+  const bool plain = settings.mode == "whole" && settings.scales.empty() && !settings.flip;
+  SegEvalResult r = plain && s.last_val_step == s.step ? *s.last_val : s.evaluate(*s.net, settings);
+  std::optional<SegEvalResult> re;  // the EMA's final numbers, into seg_eval_ema.json / .csv
+  if (s.ema) re = plain && s.last_val_step == s.step ? *s.last_val_ema : s.evaluate(s.ema->model(), settings);
+  TrainSummary out;
+  out.steps = s.step;
+  out.last_loss = s.last_loss;
+  out.best_metric = s.best_metric;
+  out.nan_skipped = s.nan_skipped;
+  out.img_per_s = s.train_seconds > 0 ? double(s.timed_images) / s.train_seconds : 0.0;
+  if (!s.lead) {  // the files below are rank 0's; wait so no rank exits while rank 0 still works
+    s.comm->barrier();
+    return out;
+  }
   {  // the weights alone (UperNet's names: backbone.*, decode_head.*, auxiliary_head.*)
     NamedTensors w;
     for (const auto& [name, t] : s.net->state_dict()) w.emplace_back(name, t);
@@ -367,15 +456,10 @@ TrainSummary SegTrainer::fit() {
   }
   // The final numbers with the configured inference (seg.mode, seg.scales, seg.flip); the
   // last step's whole-image validation already is that when nothing else is asked for.
-  const SegEvalSettings settings = SegEvalSettings::from_config(s.cfg);
-  const bool plain = settings.mode == "whole" && settings.scales.empty() && !settings.flip;
-  SegEvalResult r = plain && s.last_val_step == s.step ? *s.last_val : evaluate_segmentation(*s.net, s.cfg, settings);
   write_seg_eval_files(s.plan.dir, r, settings,
                        {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"step", s.step},
                         {"best_step", s.best_step}, {"best_" + s.cfg.ckpt.best_metric, s.best_metric}});
-  std::optional<SegEvalResult> re;  // the EMA's final numbers, into seg_eval_ema.json / .csv
   if (s.ema) {
-    re = plain && s.last_val_step == s.step ? *s.last_val_ema : evaluate_segmentation(s.ema->model(), s.cfg, settings);
     write_seg_eval_files(s.plan.dir, *re, settings,
                          {{"model", s.cfg.model.name}, {"checkpoint", s.ckpt_path("last")}, {"ema", true},
                           {"step", s.step}},
@@ -393,12 +477,7 @@ TrainSummary SegTrainer::fit() {
   s.csv->close();
   std::fputs(format_seg_table(r, "segmentation, step " + std::to_string(s.step) + " (" + settings.mode + ")").c_str(),
              stdout);
-  TrainSummary out;
-  out.steps = s.step;
-  out.last_loss = s.last_loss;
-  out.best_metric = s.best_metric;
-  out.nan_skipped = s.nan_skipped;
-  out.img_per_s = s.train_seconds > 0 ? double(s.timed_images) / s.train_seconds : 0.0;
+  s.comm->barrier();
   return out;
 }
 

@@ -38,7 +38,14 @@
 // the final numbers in seg_eval_ema.json / .csv), saved as ema.* in every checkpoint and
 // restored on resume.
 //
-// Not here yet: CUDA (train.device = cuda throws), data-parallel ranks (world size > 1 throws).
+// Data-parallel (torchrun / mpirun / srun, a communicator of W > 1 ranks), as the classification
+// trainer: rank 0's state broadcast at start, the training loader sharded by rank (padded to equal
+// steps), gradients averaged (dist::GradientSync), losses averaged over ranks, evaluation sharded
+// by image with the class areas summed (exact metrics), rank 0 alone writing files and printing,
+// a barrier after each checkpoint. model.sync_bn (unset: true when W > 1) turns the UperNet's
+// BatchNorm2d layers into nn::SyncBatchNorm on the same communicator, same state dict names.
+//
+// Not here yet: CUDA (train.device = cuda throws).
 #pragma once
 #include <memory>
 
