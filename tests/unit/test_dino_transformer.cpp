@@ -3,7 +3,7 @@
 // TorchMultiheadAttention against a plain loop with both masks and a non-contiguous input; the
 // decoder's head sharing and initialisation, its look-forward-twice gradient path, and the
 // denoising mask (matching queries never see the denoising ones); the transformer's detrex names,
-// its init, and its error messages. The comparison with PyTorch is tests/fixtures/test_dino_transformer.cpp,
+// its init, non-contiguous features, a 1 x 1 level, an empty denoising part, and its error messages. The comparison with PyTorch is tests/fixtures/test_dino_transformer.cpp,
 // the gradients of a decoder layer tests/gradcheck/test_dino_decoder.cpp.
 #include <cmath>
 #include <set>
@@ -362,4 +362,35 @@ TEST_CASE("DinoTransformer refuses bad inputs by name") {
   DinoTransformer big(o, g2);
   CHECK_THROWS_WITH_AS(big.forward(in.feats, in.masks, in.pos), doctest::Contains("select_queries: expected tgt_embed"),
                        std::invalid_argument);
+}
+
+TEST_CASE("DinoTransformer: non-contiguous inputs, a 1 x 1 level and zero denoising queries") {
+  DinoTransformerOptions o = tiny();
+  o.num_queries = 5;
+  Generator gen(8);
+  DinoTransformer model(o, gen);
+  randomise(model, 300);
+  // level 1 is a single pixel (padding-free in both images); level 0 is 4 x 3, image 1 valid 2 x 3
+  std::vector<Tensor> feats = {test::test_tensor({2, 16, 4, 3}, 90), test::test_tensor({2, 16, 1, 1}, 91)};
+  std::vector<Tensor> pos = {test::test_tensor({2, 16, 4, 3}, 92), test::test_tensor({2, 16, 1, 1}, 93)};
+  const std::vector<Tensor> masks = {padding_mask(4, 3, {{4, 3}, {2, 3}}), padding_mask(1, 1, {{1, 1}, {1, 1}})};
+  const DinoTransformerOutput a = model.forward(feats, masks, pos);
+  // the same values laid out channels-last and viewed back: (B, H, W, C) -> permute -> (B, C, H, W)
+  std::vector<Tensor> f2, p2;
+  for (size_t l = 0; l < 2; ++l) {
+    f2.push_back(feats[l].permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}));
+    p2.push_back(pos[l].permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2}));
+    if (l == 0) CHECK(!f2.back().is_contiguous());  // (a 1 x 1 map counts as contiguous either way)
+  }
+  const DinoTransformerOutput b = model.forward(f2, masks, p2);
+  RV_EXPECT_CLOSE(b.logits, a.logits, .rtol = 0, .atol = 1e-6);
+  RV_EXPECT_CLOSE(b.boxes, a.boxes, .rtol = 0, .atol = 1e-6);
+  CHECK(b.topk.to_vector<int64_t>() == a.topk.to_vector<int64_t>());
+  // an empty denoising part (Q_dn = 0, its (K, K) mask all open) is the same as none
+  DinoDenoisingQueries none{zeros({2, 0, 16}), zeros({2, 0, 4}), zeros({5, 5}).to(DType::boolean)};
+  const DinoTransformerOutput c = model.forward(feats, masks, pos, none);
+  RV_EXPECT_CLOSE(c.logits, a.logits, .rtol = 0, .atol = 1e-6);
+  RV_EXPECT_CLOSE(c.enc_boxes, a.enc_boxes, .rtol = 0, .atol = 1e-6);
+  // image 1's selected tokens: the top-k never picks beyond S = 13
+  for (int64_t t : a.topk.to_vector<int64_t>()) CHECK((t >= 0 && t < 13));
 }
