@@ -14,6 +14,9 @@
 // Scaled JPEG decode: train samples the crop on the header's full size first, then decodes at
 // the smallest 1/2, 1/4, 1/8 scale at which the crop still has at least S x S pixels (so the
 // resize that follows still shrinks, antialiased); the crop box is mapped to the scaled image.
+// With data.resize = fast the scales are libjpeg-turbo's M / 8 (TrainTransformOptions::
+// fast_decode_scales) and the crop is mapped to the sub-pixel: the resize takes the float box
+// (resize_box_into, Pillow's box argument), so the crop's geometry is the exact path's.
 // That is a different (slightly softer) resampling chain than PIL's, so it is an option: on for
 // training by default (speed; augmentation noise dwarfs it), off for evaluation by default so
 // that reported accuracy uses exactly the reference preprocessing.
@@ -24,6 +27,7 @@
 #pragma once
 #include <array>
 #include <string>
+#include <vector>
 
 #include "data/augment.h"
 #include "data/decode_image.h"
@@ -52,7 +56,11 @@ struct TrainTransformOptions {
   RandomErasingOptions erasing = {.probability = 0.0};  // the boxes (augment_params.h)
   chw::EraseMode erase_mode = chw::EraseMode::per_pixel;  // their fill (chw::erase_)
   std::array<float, 3> mean = kImagenetMean, std = kImagenetStd;
+  // Scaled JPEG decode (see the top of this file). With resize = exact: 1/2, 1/4, 1/8 on the
+  // crop's integer box (as before). With resize = fast: the M / 8 scales listed in
+  // fast_decode_scales, the crop mapped to the sub-pixel (fast_decode_eighths() picks M).
   bool scaled_decode = true;
+  std::vector<int> fast_decode_scales = {1, 2, 4};
   // JPEG: decode only the crop's rows and columns (data/decode_jpeg_roi.h). The same pixels as
   // the whole decode + crop (tested bit for bit), about half the decode work on average.
   bool roi_decode = true;
@@ -81,9 +89,16 @@ TrainParams train_params(int height, int width, const TrainTransformOptions& opt
 
 // The decode step of train_transform alone (exposed for `ropevit bench data`): the pixels the
 // crop needs, decoded as opt says (scaled, region), for a crop drawn on the full-size `info`.
-// `box` receives the crop's place in the returned image (all of it when roi_decode applies).
+// `box` receives the crop's whole pixels in the returned image (all of it when roi_decode
+// applies), `sub` the sub-pixel rectangle to resize, relative to box's top-left (all of box
+// except on fast mode's M / 8 path).
 Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
-                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box);
+                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box, ResizeBox& sub);
+
+// Fast mode's DCT scale for a crop (full-size pixels) resized to size x size: the smallest M of
+// `scales` (each 1..8) at which the scaled crop, crop * M / 8, is still >= size pixels both ways
+// (the resize then still shrinks: never an upsample); 8 (full size) when none is.
+int fast_decode_eighths(const CropBox& crop, int size, const std::vector<int>& scales);
 
 // Bytes of one image file -> (3, S, S) f32. `label` names the file in errors. `ra` is the parsed
 // RandAugment of opt.rand_augment (parse it once: RandAugment::parse), used when augment is
