@@ -61,5 +61,10 @@ Image read_png_indices(const std::string& path);
 
 // Whole file into memory; errors name the path.
 std::string read_file_bytes(const std::string& path);
+// The same into `out`, reusing its capacity (a loader worker's per-thread buffer: no allocation
+// per sample once it holds the largest file). A file of the size fstat reports costs one read()
+// plus one that sees its end (a stream read in 8 KB steps into a growing string made ~15
+// read() calls and several reallocations for a 110 KB ImageNet JPEG).
+void read_file_into(const std::string& path, std::string& out);
 
 }  // namespace rv::data
