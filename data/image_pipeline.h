@@ -59,6 +59,20 @@ struct TrainTransformOptions {
   // Scaled JPEG decode (see the top of this file). With resize = exact: 1/2, 1/4, 1/8 on the
   // crop's integer box (as before). With resize = fast: the M / 8 scales listed in
   // fast_decode_scales, the crop mapped to the sub-pixel (fast_decode_eighths() picks M).
+  // Why {1, 2, 4} (measured 2026-11-28, libjpeg-turbo 2.1.5, region decode of RandomResizedCrop
+  // boxes, thread CPU time, against the full-size region decode of the same boxes; quality: the
+  // 224 x 224 resized crop against the exact chain, in grey levels; docs/perf.md, fifth round):
+  //   M/8   500x375 photos              1000x750 (photos x2)          2000x1500 (x4)
+  //   7/8   1.43x  mean 0.62 max 45     1.51x  mean 0.27 max 16      1.53x  mean 0.14 max 9
+  //   6/8   1.22x  mean 0.74 max 41     1.17x  mean 0.28 max 17      1.18x  mean 0.15 max 10
+  //   5/8   1.08x  mean 1.03 max 40     1.04x  mean 0.30 max 18      1.04x  mean 0.16 max 11
+  //   4/8   -                           0.72x  mean 0.40 max 24      0.69x  mean 0.17 max 13
+  //   3/8   -                           0.70x  mean 0.61 max 31      0.68x  mean 0.20 max 18
+  //   2/8   -                           -                            0.53x  mean 0.41 max 26
+  // (fast resize alone: mean 0.09-0.16, max 1.) 3/8 .. 7/8 run libjpeg-turbo's plain-C IDCTs
+  // (and chroma through 6x6 .. 14x14 C IDCTs instead of the SIMD 8x8 + upsampling), so 5/8 .. 7/8
+  // cost more than the full-size decode and 3/8 no less than 4/8; only the SIMD scales pay.
+  // On 500 x 375 files (ImageNet's usual size) no crop reaches 448 px, so nothing is scaled.
   bool scaled_decode = true;
   std::vector<int> fast_decode_scales = {1, 2, 4};
   // JPEG: decode only the crop's rows and columns (data/decode_jpeg_roi.h). The same pixels as
