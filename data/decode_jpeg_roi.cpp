@@ -110,15 +110,12 @@ struct RoiRequest {
   CropRect box;             // upright, at scale num / d
   int num, d, orientation, channels;
   int64_t max_pixels;
-  bool band;  // keep the decoded band's full width (no copy of the box's columns; orientation 1 only)
 };
 
-// The libjpeg part. `out` receives the stored-orientation box (height x width x C), or with
-// rq.band its rows at the band's width (band_w pixels, the box starting at column band_left);
-// `row` is scratch; both are owned by the caller so that a longjmp skips no destructor.
+// The libjpeg part. `out` receives the stored-orientation box (height x width x C), `row` is
+// scratch; both are owned by the caller so that a longjmp skips no destructor.
 RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, ErrorMgr& err, jpeg_decompress_struct& ci,
-                       std::vector<uint8_t>& out, std::vector<uint8_t>& row, CropRect& sbox, int& out_c, int& SH, int& SW,
-                       int& band_w, int& band_left) {
+                       std::vector<uint8_t>& out, std::vector<uint8_t>& row, CropRect& sbox, int& out_c, int& SH, int& SW) {
   ci.err = jpeg_std_error(&err.pub);
   err.pub.error_exit = on_error;
   err.pub.emit_message = on_message;
@@ -178,22 +175,15 @@ RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, E
   constexpr int kRows = 16;
   const size_t band_bytes = size_t(xw) * out_c;
   row.resize(band_bytes * kRows);
+  out.resize(size_t(sbox.height) * sbox.width * out_c);
   const size_t col0 = size_t(sbox.left - int(xoff)) * out_c, row_bytes = size_t(sbox.width) * out_c;
-  band_w = rq.band ? int(xw) : sbox.width;
-  band_left = rq.band ? sbox.left - int(xoff) : 0;
-  out.resize(size_t(sbox.height) * band_w * out_c);
   JSAMPROW rows[kRows];
+  for (int j = 0; j < kRows; ++j) rows[j] = row.data() + size_t(j) * band_bytes;
   for (int y = int(ci.output_scanline); y < y_end; y = int(ci.output_scanline)) {
-    const int n = std::min(kRows, y_end - y);
-    // With rq.band the box's rows are decoded straight into `out`; the margin rows above the
-    // box (and every row without rq.band) go to the scratch rows.
-    for (int j = 0; j < n; ++j)
-      rows[j] = rq.band && y + j >= sbox.top ? out.data() + size_t(y + j - sbox.top) * band_bytes : row.data() + size_t(j) * band_bytes;
-    const int got = int(jpeg_read_scanlines(&ci, rows, JDIMENSION(n)));
+    const int got = int(jpeg_read_scanlines(&ci, rows, JDIMENSION(std::min(kRows, y_end - y))));
     if (got < 1) break;  // suspension cannot happen with a memory source
-    if (!rq.band)
-      for (int j = 0; j < got; ++j)
-        if (y + j >= sbox.top) std::memcpy(out.data() + size_t(y + j - sbox.top) * row_bytes, rows[j] + col0, row_bytes);
+    for (int j = 0; j < got; ++j)
+      if (y + j >= sbox.top) std::memcpy(out.data() + size_t(y + j - sbox.top) * row_bytes, rows[j] + col0, row_bytes);
   }
   const bool complete = int(ci.output_scanline) >= y_end;
   // The rows below the box are never decoded: abort instead of finish (which would read them).
@@ -216,13 +206,8 @@ bool have_jpeg_roi_decoder() { return have_jpeg_decoder(); }
 bool have_jpeg_roi_decoder() { return false; }
 #endif
 
-namespace {
-
-// decode_jpeg_crop, and with `band` its variant that keeps the decoded band (band_left: where
-// the box starts in the returned image's rows; 0 when the exact box is returned).
-Image decode_jpeg_crop_impl(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
-                            int width, int scale_denom, const DecodeOptions& opt, bool band, int& band_left) {
-  band_left = 0;
+Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height, int width,
+                       int scale_denom, const DecodeOptions& opt) {
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     throw std::invalid_argument(label + ": decode_jpeg_crop: scale_denom must be 1, 2, 4 or 8, got " + std::to_string(scale_denom));
   jpeg_scale_eighths(opt.scale_num, scale_denom, label + ": decode_jpeg_crop");  // M / 8 needs scale_denom 8
@@ -236,14 +221,13 @@ Image decode_jpeg_crop_impl(const uint8_t* data, size_t size, const std::string&
 #if RV_HAVE_LIBJPEG
   if (!ends_with_eoi(data, size) || size > 0xFFFFFFFFu) return full_then_crop(data, size, label, box, scale_denom, opt);
   const int o = opt.exif_orientation ? jpeg_exif_orientation(data, size) : 1;
-  // The band is kept only where the box needs no turn and no grey conversion afterwards.
-  const RoiRequest rq{box, opt.scale_num, scale_denom, o, opt.channels, opt.max_pixels, band && o == 1 && opt.channels == 3};
+  const RoiRequest rq{box, opt.scale_num, scale_denom, o, opt.channels, opt.max_pixels};
   ErrorMgr err;
   jpeg_decompress_struct ci;
   std::vector<uint8_t> buf, row;
   CropRect sbox{};
-  int out_c = 0, SH = 0, SW = 0, band_w = 0, box_left = 0;
-  switch (roi_decode_c(data, size, rq, err, ci, buf, row, sbox, out_c, SH, SW, band_w, box_left)) {
+  int out_c = 0, SH = 0, SW = 0;
+  switch (roi_decode_c(data, size, rq, err, ci, buf, row, sbox, out_c, SH, SW)) {
     case RoiResult::ok: break;
     case RoiResult::cmyk: return full_then_crop(data, size, label, box, scale_denom, opt);
     case RoiResult::too_big:  // the full decoder words the size error
@@ -258,27 +242,13 @@ Image decode_jpeg_crop_impl(const uint8_t* data, size_t size, const std::string&
   if (err.premature_end) throw std::runtime_error(label + ": corrupt or truncated JPEG (Premature end of JPEG file)");
   // The decoded box becomes the image's pixels as they are (no second zero-filled buffer and copy).
   Image im;
-  im.height = sbox.height, im.width = band_w, im.channels = out_c;
+  im.height = sbox.height, im.width = sbox.width, im.channels = out_c;
   im.pixels = std::move(buf);
-  band_left = box_left;
   if (opt.channels == 1 && im.channels == 3) im = rgb_to_grey(im);
   return apply_orientation(std::move(im), o);
 #else
   return full_then_crop(data, size, label, box, scale_denom, opt);
 #endif
-}
-
-}  // namespace
-
-Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height, int width,
-                       int scale_denom, const DecodeOptions& opt) {
-  int band_left = 0;
-  return decode_jpeg_crop_impl(data, size, label, top, left, height, width, scale_denom, opt, false, band_left);
-}
-
-Image decode_jpeg_crop_band(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
-                            int width, int scale_denom, const DecodeOptions& opt, int& band_left) {
-  return decode_jpeg_crop_impl(data, size, label, top, left, height, width, scale_denom, opt, true, band_left);
 }
 
 }  // namespace rv::data

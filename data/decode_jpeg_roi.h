@@ -46,15 +46,4 @@ bool have_jpeg_roi_decoder();
 Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
                        int width, int scale_denom, const DecodeOptions& opt = {});
 
-// The same pixels without the last copy, for a caller that reads the box through a view (the
-// training crop's resize): the returned image holds the box's rows at the width of the band
-// libjpeg decoded (the box widened to whole iMCUs), and the box starts at column `band_left`:
-// crop(band, 0, band_left, height, width) == decode_jpeg_crop(...), bit for bit. (Decoding
-// into the exact box means decoding the band into scratch rows and copying each row's box
-// columns out: ~5% of the training chain's time on 500x375 photos, in a perf profile.) Where
-// the box must be turned (EXIF orientation) or converted to grey, or on the fallbacks, it is
-// decode_jpeg_crop's image with band_left = 0.
-Image decode_jpeg_crop_band(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
-                            int width, int scale_denom, const DecodeOptions& opt, int& band_left);
-
 }  // namespace rv::data

@@ -88,11 +88,8 @@ Image train_decode(const uint8_t* data, size_t size, const std::string& label, c
     dopt.scale_denom = 8;
     dopt.scale_num = m;
     if (opt.roi_decode) {
-      // The decoded band's rows, read through a view (no copy of the box's columns).
-      int band_left = 0;
-      Image im = decode_jpeg_crop_band(data, size, label, top, left, bottom - top, right - left, 8, dopt, band_left);
-      box = {0, band_left, bottom - top, right - left};
-      return im;
+      box = {0, 0, bottom - top, right - left};
+      return decode_jpeg_crop(data, size, label, top, left, bottom - top, right - left, 8, dopt);
     }
     box = {top, left, bottom - top, right - left};
     return decode_image(data, size, label, dopt);
@@ -107,11 +104,9 @@ Image train_decode(const uint8_t* data, size_t size, const std::string& label, c
   if (opt.roi_decode && jpeg) {
     // Only the crop's pixels are decoded (the same bytes as the whole decode, then crop).
     box = scaled_box(crop, info.height, info.width, (info.height + d - 1) / d, (info.width + d - 1) / d);
-    int band_left = 0;
-    Image im = decode_jpeg_crop_band(data, size, label, int(box.top), int(box.left), int(box.height), int(box.width), d, dopt,
-                                     band_left);
-    box = {0, band_left, box.height, box.width};
-    sub = {0, 0, float(box.height), float(box.width)};
+    Image im = decode_jpeg_crop(data, size, label, int(box.top), int(box.left), int(box.height), int(box.width), d, dopt);
+    box = {0, 0, im.height, im.width};
+    sub = {0, 0, float(im.height), float(im.width)};
     return im;
   }
   if (jpeg) dopt.scale_denom = d;

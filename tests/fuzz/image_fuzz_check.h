@@ -8,8 +8,7 @@
 //     either throw std::runtime_error or return an image (anything else, a crash, a sanitizer
 //     report or another exception type, is a bug);
 //   - decode_jpeg_crop of a box inside the peeked size (full, half and 5/8 scale) throws
-//     std::runtime_error or returns exactly that box, and decode_jpeg_crop_band the same box
-//     at its band_left;
+//     std::runtime_error or returns exactly that box;
 //   - a decoded image is non-empty, has the channel count asked for and exactly H * W * C
 //     bytes, all readable; a full-size decode has the size peek_image announced.
 // Returns "" when all holds, else what went wrong.
@@ -80,17 +79,6 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
         if (im.height != h || im.width != w)
           return "decode_jpeg_crop gave " + std::to_string(im.height) + "x" + std::to_string(im.width) + " for a " +
                  std::to_string(h) + "x" + std::to_string(w) + " box";
-        // The band variant: the same box at band_left in its rows.
-        int band_left = -1;
-        data::Image band = data::decode_jpeg_crop_band(data, size, "<fuzz>", top, left, h, w, d, opt, band_left);
-        if (auto p = image_check_image(band, 3, "decode_jpeg_crop_band"); !p.empty()) return p;
-        if (band.height != h || band_left < 0 || band_left + w > band.width)
-          return "decode_jpeg_crop_band gave " + std::to_string(band.height) + "x" + std::to_string(band.width) +
-                 " with the box at column " + std::to_string(band_left) + " for a " + std::to_string(h) + "x" +
-                 std::to_string(w) + " box";
-        for (int y = 0; y < h; ++y)
-          if (!std::equal(im.row(y), im.row(y) + size_t(w) * 3, band.row(y) + size_t(band_left) * 3))
-            return "decode_jpeg_crop_band differs from decode_jpeg_crop in row " + std::to_string(y);
       } catch (const std::runtime_error&) {
       } catch (const std::invalid_argument& e) {
         return std::string("decode_jpeg_crop refused a box inside the peeked size: ") + e.what();
