@@ -69,7 +69,8 @@ struct TrainTransformOptions {
   //   4/8   -                           0.72x  mean 0.40 max 24      0.69x  mean 0.17 max 13
   //   3/8   -                           0.70x  mean 0.61 max 31      0.68x  mean 0.20 max 18
   //   2/8   -                           -                            0.53x  mean 0.41 max 26
-  // (fast resize alone: mean 0.09-0.16, max 1.) 3/8 .. 7/8 run libjpeg-turbo's plain-C IDCTs
+  // (fast resize alone: mean 0.09-0.16, max 1; the decode ratios re-measured with the timing
+  // order alternated stay within 0.04.) 3/8 .. 7/8 run libjpeg-turbo's plain-C IDCTs
   // (and chroma through 6x6 .. 14x14 C IDCTs instead of the SIMD 8x8 + upsampling), so 5/8 .. 7/8
   // cost more than the full-size decode and 3/8 no less than 4/8; only the SIMD scales pay.
   // On 500 x 375 files (ImageNet's usual size) no crop reaches 448 px, so nothing is scaled.
