@@ -1,8 +1,12 @@
 // decode_image.cpp: format sniffing and the dispatch to the JPEG / stb decoders.
 #include "data/decode_image.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -64,13 +68,56 @@ Image decode_image(const uint8_t* data, size_t size, const std::string& label, c
   return decode_stb(data, size, label, opt);
 }
 
+namespace {
+
+// read() until n bytes or the end of the file; the count read, or -1 on an error (errno set).
+ssize_t read_fully(int fd, char* p, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::read(fd, p + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return -1;
+    if (r == 0) break;
+    got += size_t(r);
+  }
+  return ssize_t(got);
+}
+
+}  // namespace
+
+void read_file_into(const std::string& path, std::string& out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error(path + ": cannot open the file for reading (" + std::strerror(errno) + ")");
+  auto fail = [&]() {
+    const int e = errno;
+    ::close(fd);
+    throw std::runtime_error(path + ": read error (" + std::strerror(e) + ")");
+  };
+  // The size fstat reports is a hint: a file that grows meanwhile (or a pipe, size 0) is still
+  // read to its end, and one that shrinks is cut where its end came.
+  struct stat st {};
+  const size_t hint = ::fstat(fd, &st) == 0 && st.st_size > 0 ? size_t(st.st_size) : 0;
+  out.resize(hint);
+  const ssize_t got = read_fully(fd, out.data(), hint);
+  if (got < 0) fail();
+  if (size_t(got) < hint) {
+    out.resize(size_t(got));
+  } else {
+    char more[16384];  // usually one read() that returns 0: the end
+    for (;;) {
+      const ssize_t r = read_fully(fd, more, sizeof more);
+      if (r < 0) fail();
+      if (r == 0) break;
+      out.append(more, size_t(r));
+    }
+  }
+  ::close(fd);
+}
+
 std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open the file for reading");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(path + ": read error");
-  return std::move(ss).str();
+  std::string out;
+  read_file_into(path, out);
+  return out;
 }
 
 Image read_image(const std::string& path, const DecodeOptions& opt) {

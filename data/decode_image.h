@@ -31,6 +31,10 @@ struct DecodeOptions {
   // JPEG only: force the DCT scale 1 / scale_denom (1, 2, 4 or 8) instead of picking it from the
   // minimum size (0). The region decode (data/decode_jpeg_roi.h) and its tests use it.
   int scale_denom = 0;
+  // With scale_denom = 8: the scale is scale_num / 8 (1..8), libjpeg-turbo's other M/8 scaled
+  // IDCTs (3/8, 5/8, 6/8, 7/8 as well); the image is then ceil(H * M / 8) x ceil(W * M / 8).
+  // Any other scale_denom needs scale_num = 1.
+  int scale_num = 1;
   bool exif_orientation = true;  // apply the EXIF Orientation tag (JPEG), as ImageOps.exif_transpose
   int channels = 3;              // 3: RGB, 1: grey (ITU-R 601-2 luma, as PIL's convert("L"))
   // Larger images are refused before any pixel memory is allocated: a few hostile header bytes
@@ -57,5 +61,10 @@ Image read_png_indices(const std::string& path);
 
 // Whole file into memory; errors name the path.
 std::string read_file_bytes(const std::string& path);
+// The same into `out`, reusing its capacity (a loader worker's per-thread buffer: no allocation
+// per sample once it holds the largest file). A file of the size fstat reports costs one read()
+// plus one that sees its end (a stream read in 8 KB steps into a growing string made ~15
+// read() calls and several reallocations for a 110 KB ImageNet JPEG).
+void read_file_into(const std::string& path, std::string& out);
 
 }  // namespace rv::data

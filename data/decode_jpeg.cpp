@@ -22,6 +22,14 @@ int jpeg_scale_denominator(int height, int width, int min_height, int min_width)
   return 1;
 }
 
+int jpeg_scale_eighths(int num, int denom, const std::string& what) {
+  const bool ok = (num == 1 && (denom == 1 || denom == 2 || denom == 4 || denom == 8)) || (denom == 8 && num >= 1 && num <= 8);
+  if (!ok)
+    throw std::invalid_argument(what + ": the JPEG DCT scale must be 1/1, 1/2, 1/4, 1/8 or M/8 with M = 1..8, got " +
+                                std::to_string(num) + "/" + std::to_string(denom));
+  return num * 8 / denom;
+}
+
 #if !RV_HAVE_TURBOJPEG
 
 bool have_jpeg_decoder() { return false; }
@@ -85,11 +93,18 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, co
   if (opt.scale_denom != 0 && opt.scale_denom != 1 && opt.scale_denom != 2 && opt.scale_denom != 4 && opt.scale_denom != 8)
     throw std::invalid_argument(label + ": decode_jpeg: scale_denom must be 0 (from the minimum size), 1, 2, 4 or 8, got " +
                                 std::to_string(opt.scale_denom));
-  // A forced scale, else no minimum asked for (0 x 0): full size.
-  const int d = opt.scale_denom > 0                  ? opt.scale_denom
-                : (min_h > 0 || min_w > 0) ? jpeg_scale_denominator(h, w, min_h, min_w)
-                                           : 1;
-  const int sh = (h + d - 1) / d, sw = (w + d - 1) / d;
+  // A forced scale (as eighths), else no minimum asked for (0 x 0): full size.
+  const int m = opt.scale_denom > 0        ? jpeg_scale_eighths(opt.scale_num, opt.scale_denom, label + ": decode_jpeg")
+                : (min_h > 0 || min_w > 0) ? 8 / jpeg_scale_denominator(h, w, min_h, min_w)
+                                           : 8;
+  const int sh = jpeg_scaled_size(h, m), sw = jpeg_scaled_size(w, m);
+  // TurboJPEG decodes at the largest of its scaling factors whose size fits (sw, sh): refuse a
+  // request where that is not M / 8 itself (a larger M giving the same size: tiny images).
+  for (int larger = m + 1; larger <= 8; ++larger)
+    if (jpeg_scaled_size(h, larger) == sh && jpeg_scaled_size(w, larger) == sw)
+      throw std::invalid_argument(label + ": decode_jpeg: at " + std::to_string(w) + "x" + std::to_string(h) + " the scales " +
+                                  std::to_string(m) + "/8 and " + std::to_string(larger) +
+                                  "/8 give the same size, and TurboJPEG would decode at the larger one");
 
   const bool cmyk = cs == TJCS_CMYK || cs == TJCS_YCCK;
   const bool grey_src = cs == TJCS_GRAY;

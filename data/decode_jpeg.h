@@ -30,6 +30,16 @@ ImageInfo peek_jpeg(const uint8_t* data, size_t size, const std::string& label, 
 // min_height x min_width (both after scaling, rounding up as libjpeg does).
 int jpeg_scale_denominator(int height, int width, int min_height, int min_width);
 
+// The DCT scale as eighths, M in 1..8, of a scale num / denom that libjpeg-turbo can decode at
+// (1 / 1, 1 / 2, 1 / 4, 1 / 8 and M / 8); anything else is a std::invalid_argument naming `what`.
+int jpeg_scale_eighths(int num, int denom, const std::string& what);
+// A side of `size` pixels decoded at M / 8: ceil(size * M / 8), as libjpeg rounds.
+inline int jpeg_scaled_size(int size, int eighths) { return int((int64_t(size) * eighths + 7) / 8); }
+
+// opt.scale_num / opt.scale_denom at M / 8 with M = 3, 5, 6, 7: TurboJPEG picks its scale from
+// the output size, so where a larger M gives the same size (an image under ~16 px a side) it
+// would decode at that one; such a request is refused (std::invalid_argument), never decoded
+// at another scale than asked.
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& label, const DecodeOptions& opt = {});
 
 // The reference for benchmarks: TurboJPEG's whole-image, full-size RGB decode into `rgb`

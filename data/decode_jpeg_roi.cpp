@@ -107,8 +107,8 @@ void limit_scans(j_common_ptr c) {
 enum class RoiResult { ok, error, cmyk, bad_box, too_big };
 
 struct RoiRequest {
-  CropRect box;             // upright, at scale 1/d
-  int d, orientation, channels;
+  CropRect box;             // upright, at scale num / d
+  int num, d, orientation, channels;
   int64_t max_pixels;
 };
 
@@ -142,7 +142,7 @@ RoiResult roi_decode_c(const uint8_t* data, size_t size, const RoiRequest& rq, E
   }
   const bool grey_out = ci.jpeg_color_space == JCS_GRAYSCALE && rq.channels == 1;
   ci.out_color_space = grey_out ? JCS_GRAYSCALE : JCS_RGB;  // grey sources replicate to RGB, as TurboJPEG's TJPF_RGB
-  ci.scale_num = 1;
+  ci.scale_num = static_cast<unsigned>(rq.num);  // 1 / d, or M / 8 (the smaller IDCTs: 3x3 .. 7x7)
   ci.scale_denom = static_cast<unsigned>(rq.d);
   ci.dct_method = JDCT_ISLOW;  // TurboJPEG's (and PIL's) default: the same pixels
   ci.do_fancy_upsampling = TRUE;
@@ -210,6 +210,7 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
                        int scale_denom, const DecodeOptions& opt) {
   if (scale_denom != 1 && scale_denom != 2 && scale_denom != 4 && scale_denom != 8)
     throw std::invalid_argument(label + ": decode_jpeg_crop: scale_denom must be 1, 2, 4 or 8, got " + std::to_string(scale_denom));
+  jpeg_scale_eighths(opt.scale_num, scale_denom, label + ": decode_jpeg_crop");  // M / 8 needs scale_denom 8
   if (opt.channels != 1 && opt.channels != 3)
     throw std::invalid_argument(label + ": decode_jpeg_crop: channels must be 1 or 3, got " + std::to_string(opt.channels));
   const CropRect box{top, left, height, width};
@@ -220,7 +221,7 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
 #if RV_HAVE_LIBJPEG
   if (!ends_with_eoi(data, size) || size > 0xFFFFFFFFu) return full_then_crop(data, size, label, box, scale_denom, opt);
   const int o = opt.exif_orientation ? jpeg_exif_orientation(data, size) : 1;
-  const RoiRequest rq{box, scale_denom, o, opt.channels, opt.max_pixels};
+  const RoiRequest rq{box, opt.scale_num, scale_denom, o, opt.channels, opt.max_pixels};
   ErrorMgr err;
   jpeg_decompress_struct ci;
   std::vector<uint8_t> buf, row;
@@ -234,8 +235,8 @@ Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& labe
     case RoiResult::bad_box:
       throw std::invalid_argument(label + ": decode_jpeg_crop: box " + std::to_string(height) + "x" + std::to_string(width) +
                                   " at (" + std::to_string(top) + ", " + std::to_string(left) + ") is outside the " +
-                                  std::to_string(SH) + "x" + std::to_string(SW) + " image at scale 1/" +
-                                  std::to_string(scale_denom));
+                                  std::to_string(SH) + "x" + std::to_string(SW) + " image at scale " +
+                                  std::to_string(opt.scale_num) + "/" + std::to_string(scale_denom));
     case RoiResult::error: throw std::runtime_error(label + ": corrupt or truncated JPEG (" + err.message + ")");
   }
   if (err.premature_end) throw std::runtime_error(label + ": corrupt or truncated JPEG (Premature end of JPEG file)");

@@ -7,7 +7,8 @@
 //                        at scale 1, 8/d or 16/d px at scale 1/d)
 //   jpeg_skip_scanlines  skips rows (above the box: Huffman-decoded but not transformed; below
 //                        the box: not read at all)
-// Both combine with DCT scaling (1/2, 1/4, 1/8, as decode_jpeg's scaled decode).
+// Both combine with DCT scaling (1/2, 1/4, 1/8, as decode_jpeg's scaled decode, and M/8 with
+// opt.scale_num = M and scale_denom 8: libjpeg-turbo's 3x3 .. 7x7 IDCTs).
 //
 // Exactness: the result is the same bytes as decode_jpeg at the same scale followed by crop.
 // The region asked from libjpeg is the box widened by a few pixels on each side (kRoiMargin)
@@ -37,10 +38,11 @@ inline constexpr int kRoiMargin = 4;  // px around the box (fancy upsampling rea
 bool have_jpeg_roi_decoder();
 
 // The rows top .. top + height - 1 and columns left .. left + width - 1 of the image that
-// decode_jpeg(data, size, label, opt) gives at scale 1 / scale_denom (1, 2, 4 or 8; opt's
-// min_height / min_width are ignored: the scale is given), in that image's upright coordinates,
-// which are ceil(H / d) x ceil(W / d) for a full-size upright H x W. A box outside that image is
-// a std::invalid_argument; a corrupt file a std::runtime_error naming `label`.
+// decode_jpeg(data, size, label, opt) gives at scale opt.scale_num / scale_denom (1/1, 1/2,
+// 1/4, 1/8, or M/8 with scale_denom 8; opt's min_height / min_width are ignored: the scale is
+// given), in that image's upright coordinates, which are ceil(H * M / 8) x ceil(W * M / 8) for
+// a full-size upright H x W. A box outside that image is a std::invalid_argument; a corrupt
+// file a std::runtime_error naming `label`.
 Image decode_jpeg_crop(const uint8_t* data, size_t size, const std::string& label, int top, int left, int height,
                        int width, int scale_denom, const DecodeOptions& opt = {});
 

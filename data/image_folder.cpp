@@ -278,7 +278,9 @@ int64_t ImageFolder::get_into(int64_t index, Generator& gen, const SampleRequest
   if (!out.defined() || out.shape() != want)
     throw std::invalid_argument("ImageFolder::get_into: out must be " + shape_str(want) + ", got " +
                                 (out.defined() ? shape_str(out.shape()) : std::string("an undefined tensor")));
-  const std::string bytes = read_file_bytes(p);
+  // The file's bytes in a per-thread buffer, reused from sample to sample (read_file_into).
+  thread_local std::string bytes;
+  read_file_into(p, bytes);
   const auto* d = reinterpret_cast<const uint8_t*>(bytes.data());
   const int s = int(want[1]);
   if (opt_.train) {

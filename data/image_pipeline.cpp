@@ -54,27 +54,65 @@ CropBox scaled_box(const CropBox& crop, int height, int width, int scaled_h, int
 
 }  // namespace
 
+int fast_decode_eighths(const CropBox& crop, int size, const std::vector<int>& scales) {
+  int best = 8;
+  for (int m : scales) {
+    if (m < 1 || m > 8)
+      throw std::invalid_argument("fast_decode_eighths: a scale is M of M / 8, 1..8, got " + std::to_string(m));
+    // The scaled box, in real pixels: never smaller than the output (the resize still shrinks).
+    if (m < best && double(crop.height) * m >= 8.0 * size && double(crop.width) * m >= 8.0 * size) best = m;
+  }
+  return best;
+}
+
 Image train_decode(const uint8_t* data, size_t size, const std::string& label, const ImageInfo& info,
-                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box) {
+                   const TrainTransformOptions& opt, const CropBox& crop, CropBox& box, ResizeBox& sub) {
   DecodeOptions dopt;
   dopt.exif_orientation = opt.exif_orientation;
+  const bool jpeg = info.format == ImageFormat::jpeg;
+  // Fast mode: libjpeg-turbo's M / 8 DCT scaling, the crop mapped into the scaled image to the
+  // sub-pixel (8 full-size pixels are M scaled ones: a block's IDCT at M x M), the resize then
+  // taking that float box. Under 16 px a side, neighbouring M can give the same size (and
+  // TurboJPEG's fallback decode would pick the larger one): full size there.
+  if (jpeg && opt.scaled_decode && opt.resize == ResizeMode::fast && std::min(info.height, info.width) >= 16) {
+    const int m = fast_decode_eighths(crop, opt.size, opt.fast_decode_scales);
+    const double f = m / 8.0;
+    const double y0 = double(crop.top) * f, y1 = double(crop.top + crop.height) * f;
+    const double x0 = double(crop.left) * f, x1 = double(crop.left + crop.width) * f;
+    const int sh = jpeg_scaled_size(info.height, m), sw = jpeg_scaled_size(info.width, m);
+    // The whole scaled pixels the box touches (its hull), decoded; the resize's taps stop at
+    // the hull's edges as the exact path's stop at the crop's.
+    const int top = int(std::floor(y0)), left = int(std::floor(x0));
+    const int bottom = std::min(int(std::ceil(y1)), sh), right = std::min(int(std::ceil(x1)), sw);
+    sub = {float(y0 - top), float(x0 - left), float(y1 - top), float(x1 - left)};
+    dopt.scale_denom = 8;
+    dopt.scale_num = m;
+    if (opt.roi_decode) {
+      box = {0, 0, bottom - top, right - left};
+      return decode_jpeg_crop(data, size, label, top, left, bottom - top, right - left, 8, dopt);
+    }
+    box = {top, left, bottom - top, right - left};
+    return decode_image(data, size, label, dopt);
+  }
   int d = 1;
-  if (opt.scaled_decode && info.format == ImageFormat::jpeg) {
+  if (opt.scaled_decode && jpeg) {
     // The smallest decode in which the crop still spans opt.size pixels each way.
     const int min_h = int(std::ceil(double(opt.size) * info.height / crop.height));
     const int min_w = int(std::ceil(double(opt.size) * info.width / crop.width));
     d = jpeg_scale_denominator(info.height, info.width, min_h, min_w);
   }
-  if (opt.roi_decode && info.format == ImageFormat::jpeg) {
+  if (opt.roi_decode && jpeg) {
     // Only the crop's pixels are decoded (the same bytes as the whole decode, then crop).
     box = scaled_box(crop, info.height, info.width, (info.height + d - 1) / d, (info.width + d - 1) / d);
     Image im = decode_jpeg_crop(data, size, label, int(box.top), int(box.left), int(box.height), int(box.width), d, dopt);
     box = {0, 0, im.height, im.width};
+    sub = {0, 0, float(im.height), float(im.width)};
     return im;
   }
-  if (info.format == ImageFormat::jpeg) dopt.scale_denom = d;
+  if (jpeg) dopt.scale_denom = d;
   Image im = decode_image(data, size, label, dopt);
   box = scaled_box(crop, info.height, info.width, im.height, im.width);
+  sub = {0, 0, float(box.height), float(box.width)};
   return im;
 }
 
@@ -83,9 +121,12 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
   const ImageInfo info = peek_image(data, size, label, opt.exif_orientation);
   const TrainParams p = train_params(info.height, info.width, opt, ra, rd);
   CropBox box;
-  const Image im = train_decode(data, size, label, info, opt, p.crop, box);
+  ResizeBox sub;
+  const Image im = train_decode(data, size, label, info, opt, p.crop, box, sub);
+  const ImageView region = crop_view(im, int(box.top), int(box.left), int(box.height), int(box.width));
   if (p.rand_augment) {
-    Image x = resized_crop(im, box, opt.size, opt.size, opt.interp, opt.resize);
+    Image x;
+    resize_box_into(region, sub, opt.size, opt.size, opt.interp, x, opt.resize);
     if (p.flip) x = hflip(x);
     x = ra->apply(x, *p.rand_augment);
     to_tensor_normalized_into(x, opt.mean, opt.std, out);
@@ -95,7 +136,7 @@ void train_transform_into(const uint8_t* data, size_t size, const std::string& l
     // writes (data/fused_color.h).
     // The resized crop goes into a per-thread image reused from sample to sample.
     thread_local Image x;
-    resize_into(crop_view(im, box.top, box.left, box.height, box.width), opt.size, opt.size, opt.interp, x, opt.resize);
+    resize_box_into(region, sub, opt.size, opt.size, opt.interp, x, opt.resize);
     ChannelLut lut;
     if (p.jitter) fused_color_apply(x, nullptr, &*p.jitter, lut);
     if (p.three) fused_color_apply(x, &*p.three, p.three->jitter ? &*p.three->jitter : nullptr, lut);

@@ -78,11 +78,14 @@ int32_t to_fixed(double v, int prec) {
 }
 
 // fast mode: P is also at most max_prec (the 16-bit-intermediate vertical pass needs F + P <= 22).
-Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode, int max_prec = kPrecisionBits) {
+// [in0, in1): the source interval mapped onto the output (Pillow's resize box along this axis;
+// the whole axis: 0, in_size). Taps reach past it where the filter does, up to the image's
+// edges, as in Pillow.
+Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode, int max_prec, float in0, float in1) {
   const double support0 = interp == Interp::bilinear ? 1.0 : 2.0;
   double (*kernel)(double) = interp == Interp::bilinear ? bilinear_kernel : bicubic_kernel;
   // The scale is computed from float box edges, as Pillow's (float in0, in1) arguments.
-  const double scale = double(float(in_size) - 0.0f) / out_size;
+  const double scale = (double(in1) - double(in0)) / out_size;
   const double filterscale = std::max(scale, 1.0);
   const double support = support0 * filterscale;
   Taps t;
@@ -94,7 +97,7 @@ Taps make_taps(int in_size, int out_size, Interp interp, ResizeMode mode, int ma
   std::vector<double>& norm = t.norm;
   norm.assign(size_t(out_size) * t.taps, 0.0);
   for (int i = 0; i < out_size; ++i) {
-    const double center = (i + 0.5) * scale;
+    const double center = double(in0) + (i + 0.5) * scale;
     // Pillow truncates (center -/+ support + 0.5) toward zero, then clamps to the image.
     const int lo = std::max(int(center - support + 0.5), 0);
     const int hi = std::min(int(center + support + 0.5), in_size);
@@ -536,6 +539,11 @@ Image resize(const ImageView& src, int out_h, int out_w, Interp interp, ResizeMo
 }
 
 void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Image& out, ResizeMode mode) {
+  resize_box_into(src, {0.0f, 0.0f, float(src.height), float(src.width)}, out_h, out_w, interp, out, mode);
+}
+
+void resize_box_into(const ImageView& src, const ResizeBox& box, int out_h, int out_w, Interp interp, Image& out,
+                     ResizeMode mode) {
   if (!out.pixels.empty() && src.data >= out.pixels.data() && src.data < out.pixels.data() + out.pixels.size())
     throw std::invalid_argument("resize_into: the source is a view of the output image (resize in place is not supported)");
   if (out_h < 1 || out_w < 1 || src.height < 1 || src.width < 1)
@@ -543,13 +551,21 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
                                 std::to_string(src.width) + " -> " + std::to_string(out_h) + "x" + std::to_string(out_w));
   if (src.channels != 1 && src.channels != 3)
     throw std::invalid_argument("resize: expected 1 or 3 channels, got " + std::to_string(src.channels));
+  if (!(box.top >= 0 && box.left >= 0 && box.bottom <= float(src.height) && box.right <= float(src.width) &&
+        box.bottom > box.top && box.right > box.left))
+    throw std::invalid_argument("resize: the box (top " + std::to_string(box.top) + ", left " + std::to_string(box.left) +
+                                ", bottom " + std::to_string(box.bottom) + ", right " + std::to_string(box.right) +
+                                ") must be a non-empty rectangle inside the " + std::to_string(src.height) + "x" +
+                                std::to_string(src.width) + " image");
   const int C = src.channels;
-  const bool need_h = out_w != src.width, need_v = out_h != src.height;
+  // An axis is resampled unless its output is the whole source axis at the same size.
+  const bool whole_w = box.left == 0 && box.right == float(src.width), whole_h = box.top == 0 && box.bottom == float(src.height);
+  const bool need_h = out_w != src.width || !whole_w, need_v = out_h != src.height || !whole_h;
   if (mode == ResizeMode::fast && need_h && need_v) {
     // Fast mode's main path: 16-bit weights in both passes and a 16-bit intermediate, where the
     // <= 1 level bound holds for these weights (every training crop near 224); else below.
-    const Taps h = make_taps(src.width, out_w, interp, ResizeMode::fast);
-    const Taps v = make_taps(src.height, out_h, interp, ResizeMode::fast, kMidVerticalMaxPrec);
+    const Taps h = make_taps(src.width, out_w, interp, ResizeMode::fast, kPrecisionBits, box.left, box.right);
+    const Taps v = make_taps(src.height, out_h, interp, ResizeMode::fast, kMidVerticalMaxPrec, box.top, box.bottom);
     if (mid16_within_one_level(h, v)) {
       resize_mid16(src, h, v, out);
       return;
@@ -579,7 +595,7 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
     // pil_resize.h). 16-bit weights here as well would let the intermediate differ by 1 and the
     // vertical pass's negative lobes (sum |w| up to ~1.14) carry that to 2 on rare pixels, as
     // Pillow-SIMD does; the tests found such a pixel on noise images.
-    const Taps t = make_taps(src.width, out_w, interp, ResizeMode::exact);
+    const Taps t = make_taps(src.width, out_w, interp, ResizeMode::exact, kPrecisionBits, box.left, box.right);
     size_t pad = 1;  // readable bytes past the row that the RGB paths may read (with weight 0)
 #if defined(__AVX2__)
     TapsAvx2 ta;
@@ -635,7 +651,7 @@ void resize_into(const ImageView& src, int out_h, int out_w, Interp interp, Imag
 
   // Vertical pass: each output row is a weighted sum of whole input rows, so the inner loop
   // runs along the contiguous row (all W * C bytes) and vectorises.
-  const Taps t = make_taps(src.height, out_h, interp, mode);
+  const Taps t = make_taps(src.height, out_h, interp, mode, kPrecisionBits, box.top, box.bottom);
   reshape(out, out_h, out_w, C);
   const int row_len = out_w * C;
   bool w16 = true;  // every weight an int16: the multiply-add path (fast mode, or a strong shrink)

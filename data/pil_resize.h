@@ -83,4 +83,17 @@ inline Image resize(const Image& src, int out_height, int out_width, Interp inte
 void resize_into(const ImageView& src, int out_height, int out_width, Interp interp, Image& out,
                  ResizeMode mode = ResizeMode::exact);
 
+// A sub-pixel source rectangle, in pixels of the source: rows top .. bottom, columns left ..
+// right (Pillow's resize(size, box=(left, top, right, bottom)), float edges as Pillow's).
+struct ResizeBox {
+  float top = 0, left = 0, bottom = 0, right = 0;
+};
+// The box resized to out_height x out_width, as Pillow's im.resize((out_w, out_h), filter, box):
+// output pixel i samples around box.left + (i + 0.5) * (box width / out_w), and the filter's
+// taps reach past the box's edges up to the source's (a crop first and then resize would
+// clamp them at the crop). The whole source as the box is resize_into. The fast-mode scaled
+// JPEG decode (image_pipeline.h) maps its crop into the DCT-scaled image as such a box.
+void resize_box_into(const ImageView& src, const ResizeBox& box, int out_height, int out_width, Interp interp, Image& out,
+                     ResizeMode mode = ResizeMode::exact);
+
 }  // namespace rv::data

@@ -7,7 +7,7 @@
 //   - peek_image / decode_image (with and without a scaled-decode request) / decode_png_indices
 //     either throw std::runtime_error or return an image (anything else, a crash, a sanitizer
 //     report or another exception type, is a bug);
-//   - decode_jpeg_crop of a box inside the peeked size (full and half scale) throws
+//   - decode_jpeg_crop of a box inside the peeked size (full, half and 5/8 scale) throws
 //     std::runtime_error or returns exactly that box;
 //   - a decoded image is non-empty, has the channel count asked for and exactly H * W * C
 //     bytes, all readable; a full-size decode has the size peek_image announced.
@@ -19,6 +19,7 @@
 #include <string>
 
 #include "data/decode_image.h"
+#include "data/decode_jpeg.h"
 #include "data/decode_jpeg_roi.h"
 #include "data/exif.h"
 
@@ -66,11 +67,14 @@ inline std::string image_check_decode(const uint8_t* data, size_t size) {
   // The region decode (libjpeg crop / skip scanlines): a box inside the announced size, at full
   // and half scale, is an error or exactly that box.
   if (peeked && info.format == data::ImageFormat::jpeg) {
-    for (int d : {1, 2}) {
-      const int H = (info.height + d - 1) / d, W = (info.width + d - 1) / d;
+    const int scales[][2] = {{1, 1}, {1, 2}, {5, 8}};  // num / denom (5/8: a plain-C scaled IDCT)
+    for (const auto& [num, d] : scales) {
+      const int m = num * 8 / d;
+      const int H = data::jpeg_scaled_size(info.height, m), W = data::jpeg_scaled_size(info.width, m);
       const int top = H / 4, left = W / 3, h = std::max(1, H / 2), w = std::max(1, W / 3);
+      const data::DecodeOptions opt{.scale_num = num, .max_pixels = kFuzzMaxPixels};
       try {
-        data::Image im = data::decode_jpeg_crop(data, size, "<fuzz>", top, left, h, w, d, {.max_pixels = kFuzzMaxPixels});
+        data::Image im = data::decode_jpeg_crop(data, size, "<fuzz>", top, left, h, w, d, opt);
         if (auto p = image_check_image(im, 3, "decode_jpeg_crop"); !p.empty()) return p;
         if (im.height != h || im.width != w)
           return "decode_jpeg_crop gave " + std::to_string(im.height) + "x" + std::to_string(im.width) + " for a " +

@@ -4,6 +4,9 @@
 // against Pillow's draft mode, PNG RGB / RGBA / grey / 16-bit / palette, GIF, BMP, palette indices
 // (plain and interlaced, 8 and 4 bit); broken files give errors naming them; the EXIF parser on
 // hostile segments; and the fuzzers' property over every fixture and systematic truncations.
+#include <unistd.h>
+
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <map>
@@ -260,4 +263,32 @@ TEST_CASE("encode_jpeg round trip: the size and roughly the pixels come back") {
   const std::string g = encode_jpeg(rgb_to_grey(im), 90);
   CHECK(decode_image(reinterpret_cast<const uint8_t*>(g.data()), g.size(), "grey", {.channels = 1}).channels == 1);
   CHECK_THROWS_AS(encode_jpeg(im, 0), std::invalid_argument);
+}
+
+TEST_CASE("read_file_into: the whole file into a reused buffer; empty and missing files") {
+  namespace fs = std::filesystem;
+  std::string name = "rv_read_file_";
+  name += std::to_string(::getpid());
+  const fs::path dir = fs::temp_directory_path() / name;
+  fs::create_directories(dir);
+  // Sizes around the 16 KB probe after the size hint, and 0.
+  std::string buf(300000, 'x');  // larger than every file: its capacity is reused, its size set
+  for (size_t n : {size_t(0), size_t(1), size_t(16383), size_t(16384), size_t(16385), size_t(200001)}) {
+    std::string content(n, '\0');
+    for (size_t i = 0; i < n; ++i) content[i] = char((i * 131 + n) & 255);
+    const std::string p = (dir / std::to_string(n)).string();
+    {
+      std::FILE* f = std::fopen(p.c_str(), "wb");
+      REQUIRE(f);
+      if (n) REQUIRE(std::fwrite(content.data(), 1, n, f) == n);
+      std::fclose(f);
+    }
+    INFO("size " << n);
+    read_file_into(p, buf);
+    CHECK(buf == content);
+    CHECK(read_file_bytes(p) == content);
+  }
+  CHECK_THROWS_WITH_AS(read_file_into((dir / "missing.jpg").string(), buf), doctest::Contains("missing.jpg: cannot open"),
+                       std::runtime_error);
+  fs::remove_all(dir);
 }

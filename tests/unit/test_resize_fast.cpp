@@ -51,15 +51,17 @@ struct Axis {
   std::vector<std::vector<int32_t>> w;
 };
 
-Axis ref_axis(int in, int out, Interp interp, ResizeMode mode, int max_prec = 22) {
-  const double scale = double(float(in)) / out, fs = std::max(scale, 1.0);
+// [in0, in1): the source interval mapped onto the output (Pillow's box; default the whole axis).
+Axis ref_axis(int in, int out, Interp interp, ResizeMode mode, int max_prec = 22, float in0 = 0, float in1 = -1) {
+  if (in1 < 0) in1 = float(in);
+  const double scale = (double(in1) - double(in0)) / out, fs = std::max(scale, 1.0);
   const double support = (interp == Interp::bilinear ? 1.0 : 2.0) * fs;
   Axis a;
   a.d.resize(size_t(out));
   a.lo.assign(size_t(out), 0);
   double max_w = 0;
   for (int i = 0; i < out; ++i) {
-    const double c = (i + 0.5) * scale;
+    const double c = double(in0) + (i + 0.5) * scale;
     const int first = std::max(int(c - support + 0.5), 0), last = std::min(int(c + support + 0.5), in);
     double sum = 0;
     for (int j = first; j < last; ++j) a.d[size_t(i)].push_back(kernel((j - c + 0.5) / fs, interp)), sum += a.d[size_t(i)].back();
@@ -122,13 +124,18 @@ bool ref_mid16_applies(const Axis& h, const Axis& v22, const Axis& v) {
 }
 
 // Resize written plainly, every sum in int64. Fast mode: the path fast mode takes for these sizes.
-Image ref_resize(const Image& src, int oh, int ow, Interp interp, ResizeMode mode, bool* used_mid16 = nullptr) {
+// `box`: Pillow's box argument (resize_box_into); null: the whole image.
+Image ref_resize(const Image& src, int oh, int ow, Interp interp, ResizeMode mode, bool* used_mid16 = nullptr,
+                 const ResizeBox* box = nullptr) {
   const int C = src.channels;
+  const ResizeBox b = box ? *box : ResizeBox{0, 0, float(src.height), float(src.width)};
+  const bool need_h = ow != src.width || b.left != 0 || b.right != float(src.width);
+  const bool need_v = oh != src.height || b.top != 0 || b.bottom != float(src.height);
   if (used_mid16) *used_mid16 = false;
-  if (mode == ResizeMode::fast && ow != src.width && oh != src.height) {
-    const Axis h = ref_axis(src.width, ow, interp, ResizeMode::fast);
-    const Axis v = ref_axis(src.height, oh, interp, ResizeMode::fast, 15);
-    if (ref_mid16_applies(h, ref_axis(src.height, oh, interp, ResizeMode::exact), v)) {
+  if (mode == ResizeMode::fast && need_h && need_v) {
+    const Axis h = ref_axis(src.width, ow, interp, ResizeMode::fast, 22, b.left, b.right);
+    const Axis v = ref_axis(src.height, oh, interp, ResizeMode::fast, 15, b.top, b.bottom);
+    if (ref_mid16_applies(h, ref_axis(src.height, oh, interp, ResizeMode::exact, 22, b.top, b.bottom), v)) {
       if (used_mid16) *used_mid16 = true;
       // The 16-bit intermediate: the horizontal sums rounded to 7 fraction bits, clipped to 0 .. 255 * 2^7.
       std::vector<int64_t> mid(size_t(src.height) * ow * C);
@@ -153,8 +160,8 @@ Image ref_resize(const Image& src, int oh, int ow, Interp interp, ResizeMode mod
     }
   }
   Image mid = src;
-  if (ow != src.width) {
-    const Axis a = ref_axis(src.width, ow, interp, ResizeMode::exact);  // Pillow's 8-bit intermediate
+  if (need_h) {
+    const Axis a = ref_axis(src.width, ow, interp, ResizeMode::exact, 22, b.left, b.right);  // Pillow's 8-bit intermediate
     mid = Image(src.height, ow, C);
     for (int y = 0; y < src.height; ++y)
       for (int x = 0; x < ow; ++x)
@@ -165,8 +172,8 @@ Image ref_resize(const Image& src, int oh, int ow, Interp interp, ResizeMode mod
           mid.at(y, x, c) = clip(acc, a.prec);
         }
   }
-  if (oh == src.height) return mid;
-  const Axis a = ref_axis(src.height, oh, interp, mode);
+  if (!need_v) return mid;
+  const Axis a = ref_axis(src.height, oh, interp, mode, 22, b.top, b.bottom);
   Image out(oh, ow, C);
   for (int y = 0; y < oh; ++y)
     for (int x = 0; x < ow; ++x)
@@ -227,6 +234,52 @@ TEST_CASE("resize fast: the 16-bit-weight arithmetic written plainly, bit for bi
     resize_into(crop_view(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic, reused, ResizeMode::fast);
     CHECK(reused.pixels == ref_resize(crop(big, 7, 13, 61, 97), sz[0], sz[1], Interp::bicubic, ResizeMode::fast).pixels);
   }
+}
+
+TEST_CASE("resize_box_into: Pillow's box argument (sub-pixel source rectangles), both modes, bit for bit the plain loop") {
+  // Float boxes anywhere in the image: near the edges (taps clamped at the image, not at the
+  // box), narrower than the output (upsampling along one axis), integer boxes (still not a crop:
+  // the taps reach past the box), and the whole image (== resize).
+  std::mt19937 rng(77);
+  auto unit = [&]() { return std::uniform_real_distribution<float>(0.0f, 1.0f)(rng); };
+  int n = 0;
+  for (int i = 0; i < 60; ++i) {
+    const int ih = 9 + int(rng() % 200), iw = 9 + int(rng() % 200), c = i % 5 == 4 ? 1 : 3;
+    const Image src = noise_image(ih, iw, c, uint64_t(700 + i));
+    const float t = unit() * 0.5f * float(ih), l = unit() * 0.5f * float(iw);
+    ResizeBox box{t, l, t + (0.05f + 0.95f * unit()) * (float(ih) - t), l + (0.05f + 0.95f * unit()) * (float(iw) - l)};
+    if (i % 10 == 3) box = {std::floor(box.top), std::floor(box.left), std::ceil(box.bottom), std::ceil(box.right)};
+    if (i % 10 == 7) box = {0, 0, float(ih), float(iw)};
+    const int oh = i % 3 == 0 ? 150 : 1 + int(rng() % 100), ow = i % 3 == 0 ? 150 : 1 + int(rng() % 100);
+    const Interp interp = i % 4 == 1 ? Interp::bilinear : Interp::bicubic;
+    CAPTURE(ih);
+    CAPTURE(iw);
+    CAPTURE(box.top);
+    CAPTURE(box.left);
+    CAPTURE(box.bottom);
+    CAPTURE(box.right);
+    CAPTURE(oh);
+    CAPTURE(ow);
+    for (ResizeMode mode : {ResizeMode::exact, ResizeMode::fast}) {
+      Image out;
+      resize_box_into(view_of(src), box, oh, ow, interp, out, mode);
+      REQUIRE(out.pixels == ref_resize(src, oh, ow, interp, mode, nullptr, &box).pixels);
+      if (box.top == 0 && box.left == 0 && box.bottom == float(ih) && box.right == float(iw))
+        CHECK(out.pixels == resize(src, oh, ow, interp, mode).pixels);
+      ++n;
+    }
+  }
+  CHECK(n == 120);
+  // A box on a crop view: the taps stop at the view's edges (the view is the image).
+  const Image big = noise_image(90, 110, 3, 5);
+  Image a;
+  const ResizeBox box{3.25f, 7.5f, 51.75f, 80.125f};
+  resize_box_into(crop_view(big, 10, 12, 60, 90), box, 37, 41, Interp::bicubic, a, ResizeMode::fast);
+  CHECK(a.pixels == ref_resize(crop(big, 10, 12, 60, 90), 37, 41, Interp::bicubic, ResizeMode::fast, nullptr, &box).pixels);
+  // Errors name the op and the box.
+  CHECK_THROWS_WITH_AS(resize_box_into(view_of(big), {0, 0, 91, 10}, 5, 5, Interp::bicubic, a),
+                       doctest::Contains("resize: the box"), std::invalid_argument);
+  CHECK_THROWS_AS(resize_box_into(view_of(big), {5, 5, 5, 10}, 5, 5, Interp::bicubic, a), std::invalid_argument);
 }
 
 TEST_CASE("resize exact: a shrink by 256x (every 22-bit weight fits 16 bits) takes the single multiply-add paths, still exact") {
@@ -337,6 +390,9 @@ TEST_CASE("resize mode: names, errors, and the train transform's option") {
   fast.size = exact.size = 64;
   fast.color_jitter = exact.color_jitter = 0;  // the normalise only: a level is 1 / (255 * std)
   exact.resize = ResizeMode::exact;
+  // The resize arithmetic alone: fast mode's M / 8 scaled decode is another resampling (its own
+  // bound: tests/unit/test_jpeg_roi.cpp).
+  fast.scaled_decode = exact.scaled_decode = false;
   int differ = 0;
   for (uint64_t s = 0; s < 8; ++s) {
     Generator g1(s), g2(s);

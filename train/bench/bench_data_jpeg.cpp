@@ -184,7 +184,15 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   std::printf("ropevit bench data: %zu JPEGs (%s, %.0f KB on average), in memory\n", files.size(), source.c_str(),
               bytes / double(files.size()) / 1024);
-  std::printf("%s resize, bicubic; scaled + region decode on\n", data::resize_mode_name(base.resize));
+  std::string scales;  // fast mode's DCT scales, e.g. "1/8 2/8 4/8"
+  for (int m : base.fast_decode_scales) {
+    if (!scales.empty()) scales += ' ';
+    scales += std::to_string(m);
+    scales += "/8";
+  }
+  std::printf("%s resize, bicubic; scaled + region decode on (%s)\n", data::resize_mode_name(base.resize),
+              base.resize == data::ResizeMode::fast ? ("DCT scales " + scales + ", crop mapped to the sub-pixel").c_str()
+                                                    : "DCT scales 1/2 1/4 1/8");
   for (size_t k = 0; k < pipes.size(); ++k) std::printf("pipeline %zu: %s\n", k + 1, pipes[k].title.c_str());
 
   auto p = [&](size_t i) { return reinterpret_cast<const uint8_t*>(files[i % files.size()].data()); };
@@ -206,7 +214,8 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
     const data::ImageInfo info = data::peek_image(p(i), n(i), "bench");
     const data::TrainParams tp = data::train_params(info.height, info.width, tf, &ra, rd);
     data::CropBox box;
-    data::train_decode(p(i), n(i), "bench", info, tf, tp.crop, box);
+    data::ResizeBox sub;
+    data::train_decode(p(i), n(i), "bench", info, tf, tp.crop, box, sub);
   });
   data::TrainTransformOptions no_roi = tf;
   no_roi.roi_decode = false;
@@ -214,7 +223,8 @@ int bench_imagefolder(const std::string& dir, const std::string& synth, int64_t 
     const data::ImageInfo info = data::peek_image(p(i), n(i), "bench");
     const data::TrainParams tp = data::train_params(info.height, info.width, no_roi, &ra, rd);
     data::CropBox box;
-    data::train_decode(p(i), n(i), "bench", info, no_roi, tp.crop, box);
+    data::ResizeBox sub;
+    data::train_decode(p(i), n(i), "bench", info, no_roi, tp.crop, box, sub);
   });
   for (Pipeline& pl : pipes)
     pl.chain = rate(files.size(), seconds, [&](size_t i) { data::train_transform(p(i), n(i), "bench", pl.tf, &ra, rd); });
