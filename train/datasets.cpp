@@ -69,10 +69,11 @@ std::invalid_argument unavailable(const std::string& kind) {
 
 }  // namespace
 
-std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg) {
+std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg, int64_t img_size) {
   const auto mc = cfg.model_config();
-  if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, true, mc.img_h);
+  if (cfg.data.dataset == "fashion_mnist") return fashion_mnist(cfg, true, img_size > 0 ? img_size : mc.img_h);
   if (cfg.data.dataset == "imagefolder") {
+    if (img_size > 0) return make_image_folder_dataset(cfg, true, img_size);
     if (mc.img_h != mc.img_w)
       throw std::invalid_argument("data.dataset = imagefolder: model.img_size " + std::to_string(mc.img_h) + "x" +
                                   std::to_string(mc.img_w) + " is not square (RandomResizedCrop makes square images)");

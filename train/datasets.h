@@ -29,8 +29,9 @@
 
 namespace rv::train {
 
-// The training split with the training transforms at the model's image size.
-std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg);
+// The training split with the training transforms at img_size x img_size (0 = the model's
+// image size; train.progressive_sizes passes each stage's size).
+std::shared_ptr<const data::Dataset> make_train_dataset(const config::TrainConfig& cfg, int64_t img_size = 0);
 // The evaluation split with the evaluation transforms at img_size x img_size.
 std::shared_ptr<const data::Dataset> make_eval_dataset(const config::TrainConfig& cfg, int64_t img_size);
 

@@ -130,6 +130,7 @@ struct Trainer::State {
   std::unique_ptr<ModelEma> ema;
   std::shared_ptr<Generator> dropout_gen;
   std::unique_ptr<data::Loader> train_loader, val_loader;
+  int64_t train_size = 0;  // the image size train_loader makes (train.progressive_sizes changes it)
   TrainParamGroups groups;
   std::vector<Tensor> params;  // every trained parameter (for clipping)
   std::unique_ptr<optim::Optimizer> opt;
@@ -213,6 +214,11 @@ struct Trainer::State {
   void resume(const std::string& path);
   void open_logs(bool resumed);
   void train_epoch();
+  // train.progressive_sizes: the image size of epoch e (the model's when the list is empty).
+  int64_t epoch_train_size(int64_t e) const;
+  void check_progressive_sizes(const models::ModelConfig& mc) const;
+  // (Re)builds train_loader for images of `size` px; returns its data set.
+  std::shared_ptr<const data::Dataset> make_train_loader(int64_t size);
   void one_step();
   void end_epoch(int64_t finished_epoch);
   void finish_run();
@@ -267,26 +273,8 @@ void Trainer::State::setup() {
     ema = std::make_unique<ModelEma>(ema_model, *model, cfg.train.ema_decay);
   }
 
-  auto train_ds = make_train_dataset(cfg);
-  if (train_ds->num_classes() != cfg.data.num_classes)
-    throw std::invalid_argument("data.num_classes = " + std::to_string(cfg.data.num_classes) + " but " +
-                                train_ds->describe() + " has " + std::to_string(train_ds->num_classes()) + " classes");
-  train_loader = std::make_unique<data::Loader>(
-      train_ds, data::LoaderOptions{.batch_size = cfg.train.batch_size,
-                                    .shuffle = true,
-                                    .drop_last = true,
-                                    .pad_to_equal = true,  // every rank runs the same steps
-                                    .repeated_augment = int(std::max<int64_t>(1, cfg.data.aug_repeats)),
-                                    .workers = int(cfg.data.workers),
-                                    .seed = uint64_t(cfg.train.seed),
-                                    .rank = comm->rank(),
-                                    .world_size = comm->world_size(),
-                                    .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
-                                    .max_bad_fraction = cfg.data.max_bad_fraction,
-                                    // each skipped file's error, once (the loader calls this from next())
-                                    .log = [this](const std::string& m) { message(m); },
-                                    // page-locked batches: one asynchronous DMA to the GPU each
-                                    .pin_memory = device.is_cuda()});
+  check_progressive_sizes(mc);
+  auto train_ds = make_train_loader(epoch_train_size(0));
   val_loader = std::make_unique<data::Loader>(make_eval_dataset(cfg, mc.img_h),
                                               data::LoaderOptions{.batch_size = cfg.eval.batch_size,
                                                                   .shuffle = false,
@@ -337,6 +325,60 @@ void Trainer::State::setup() {
             std::to_string(cfg.train.batch_size) + " images per rank and micro-batch (global batch " +
             std::to_string(cfg.train.batch_size * micro * comm->world_size()) + "), " +
             std::to_string(grad_sync->num_buckets()) + " gradient bucket(s) of up to 25 MB");
+}
+
+int64_t Trainer::State::epoch_train_size(int64_t e) const {
+  const auto& sizes = cfg.train.progressive_sizes;
+  if (sizes.empty()) return cfg.model_config().img_h;
+  // Equal stages: with 3 sizes and 10 epochs, epochs 0-3 | 4-6 | 7-9 (the last stage is never shorter).
+  const int64_t n = int64_t(sizes.size());
+  return sizes[size_t(std::min(n - 1, e * n / cfg.train.epochs))];
+}
+
+void Trainer::State::check_progressive_sizes(const models::ModelConfig& mc) const {
+  const auto& sizes = cfg.train.progressive_sizes;
+  if (sizes.empty()) return;
+  const std::string key = "train.progressive_sizes";
+  if (cfg.train.iters > 0)
+    throw std::invalid_argument(key + " splits train.epochs into stages; it cannot be used with train.iters = " +
+                                std::to_string(cfg.train.iters));
+  if (int64_t(sizes.size()) > cfg.train.epochs)
+    throw std::invalid_argument(key + " has " + std::to_string(sizes.size()) + " sizes but train.epochs = " +
+                                std::to_string(cfg.train.epochs) + ": at most one size per epoch");
+  if (mc.img_h != mc.img_w || sizes.back() != mc.img_h)
+    throw std::invalid_argument(key + " must end with the model's image size " + std::to_string(mc.img_h) +
+                                (mc.img_h != mc.img_w ? "x" + std::to_string(mc.img_w) + " (square sizes only)" : "") +
+                                ", got " + std::to_string(sizes.back()) +
+                                ": the last epochs train at the resolution the model is evaluated at");
+  for (int64_t s : sizes)
+    if (s % mc.patch_size != 0)
+      throw std::invalid_argument(key + ": size " + std::to_string(s) + " is not a multiple of the patch size " +
+                                  std::to_string(mc.patch_size));
+}
+
+std::shared_ptr<const data::Dataset> Trainer::State::make_train_loader(int64_t size) {
+  auto train_ds = make_train_dataset(cfg, size);
+  if (train_ds->num_classes() != cfg.data.num_classes)
+    throw std::invalid_argument("data.num_classes = " + std::to_string(cfg.data.num_classes) + " but " +
+                                train_ds->describe() + " has " + std::to_string(train_ds->num_classes()) + " classes");
+  train_loader = std::make_unique<data::Loader>(
+      train_ds, data::LoaderOptions{.batch_size = cfg.train.batch_size,
+                                    .shuffle = true,
+                                    .drop_last = true,
+                                    .pad_to_equal = true,  // every rank runs the same steps
+                                    .repeated_augment = int(std::max<int64_t>(1, cfg.data.aug_repeats)),
+                                    .workers = int(cfg.data.workers),
+                                    .seed = uint64_t(cfg.train.seed),
+                                    .rank = comm->rank(),
+                                    .world_size = comm->world_size(),
+                                    .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
+                                    .max_bad_fraction = cfg.data.max_bad_fraction,
+                                    // each skipped file's error, once (the loader calls this from next())
+                                    .log = [this](const std::string& m) { message(m); },
+                                    // page-locked batches: one asynchronous DMA to the GPU each
+                                    .pin_memory = device.is_cuda()});
+  train_size = size;
+  return train_ds;
 }
 
 void Trainer::State::resume(const std::string& path) {
@@ -513,6 +555,12 @@ void Trainer::State::one_step() {
 
 void Trainer::State::train_epoch() {
   model->train();
+  // Progressive resizing: a new stage's size gets a new loader (same order and draws per
+  // (seed, epoch, index) as always: only the output size differs).
+  if (const int64_t size = epoch_train_size(epoch); size != train_size) {
+    make_train_loader(size);
+    if (lead) message("epoch " + std::to_string(epoch) + ": training at " + std::to_string(size) + " px (train.progressive_sizes)");
+  }
   train_loader->start_epoch(epoch, epoch_batches);
   while (epoch_batches / micro < steps_per_epoch) one_step();
 }

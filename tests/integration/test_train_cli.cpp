@@ -4,6 +4,7 @@
 //     and resumed with --resume auto logs the same losses, bit for bit, as an uninterrupted run
 //     (with drop path, Mixup/CutMix, EMA and gradient accumulation all on, so each of their
 //     states must be restored);
+//   - train.progressive_sizes trains epoch stages at smaller sizes and resumes exactly across them;
 //   - the loss falls and the model learns; ckpt.init_from starts a run from trained weights;
 //   - a NaN loss stops the run naming the step and the last checkpoint, or is skipped and counted;
 //   - evaluation counts every sample once whatever the batch size;
@@ -219,6 +220,43 @@ TEST_CASE("train: a run killed mid-epoch and resumed logs the same losses bit fo
     Run t = ropevit("train '" + full_cfg.string() + "' --resume '" + cut.string() + "'");
     CHECK(t.code == 1);
     CHECK(contains(t.err, "truncated.safetensors"));
+  }
+}
+
+TEST_CASE("train: train.progressive_sizes trains each stage at its size and resumes exactly across stages") {
+  REQUIRE_MESSAGE(have_data(), "Fashion-MNIST is missing: apt-get install dataset-fashion-mnist");
+  // Epoch 0 at 20 px, epoch 1 at 28 px (the model's size).
+  const json prog = {{"train", {{"progressive_sizes", {20, 28}}}}};
+  const fs::path full_cfg = write_config("prog_full", prog), cut_cfg = write_config("prog_cut", prog);
+  Run full = ropevit("train '" + full_cfg.string() + "'");
+  INFO(full.err);
+  REQUIRE(full.code == 0);
+  CHECK(contains(full.err, "28x28 -> 20x20"));  // the first stage's data set
+  CHECK(contains(full.err, "epoch 1: training at 28 px (train.progressive_sizes)"));
+  const auto expected = losses(tmp().path / "prog_full");
+  REQUIRE(expected.size() == 12);
+  // Killed in epoch 1 (the 28 px stage) after its recovery checkpoint of step 8: the resumed run
+  // starts with the first stage's loader and must switch to the second before its first step.
+  Run killed = ropevit("train '" + cut_cfg.string() + "'", "RV_TEST_EXIT_AFTER_STEP=10");
+  CHECK(killed.code == 137);
+  Run resumed = ropevit("train '" + cut_cfg.string() + "' --resume auto");
+  INFO(resumed.err);
+  REQUIRE(resumed.code == 0);
+  CHECK(losses(tmp().path / "prog_cut") == expected);
+
+  // The settings it refuses, each naming the key and what it needs.
+  struct Bad { json sizes; json extra; const char* says; };
+  const json by_iters = {{"train", {{"iters", 10}}}, {"sched", {{"warmup_epochs", 0}}}};
+  for (const Bad& b : {Bad{{20, 24}, json::object(), "must end with the model's image size 28"},
+                       Bad{{22, 28}, json::object(), "size 22 is not a multiple of the patch size 4"},
+                       Bad{{20, 24, 28}, json::object(), "has 3 sizes but train.epochs = 2"},
+                       Bad{{20, 28}, by_iters, "cannot be used with train.iters"}}) {
+    json extra = b.extra;
+    extra["train"]["progressive_sizes"] = b.sizes;
+    Run r = ropevit("train '" + write_config("prog_bad", extra).string() + "'");
+    CHECK(r.code == 1);
+    CHECK_MESSAGE(contains(r.err, "train.progressive_sizes"), r.err);
+    CHECK_MESSAGE(contains(r.err, b.says), r.err);
   }
 }
 

@@ -104,6 +104,10 @@ struct TrainSection {
   std::string nan_policy = "stop";  // stop | skip
   int64_t seed = 0;
   std::string device = "auto";  // auto | cpu | cuda
+  // Progressive resizing (EfficientNetV2's progressive learning, FixRes's low-resolution
+  // training): the epochs are split into equal stages, stage i trains at progressive_sizes[i]
+  // px; the last size must be the model's img_size. Empty = every epoch at the model's size.
+  std::vector<int64_t> progressive_sizes;
   std::string out_dir = "runs";
   std::string run_name;  // "" = the config file's name
 };

@@ -164,6 +164,9 @@ std::vector<Field> fields() {
       RV_FIELD(train.nan_policy, "on a NaN/Inf loss: stop (naming the step) or skip the step").one_of({"stop", "skip"}),
       RV_FIELD(train.seed, "seed of weights, data order, augmentation and dropout").at_least(0),
       RV_FIELD(train.device, "where to train").one_of({"auto", "cpu", "cuda"}),
+      RV_FIELD(train.progressive_sizes, "progressive resizing: the epochs split into equal stages, stage i trains at "
+                                        "size i (px); the last must be model.img_size; [] = off")
+          .above(0),
       RV_FIELD(train.out_dir, "folder that holds run folders"),
       RV_FIELD(train.run_name, "run folder name under train.out_dir; \"\" = the config file's name"),
 
