@@ -594,7 +594,7 @@ void Trainer::State::finish_run() {
   }
   progress->finish();
   NamedTensors weights;
-  for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t);
+  for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t.cpu());  // from the device, if there
   save_safetensors((fs::path(plan.dir) / "model.safetensors").string(), weights, {{"ropevit_model", cfg.model.name}});
   if (!cfg.eval.img_sizes.empty()) {
     models::Model& m = ema ? ema->model() : *model;
