@@ -38,7 +38,16 @@
 // the final numbers in seg_eval_ema.json / .csv), saved as ema.* in every checkpoint and
 // restored on resume.
 //
-// Not here yet: CUDA (train.device = cuda throws), data-parallel ranks (world size > 1 throws).
+// Device (train.device = cpu | cuda | auto, train_device.h, as the classification trainer): the
+// UperNet (backbone, decode and auxiliary heads) and its EMA move to the device before the
+// optimizer is made, so the AdamW moments live there too; each batch's images (f32) and label
+// maps (u8) are copied from pinned memory without waiting, and the loss is computed there (only
+// its value comes back). Evaluation runs on the model's device too; the per-class areas are
+// counted on the host from the predicted class map (seg_evaluate.h). Checkpoints are written
+// from the device tensors and loaded back into them on resume. cuda without a GPU (or a CPU-only
+// build) is an error naming why; train.amp = bf16 is refused.
+//
+// Not here yet: data-parallel ranks (world size > 1 throws).
 #pragma once
 #include <memory>
 
