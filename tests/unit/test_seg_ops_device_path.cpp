@@ -3,10 +3,12 @@
 //   pad      composed of device ops (slice + cat with fill slabs for constant, index_select with
 //            the dim's table for reflect / replicate / circular), forward and backward
 //   flip     one index_select per flipped dim, forward and backward
+//   roll     likewise (Swin's shifted windows); and a whole Swin UperNet training step
 //   cross_entropy with a u8 (or i32) target: widened to int64 on the device for the kernels
 // each against the CPU op on the same values (odd sizes, non-contiguous inputs, negative pads,
-// size-1 and empty dims), and the gradients too. UperNet uses all three on a GPU: pad in
-// encode_decode (sizes not a multiple of the patch), flip in flip-test inference, u8 label maps.
+// size-1 and empty dims), and the gradients too. UperNet uses them on a GPU: pad in
+// encode_decode (sizes not a multiple of the patch), flip in flip-test inference, roll in a Swin
+// backbone, u8 label maps.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -18,6 +20,7 @@
 #include "engine/ops/reduce.h"
 #include "engine/ops/shape.h"
 #include "engine/rng.h"
+#include "models/seg/upernet.h"
 #include "tests/support/check.h"
 #include "tests/support/cpu_mirror_backend.h"
 
@@ -94,6 +97,60 @@ TEST_CASE("flip on a device equals the CPU (one or several dims, strided, empty)
   check_same_on_device(x, [](const Tensor& t) { return flip(t, {}); });
   check_same_on_device(x.transpose(1, 3), [](const Tensor& t) { return flip(t, {1}); });
   check_same_on_device(randn({3, 0, 2}, gen), [](const Tensor& t) { return flip(t, {1, 2}); });
+}
+
+TEST_CASE("roll on a device equals the CPU (Swin's shifted windows; several dims, negative, flat)") {
+  Generator gen(5);
+  const Tensor x = randn({2, 7, 6, 3}, gen);
+  check_same_on_device(x, [](const Tensor& t) { return roll(t, {-3, -3}, {1, 2}); });  // Swin: (B, H, W, C)
+  check_same_on_device(x, [](const Tensor& t) { return roll(t, {3, 3}, {1, 2}); });
+  check_same_on_device(x, [](const Tensor& t) { return roll(t, {13, 1}, {1, 1}); });    // a dim twice, beyond n
+  check_same_on_device(x, [](const Tensor& t) { return roll(t, {7}, {1}); });           // a whole turn: a copy
+  check_same_on_device(x.transpose(1, 2), [](const Tensor& t) { return roll(t, {2}, {-1}); });
+  check_same_on_device(x, [](const Tensor& t) { return roll(t, {5}, {}); });            // flattened
+}
+
+TEST_CASE("a Swin UperNet training step on a device equals the CPU (losses and gradients)") {
+  models::seg::UperNetConfig c;
+  c.backbone.name = "tiny_swin";
+  c.backbone.arch = "swin";
+  c.backbone.pos_embed = "rope_mixed";
+  c.backbone.patch_size = 4;
+  c.backbone.embed_dim = 8;
+  c.backbone.depths = {2, 2, 2, 2};
+  c.backbone.num_heads = {1, 1, 2, 2};
+  c.backbone.window_size = 4;
+  c.backbone.mlp_ratio = 1.0;
+  c.backbone.norm_eps = 1e-5;
+  c.backbone.num_classes = 0;
+  c.backbone.img_h = c.backbone.img_w = 64;
+  c.num_classes = 3;
+  c.channels = 8;
+  c.aux_channels = 4;
+  c.seed = 5;
+  models::seg::UperNet cpu_net(c), dev_net(c);
+  Generator gen(6);
+  const Tensor x = randn({2, 3, 64, 64}, gen);
+  Tensor labels = empty({2, 64, 64}, DType::u8);
+  for (int64_t i = 0; i < labels.numel(); ++i) labels.data<uint8_t>()[i] = uint8_t(i % 11 == 0 ? 255 : (i / 64) % 3);
+  test::CpuMirrorInstalled fake;
+  dev_net.to(kDev);
+  cpu_net.train(true);
+  dev_net.train(true);
+  const models::seg::SegLosses a = cpu_net.loss(x, labels), b = dev_net.loss(x.to(kDev), labels.to(kDev));
+  CHECK(b.total.device() == kDev);
+  CHECK(b.decode.item() == doctest::Approx(a.decode.item()).epsilon(1e-5));
+  CHECK(b.aux.item() == doctest::Approx(a.aux.item()).epsilon(1e-5));
+  a.total.backward();
+  b.total.backward();
+  const auto pa = cpu_net.named_parameters(), pb = dev_net.named_parameters();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i].first);
+    REQUIRE(pb[i].second.grad().defined());
+    CHECK(pb[i].second.grad().device() == kDev);
+    RV_EXPECT_CLOSE(pb[i].second.grad().cpu(), pa[i].second.grad(), 1e-4, 1e-6);
+  }
 }
 
 TEST_CASE("cross_entropy on a device takes u8 and i32 class maps (widened to int64 there)") {
