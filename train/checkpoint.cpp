@@ -90,12 +90,15 @@ CheckpointMeta meta_from_json(const json& j, const std::string& where) {
 
 void save_checkpoint(const std::string& path, const nn::Module& model, const nn::Module* ema,
                      const optim::Optimizer* optimizer, const CheckpointMeta& meta) {
+  // The file is written from host memory: tensors of a model trained on a GPU (weights, EMA,
+  // optimizer moments) are copied to the host first, one at a time as they are listed.
   NamedTensors tensors;
-  for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(name, t);
+  auto host = [](const Tensor& t) { return t.device().is_cpu() ? t : t.cpu(); };
+  for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(name, host(t));
   if (ema)
-    for (const auto& [name, t] : ema->state_dict()) tensors.emplace_back(kEmaPrefix + name, t);
+    for (const auto& [name, t] : ema->state_dict()) tensors.emplace_back(kEmaPrefix + name, host(t));
   if (optimizer)
-    for (const auto& [name, t] : optimizer->state_dict()) tensors.emplace_back(kOptimPrefix + name, t);
+    for (const auto& [name, t] : optimizer->state_dict()) tensors.emplace_back(kOptimPrefix + name, host(t));
   fs::create_directories(fs::path(path).parent_path());
   save_safetensors(path, tensors, {{kCheckpointMetaKey, meta_to_json(meta).dump()}});
 }

@@ -42,6 +42,7 @@
 #include "train/resolution_sweep.h"
 #include "train/schedule.h"
 #include "train/test_hooks.h"
+#include "train/train_device.h"
 
 namespace rv::train {
 namespace fs = std::filesystem;
@@ -57,33 +58,6 @@ constexpr uint64_t kMixupKey = 0x6d69787570ULL;  // "mixup"
 constexpr uint64_t kDropoutStream = 1;
 
 double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
-
-// train.device: cpu, cuda (cuda:0; an error naming the reason when there is none), or auto
-// (cuda:0 when this build has CUDA and a GPU is present, else the CPU).
-// One GPU per process: a multi-process run uses GPU `local rank` (as the NCCL communicator
-// does, nccl_communicator.h); one process uses GPU 0.
-Device resolve_train_device(const config::TrainConfig& cfg, const dist::Communicator& comm) {
-  bool gpu = false;
-  if (cfg.train.device == "cuda") {
-    try {
-      backend::get(cuda_device(0));  // throws, saying why, without CUDA or a GPU
-    } catch (const std::exception& e) {
-      throw std::invalid_argument(std::string("train.device = cuda: ") + e.what() + "; use cpu or auto");
-    }
-    gpu = true;
-  } else if (cfg.train.device == "auto" && backend::device_count(DeviceType::cuda) > 0) {
-    gpu = true;
-  }
-  if (!gpu) return cpu_device();
-  const int index = comm.world_size() > 1 ? comm.local_rank() : 0;
-  const int count = backend::device_count(DeviceType::cuda);
-  if (index >= count)
-    throw std::invalid_argument("train.device = " + cfg.train.device + ": rank " + std::to_string(comm.rank()) +
-                                " is local rank " + std::to_string(index) + " and would use GPU " +
-                                std::to_string(index) + ", but this node has " + std::to_string(count) +
-                                " GPU(s); start at most that many processes per node, or train.device = cpu");
-  return cuda_device(index);
-}
 
 void check_dist_backend(const config::TrainConfig& cfg) {
   if (cfg.dist.backend == "nccl" && !dist::nccl_compiled_in())
@@ -642,7 +616,7 @@ void Trainer::State::finish_run() {
   }
   progress->finish();
   NamedTensors weights;
-  for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t);
+  for (const auto& [name, t] : model->state_dict()) weights.emplace_back(name, t.cpu());  // from the device, if there
   save_safetensors((fs::path(plan.dir) / "model.safetensors").string(), weights, {{"ropevit_model", cfg.model.name}});
   if (!cfg.eval.img_sizes.empty()) {
     models::Model& m = ema ? ema->model() : *model;

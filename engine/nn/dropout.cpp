@@ -42,8 +42,10 @@ Tensor Dropout2d::forward(const Tensor& x) {
     throw std::invalid_argument("Dropout2d: expected a 4-D input (B, C, H, W), got shape " + shape_str(x.shape()));
   if (!is_training() || p_ == 0.0) return x;
   // The mask (B, C, 1, 1) holds 0 or 1/(1-p) and needs no gradient; the product broadcasts it
-  // over H and W, and its backward is the same mask times the incoming gradient.
-  Tensor mask = dropout(ones({x.size(0), x.size(1), 1, 1}, x.dtype()), p_, true, require_generator("Dropout2d"));
+  // over H and W, and its backward is the same mask times the incoming gradient. It is drawn on
+  // x's device (a GPU draws the same Philox bits as the CPU).
+  Tensor mask = dropout(ones({x.size(0), x.size(1), 1, 1}, x.dtype(), x.device()), p_, true,
+                        require_generator("Dropout2d"));
   return mul(x, mask);
 }
 

@@ -643,7 +643,12 @@ Tensor cross_entropy_device(const Tensor& logits, const Tensor& target, const Cr
     x = logits.permute(perm);
   }
   x = x.contiguous().reshape({R, K});
-  const Tensor t = target.detach().contiguous().reshape({R});
+  // The kernels read int64 class indices; any other integer dtype (a segmentation label map
+  // comes as u8, a quarter of the bytes over the bus) is widened on the device, as the CPU path
+  // reads every integer dtype.
+  Tensor t = target.detach();
+  if (t.dtype() != DType::i64) t = t.to(DType::i64);
+  t = t.contiguous().reshape({R});
   using LR = backend::DeviceBackend::LossReduction;
   const LR red = opt.reduction == Reduction::none ? LR::none : opt.reduction == Reduction::mean ? LR::mean : LR::sum;
   Tensor lse, count;

@@ -7,6 +7,12 @@
 // scatter is split over the leading unpadded dims (e.g. the B*C planes of a 2-D pad), so no
 // two threads ever add into the same input element and the result does not depend on the
 // thread count.
+//
+// On a device (x not on the CPU) the same tables drive recorded device ops instead, one padded
+// dim at a time, and autograd carries the gradient back through them: constant mode is a slice
+// (negative pads crop) and a cat with two slabs of the fill value; the other modes are an
+// index_select with the dim's table (every entry is a real input index there), whose backward
+// sums the rows read more than once.
 #include "engine/ops/pad.h"
 
 #include <algorithm>
@@ -15,6 +21,8 @@
 #include "engine/cpu/dispatch.h"
 #include "engine/cpu/elementwise_kernel.h"
 #include "engine/cpu/parallel.h"
+#include "engine/ops/index.h"
+#include "engine/ops/shape.h"
 
 namespace rv {
 
@@ -205,11 +213,48 @@ Tensor pad_backward(const Tensor& g_in, const PadPlan& p) {
   return ct == dt ? gx : gx.to(dt);
 }
 
+// pad on a device, composed of recorded device ops (see the top of the file).
+Tensor pad_on_device(const Tensor& x, const std::vector<int64_t>& pads, const PadPlan& p, PadMode mode, double value) {
+  const int64_t nd = x.dim();
+  Tensor cur = x;
+  bool fresh = false;  // false while cur is still x or a view of it
+  for (int64_t d = p.first; d < nd; ++d) {
+    const int64_t k = nd - 1 - d, before = pads[size_t(2 * k)], after = pads[size_t(2 * k + 1)];
+    if (before == 0 && after == 0) continue;
+    if (mode != PadMode::constant) {
+      const std::vector<int64_t>& table = p.tables[size_t(d - p.first)];
+      cur = index_select(cur, d, from_vector(table, {int64_t(table.size())}));  // the index stays on the host
+      fresh = true;
+      continue;
+    }
+    const int64_t n = cur.size(d);
+    const int64_t lo = std::max<int64_t>(-before, 0), hi = std::max<int64_t>(n - std::max<int64_t>(-after, 0), lo);
+    if (lo > 0 || hi < n) cur = cur.slice(d, lo, hi);  // negative pads crop
+    std::vector<Tensor> parts;
+    auto slab = [&](int64_t len) {
+      Shape s = cur.shape();
+      s[size_t(d)] = len;
+      parts.push_back(full(s, value, x.dtype(), x.device()));
+    };
+    if (before > 0) slab(before);
+    parts.push_back(cur);
+    if (after > 0) slab(after);
+    if (parts.size() > 1) cur = cat(parts, d), fresh = true;
+  }
+  // Only cropped, or nothing padded at all: a fresh copy, as the CPU path returns.
+  return fresh ? cur : cur.clone();
+}
+
 }  // namespace
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, const std::string& mode, double value) {
   const PadMode m = parse_mode(mode);
   PadPlan plan = make_plan(x, pads, m, mode);
+  if (!x.device().is_cpu()) {
+    if (autograd::grad_enabled() && x.requires_grad() && !is_floating(x.dtype()))
+      throw std::invalid_argument(std::string("pad: cannot differentiate a ") + dtype_name(x.dtype()) + " tensor");
+    return pad_on_device(x, pads, plan, m, value);
+  }
   if (pads.empty()) plan.first = x.dim();  // nothing padded: a plain copy
   Tensor out;
   if (plan.tables.empty()) {

@@ -6,6 +6,8 @@
 // map(j) = (j - shift) mod n, flip map(j) = n - 1 - j, repeat map(j) = j mod n. Along the last
 // dim the kernel copies whole unit-stride runs with memcpy when the map has few of them (a roll
 // of (B, H, W, C) over H and W copies one C-run per token; a roll of the last dim two runs).
+// On a device, roll and flip are one index_select (a gather kernel) per moved dim instead
+// (repeat has no device path yet).
 //
 // cat copies in one parallel pass (cat_slabs) when every input is contiguous from the cat dim
 // on (whatever its outer strides: Swin's patch-merging views, ViT's expanded class token), and
@@ -20,6 +22,7 @@
 #include "engine/autocast.h"
 #include "engine/autograd.h"
 #include "engine/cpu/parallel.h"
+#include "engine/ops/index.h"
 #include "engine/ops/reduce.h"
 
 namespace rv {
@@ -335,14 +338,31 @@ Tensor roll(const Tensor& x, const Shape& shifts, const Shape& dims) {
   Shape total(size_t(x.dim()), 0);  // a dim named twice gets both shifts
   for (size_t i = 0; i < dims.size(); ++i) total[wrap_dim(dims[i], x.dim(), "roll")] += shifts[i];
   Tensor xd = x.detach();
-  Tables tables = identity_tables(xd);
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    const int64_t n = x.shape()[d];
-    if (n == 0 || total[d] % n == 0) continue;
-    const int64_t s = ((total[d] % n) + n) % n;
-    for (int64_t j = 0; j < n; ++j) tables[d][j] = ((j - s + n) % n) * xd.strides()[d];
+  Tensor out;
+  if (!x.device().is_cpu()) {
+    // On a device (Swin's shifted windows): one gather per rolled dim with the index
+    // (j - s) mod n (index_select's kernel; the index stays on the host), or a copy.
+    autograd::NoGradGuard no_grad;
+    out = xd;
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      const int64_t n = x.shape()[d];
+      if (n == 0 || total[d] % n == 0) continue;
+      const int64_t s = ((total[d] % n) + n) % n;
+      std::vector<int64_t> from(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) from[size_t(j)] = (j - s + n) % n;
+      out = index_select(out, d, from_vector(from, {n}));
+    }
+    if (out.same(xd)) out = xd.clone();
+  } else {
+    Tables tables = identity_tables(xd);
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      const int64_t n = x.shape()[d];
+      if (n == 0 || total[d] % n == 0) continue;
+      const int64_t s = ((total[d] % n) + n) % n;
+      for (int64_t j = 0; j < n; ++j) tables[d][j] = ((j - s + n) % n) * xd.strides()[d];
+    }
+    out = remap_copy(xd, x.shape(), std::move(tables));
   }
-  Tensor out = remap_copy(xd, x.shape(), std::move(tables));
   if (auto rec = autograd::Recorder("roll", {x})) {
     Shape neg_shifts;
     for (int64_t s : shifts) neg_shifts.push_back(-s);
@@ -360,13 +380,29 @@ Tensor flip(const Tensor& x, const Shape& dims) {
     flipped[w] = true;
   }
   Tensor xd = x.detach();
-  Tables tables = identity_tables(xd);
-  for (int64_t d = 0; d < x.dim(); ++d) {
-    if (!flipped[d]) continue;
-    const int64_t n = x.shape()[d];
-    for (int64_t j = 0; j < n; ++j) tables[d][j] = (n - 1 - j) * xd.strides()[d];
+  Tensor out;
+  if (!x.device().is_cpu()) {
+    // On a device: one gather per flipped dim with the index n-1 .. 0 (index_select's kernel;
+    // the index stays on the host), or a copy when nothing is flipped.
+    autograd::NoGradGuard no_grad;
+    out = xd;
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      if (!flipped[d]) continue;
+      const int64_t n = x.shape()[d];
+      std::vector<int64_t> rev(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) rev[size_t(j)] = n - 1 - j;
+      out = index_select(out, d, from_vector(rev, {n}));
+    }
+    if (out.same(xd)) out = xd.clone();
+  } else {
+    Tables tables = identity_tables(xd);
+    for (int64_t d = 0; d < x.dim(); ++d) {
+      if (!flipped[d]) continue;
+      const int64_t n = x.shape()[d];
+      for (int64_t j = 0; j < n; ++j) tables[d][j] = (n - 1 - j) * xd.strides()[d];
+    }
+    out = remap_copy(xd, x.shape(), std::move(tables));
   }
-  Tensor out = remap_copy(xd, x.shape(), std::move(tables));
   if (auto rec = autograd::Recorder("flip", {x}))
     rec.finish(out, [dims](const Tensor& g, const Needs&) -> Grads { return {flip(g, dims)}; });
   return out;

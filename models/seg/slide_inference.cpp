@@ -33,7 +33,7 @@ Tensor slide_inference(const Tensor& images, const std::function<Tensor(const Te
         throw std::invalid_argument("slide_inference: logits_fn must return (B, K, h, w) at the window's size (" +
                                     std::to_string(y2 - y1) + "x" + std::to_string(x2 - x1) + "), got " +
                                     shape_str(logits.shape()));
-      if (!preds.defined()) preds = zeros({B, logits.size(1), H, W});
+      if (!preds.defined()) preds = zeros({B, logits.size(1), H, W}, DType::f32, images.device());  // the images' device
       Tensor win = preds.slice(2, y1, y2).slice(3, x1, x2);  // a view into preds
       win.copy_(add(win, logits.to(DType::f32)));
       for (int64_t y = y1; y < y2; ++y)
@@ -41,7 +41,7 @@ Tensor slide_inference(const Tensor& images, const std::function<Tensor(const Te
     }
   Tensor cnt = empty({1, 1, H, W});
   std::copy(count.begin(), count.end(), cnt.data<float>());
-  return div(preds, cnt);  // every pixel is covered at least once
+  return div(preds, cnt.to(images.device()));  // every pixel is covered at least once
 }
 
 }  // namespace rv::models::seg

@@ -15,7 +15,8 @@
 
 namespace rv::models::seg {
 
-// logits_fn: crop (B, C, h, w) -> logits (B, K, h, w). Runs under NoGradGuard; returns (B, K, H, W) f32.
+// logits_fn: crop (B, C, h, w) -> logits (B, K, h, w). Runs under NoGradGuard; returns (B, K, H, W) f32 on
+// the images' device (the sums and the count live there).
 Tensor slide_inference(const Tensor& images, const std::function<Tensor(const Tensor&)>& logits_fn, Pair crop,
                        Pair stride);
 

@@ -1,7 +1,8 @@
 // test_model_cli.cpp: `ropevit info` and `ropevit bench model` run as a user runs them (the
 // built program, through a shell): the build block, --models, the model block and its --json
 // on a tiny config (depth=1, 32x32), `bench model` on the same tiny config with --out and a
-// --torch file written as tools/bench_torch_models.py writes it, and the error messages for an
+// --torch file written as tools/bench_torch_models.py writes it, the segmenter's bench
+// (upernet_<backbone>, on a tiny backbone) and its --device errors, and the error messages for an
 // unknown model, a bad --img-size and bad option values. The runs on a real model need a
 // registered ViT (models/registry_families.cpp); the argument checks run in any build.
 #include <doctest/doctest.h>
@@ -18,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "engine/backend.h"
 #include "models/registry.h"
 #include "tests/support/cli_run.h"
 
@@ -176,4 +178,52 @@ TEST_CASE("bench model: a tiny config prints the table, writes a JSON line with 
   CHECK(j["torch_forward_ms"] == 5.0);
   CHECK(j["torch_train_ms"] == 20.0);
   CHECK(j["gmacs_per_image"].get<double>() > 0);
+}
+
+TEST_CASE("bench model upernet_*: the segmenter on a tiny backbone, its JSON line and torch ratio; --device") {
+  if (!have_model()) {
+    MESSAGE(std::string(kModel) << " is not registered in this build: the model runs are skipped");
+    return;
+  }
+  const fs::path out = tmp().path / "seg.jsonl", torch = tmp().path / "seg_torch.json";
+  // The backbone at depth 4 (UperNet takes four blocks), 64x64: the ADE20k heads (512 / 256
+  // channels, 150 classes) dominate; still well under a second a step.
+  const std::string key = std::string("model/upernet_") + kModel + " b2 64x64 depth=4 drop_path_rate=0";
+  {
+    std::ofstream t(torch);
+    t << R"({"models": {")" << key << R"(": {"forward_ms": 50.0, "train_ms": 200.0}}, "torch": "x", "threads": 2})";
+  }
+  Run r = ropevit(std::string("bench model upernet_") + kModel + " depth=4 --img-size 64 64 --iters 2 --out '" +
+                  out.string() + "' --torch '" + torch.string() + "'");
+  INFO("stdout: " << r.out);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.code == 0);
+  CHECK(contains(r.out, "UperNet (ADE20k heads, 150 classes), batch 2, 64x64, f32, cpu"));
+  CHECK(contains(r.out, "pt/us"));
+  CHECK(contains(r.err, "forward+backward  2/2"));
+  std::vector<std::string> jl = lines(read_file(out));
+  REQUIRE(jl.size() == 1);
+  nlohmann::json j = nlohmann::json::parse(jl[0]);
+  CHECK(j["case"] == key);
+  CHECK(j["model"] == std::string("upernet_") + kModel);
+  CHECK(j["device"] == "cpu");
+  CHECK(j["batch"] == 2);  // the segmenter's default
+  CHECK(j["train_times_ms"].size() == 2);
+  CHECK(j["train_ms"].get<double>() > 0);
+  CHECK(j["torch_train_ms"] == 200.0);
+  // The heads' products alone: the 3x3 fpn_bottleneck (2048 -> 512 channels) at 16x16 is 2.4 GMACs.
+  CHECK(j["gmacs_per_image"].get<double>() > 2.4);
+
+  // --device: cuda without a GPU says why; a classifier is timed on the CPU only.
+  if (rv::backend::device_count(rv::DeviceType::cuda) == 0) {
+    Run g = ropevit(std::string("bench model upernet_") + kModel + " depth=4 --img-size 64 64 --device cuda");
+    CHECK(g.code != 0);
+    CHECK(contains(g.err, "bench model --device cuda: "));
+  }
+  Run c = ropevit(std::string("bench model ") + kModel + " " + kTiny + " --device cuda");
+  CHECK(c.code != 0);
+  CHECK(contains(c.err, "--device cuda is implemented for the segmenter (upernet_*) only"));
+  Run d = ropevit(std::string("bench model upernet_") + kModel + " depth=4 --img-size 64 64 --device tpu");
+  CHECK(d.code != 0);
+  CHECK(contains(d.err, "--device expects cpu or cuda, got 'tpu'"));
 }

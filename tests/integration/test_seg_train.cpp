@@ -17,6 +17,7 @@
 #include "data/decode_image.h"
 #include "data/seg_palette.h"
 #include "engine/autograd.h"
+#include "engine/backend.h"
 #include "engine/io/safetensors.h"
 #include "engine/rng.h"
 #include "tests/support/cli_run.h"
@@ -390,12 +391,15 @@ TEST_CASE("ropevit train --resume: from the recovery checkpoint at step 3, the s
 
 }
 
-TEST_CASE("ropevit train: segmentation errors: cuda is not implemented yet, a data root without the layout") {
+TEST_CASE("ropevit train: segmentation errors: cuda without a GPU, a data root without the layout") {
   const fs::path cfg = write_config("seg_errors");
   {
     auto e = ropevit("train '" + cfg.string() + "' train.device=cuda train.run_name=seg_cuda");
-    CHECK(e.code != 0);
-    CHECK(contains(e.err, "segmentation training on the GPU is not implemented yet"));
+    if (rv::backend::device_count(rv::DeviceType::cuda) == 0) {  // as the classification trainer says it
+      CHECK(e.code != 0);
+      CHECK(contains(e.err, "train.device = cuda: "));
+      CHECK(contains(e.err, "use cpu or auto"));
+    }
     e = ropevit("train '" + cfg.string() + "' data.root=/nonexistent train.run_name=seg_noroot");
     CHECK(e.code != 0);
     CHECK(contains(e.err, "/nonexistent"));

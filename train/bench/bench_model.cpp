@@ -31,6 +31,7 @@
 #include "engine/runtime_info.h"
 #include "models/registry.h"
 #include "train/bench/bench_harness.h"
+#include "train/bench/bench_seg_model.h"
 #include "train/cli_options.h"
 #include "train/model_args.h"
 
@@ -57,13 +58,15 @@ std::string case_key(const models::ModelConfig& cfg, const ModelArgs& args, int6
   return key;
 }
 
+}  // namespace
+
 std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
 
-nlohmann::json read_json(const std::string& path, const char* what) {
+nlohmann::json read_json_file(const std::string& path, const char* what) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(std::string(what) + ": cannot open '" + path + "'");
   try {
@@ -73,8 +76,7 @@ nlohmann::json read_json(const std::string& path, const char* what) {
   }
 }
 
-// PyTorch's entry for `key` from the script's JSON, or null when it has none.
-nlohmann::json torch_entry(const nlohmann::json& j, const std::string& key, const std::string& path) {
+nlohmann::json torch_model_entry(const nlohmann::json& j, const std::string& key, const std::string& path) {
   if (!j.contains("models") || !j["models"].is_object())
     throw std::runtime_error("--torch: '" + path + "' has no \"models\" object (expected the output of "
                              "tools/bench_torch_models.py)");
@@ -86,13 +88,12 @@ nlohmann::json torch_entry(const nlohmann::json& j, const std::string& key, cons
   return j["models"][key];
 }
 
-}  // namespace
-
 int bench_model(int argc, char** argv) {
   ModelArgs args;
   int64_t batch = 32, iters = 5, warmup = 1;
   std::string out_path, torch_path, script = std::string(RV_SOURCE_DIR) + "/tools/bench_torch_models.py";
-  bool with_torch = false;
+  bool with_torch = false, batch_given = false;
+  std::string device = "cpu";
   std::vector<std::string> overrides;
   auto positive = [](int64_t* out, bool zero_ok) {
     return [out, zero_ok](const std::string& v) {
@@ -105,7 +106,12 @@ int bench_model(int argc, char** argv) {
                                            "forward+backward (train mode), the median of --iters steps.");
   opts.positional("NAME", "a registered model (ropevit info --models lists them)", &args.name, false)
       .rest("KEY=VALUE", "a config override, e.g. depth=1 (passed to timm as a keyword too)", &overrides)
-      .value("batch", "N", "images per step", positive(&batch, false), "32")
+      .value("batch", "N", "images per step (upernet_*: 2)",
+             [&](const std::string& v) {
+               positive(&batch, false)(v);
+               batch_given = true;
+             },
+             "32")
       .values("img-size", "H W", "input size (default: the model's)", 2,
               [&](const std::vector<std::string>& v) {
                 if (!is_positive_integer(v[0]) || !is_positive_integer(v[1]))
@@ -114,12 +120,16 @@ int bench_model(int argc, char** argv) {
               })
       .value("iters", "K", "timed steps of each kind; the median is reported", positive(&iters, false), "5")
       .value("warmup", "W", "untimed steps first", positive(&warmup, true), "1")
+      .value("device", "D", "cpu (default), or cuda (cuda:0; upernet_* only so far)", &device)
       .value("out", "FILE", "append one JSON line with the result", &out_path)
       .flag("with-torch", "run tools/bench_torch_models.py first (needs python3, torch, timm)", &with_torch)
       .value("torch", "FILE", "PyTorch times written earlier by tools/bench_torch_models.py --out", &torch_path)
       .value("torch-script", "P", "the script --with-torch runs (default: the source tree's tools/)",
              [&](const std::string& v) { script = v; })
-      .epilog("Threads follow OMP_NUM_THREADS (PyTorch gets the same). Progress goes to stderr.");
+      .epilog("NAME = upernet_<backbone> (e.g. upernet_vit_base_patch16_rope_mixed_224) times the segmenter: "
+              "UperNet with the ADE20k heads, whole-image forward and the decode + auxiliary loss step, at "
+              "--img-size (default 512 512). Threads follow OMP_NUM_THREADS (PyTorch gets the same). Progress "
+              "goes to stderr.");
   if (!opts.parse(argc, argv)) return 0;
   if (args.name.empty())
     throw cli::UsageError("bench model: expected a model name (ropevit info --models lists them)");
@@ -129,6 +139,22 @@ int bench_model(int argc, char** argv) {
   if (with_torch && !torch_path.empty()) throw std::invalid_argument("--with-torch and --torch: give one of them");
   // Training-step timing without stochastic depth on either side, unless asked for.
   if (!args.overrides.count("drop_path_rate")) args.overrides["drop_path_rate"] = "0";
+  if (args.name.rfind("upernet_", 0) == 0) {  // the segmenter (bench_seg_model.cpp)
+    SegBenchRequest r{.backbone = args.name.substr(8),
+                      .overrides = args.overrides,
+                      .batch = batch_given ? batch : 2,
+                      .iters = iters,
+                      .warmup = warmup,
+                      .device = device,
+                      .out_path = out_path,
+                      .torch_path = torch_path,
+                      .script = script,
+                      .with_torch = with_torch};
+    return bench_seg_model(r);
+  }
+  if (device != "cpu")
+    throw std::invalid_argument("bench model: --device " + device + " is implemented for the segmenter (upernet_*) "
+                                "only; a classifier is timed on the CPU");
   const models::ModelConfig cfg = resolve_config(args);  // fails early on a bad name or override
   const std::string key = case_key(cfg, args, batch);
 
@@ -156,8 +182,8 @@ int bench_model(int argc, char** argv) {
   nlohmann::json torch;
   std::string torch_version;
   if (!torch_path.empty()) {
-    nlohmann::json j = read_json(torch_path, "--torch");
-    torch = torch_entry(j, key, torch_path);
+    nlohmann::json j = read_json_file(torch_path, "--torch");
+    torch = torch_model_entry(j, key, torch_path);
     torch_version = j.value("torch", "");
     if (with_torch) std::filesystem::remove(torch_path);
   }

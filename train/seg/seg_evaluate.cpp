@@ -52,6 +52,11 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
   opt.stride = {s.stride, s.stride};
   opt.flip = s.flip;
 
+  // The model's device: each image goes there, the class map comes back (H x W int64) and the
+  // per-class areas are counted on the host, as the prediction PNGs are written from it.
+  const std::vector<Tensor> params = net.parameters();
+  const Device dev = params.empty() ? cpu_device() : params.front().device();
+  auto to_model = [&](const Tensor& image) { return image.unsqueeze(0).to(dev); };  // (1, 3, h, w)
   const bool was_training = net.is_training();
   net.train(false);
   autograd::NoGradGuard no_grad;
@@ -70,12 +75,13 @@ SegEvalResult evaluate_segmentation(models::seg::UperNet& net, const config::Tra
     opt.out_size = {label.size(0), label.size(1)};
     Tensor pred;  // (1, H, W) i64
     if (sets.size() == 1) {
-      pred = net.predict_labels(first.image.unsqueeze(0), opt);
+      pred = net.predict_labels(to_model(first.image), opt);
     } else {
-      std::vector<Tensor> scaled = {first.image.unsqueeze(0)};
-      for (size_t k = 1; k < sets.size(); ++k) scaled.push_back(sets[k]->get(i, gen).image.unsqueeze(0));
+      std::vector<Tensor> scaled = {to_model(first.image)};
+      for (size_t k = 1; k < sets.size(); ++k) scaled.push_back(to_model(sets[k]->get(i, gen).image));
       pred = argmax(net.predict_multi_scale(scaled, opt), 1);
     }
+    pred = pred.cpu();  // (1, H, W) i64 on the host (itself when it already is)
     r.areas += data::seg_areas(pred.select(0, 0), label, K);
     if (writer) {  // the original file again: the eval sample's image is resized and normalised
       const std::string& path = sets[0]->files().image_path(i);

@@ -11,7 +11,9 @@
 //   then data::seg_areas(pred, label) added up; the metrics once at the end.
 //   With settings.pred_dir, each prediction is also written as PNGs (seg_predictions.h: the
 //   label map in ADE20k's format and a colour overlay on the original image).
-// Images are run one at a time (batch 1, as mmseg's test loader), in eval mode without a graph.
+// Images are run one at a time (batch 1, as mmseg's test loader), in eval mode without a graph,
+// on the device of the model's weights (the CPU or a GPU); the class map comes back to the host,
+// where the areas are counted and the PNGs written.
 //
 // Files (write_seg_eval_files): <run>/seg_eval.json {"mIoU", "mAcc", "aAcc" (percent), "per_class":
 // [{"class", "IoU", "Acc"}], and the settings}; <run>/seg_eval.csv "class,IoU,Acc", one row per

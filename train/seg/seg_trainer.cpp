@@ -28,6 +28,7 @@
 #include "train/schedule.h"
 #include "train/seg/seg_evaluate.h"
 #include "train/seg/seg_setup.h"
+#include "train/train_device.h"
 
 namespace rv::train::seg {
 namespace fs = std::filesystem;
@@ -51,6 +52,7 @@ struct SegTrainer::State {
   std::unique_ptr<dist::GradientSync> grad_sync;
   bool sync_bn = false;                      // model.sync_bn, resolved
   std::shared_ptr<models::seg::UperNet> net;
+  Device device;  // where the weights, their gradients, the optimizer state and each batch live
   std::unique_ptr<ModuleEma<models::seg::UperNet>> ema;  // train.ema_decay > 0
   std::shared_ptr<Generator> dropout_gen;
   TrainParamGroups groups;
@@ -130,9 +132,7 @@ struct SegTrainer::State {
 };
 
 void SegTrainer::State::setup() {
-  if (cfg.train.device == "cuda")
-    throw std::runtime_error("train.device = cuda: segmentation training on the GPU is not implemented yet (UperNet "
-                             "trains on the CPU); use train.device = cpu or auto");
+  device = resolve_train_device(cfg, *comm);  // a missing GPU is an error naming why
   if (cfg.train.amp == "bf16")
     throw std::runtime_error("train.amp = bf16: autocast is not wired into segmentation training yet; use off or auto");
   if (cfg.aug.mixup > 0 || cfg.aug.cutmix > 0)
@@ -162,16 +162,21 @@ void SegTrainer::State::setup() {
   // SyncBatchNorm on the same tensors, so the state dict (and checkpoints) do not change.
   sync_bn = cfg.model.sync_bn.value_or(world > 1);
   if (sync_bn) nn::convert_sync_batchnorm(*net, dist::make_replica_group(comm));
-  // The EMA copy starts from the starting weights (a resume then loads its own, below).
-  if (cfg.train.ema_decay > 0)
-    ema = std::make_unique<ModuleEma<models::seg::UperNet>>(
-        std::make_shared<models::seg::UperNet>(seg_model_config(cfg)), *net, cfg.train.ema_decay);
   // Rank r > 0 draws its dropout masks from a stream of its own (rank in bits 40..60, as the
   // classification trainer), so ranks do not drop the same units; rank 0 keeps the single-process one.
   dropout_gen = std::make_shared<Generator>(uint64_t(cfg.train.seed),
                                             kSegDropoutStream | (uint64_t(comm->rank()) << 40));
   nn::set_generator(*net, dropout_gen);
   net->train(true);
+  // On a GPU the weights (backbone, decode and auxiliary heads, BatchNorm statistics) move before
+  // the EMA copy and the optimizer are made, so that their state is created on the device too.
+  if (!device.is_cpu()) net->to(device);
+  // The EMA copy starts from the starting weights (a resume then loads its own, below).
+  if (cfg.train.ema_decay > 0) {
+    auto ema_net = std::make_shared<models::seg::UperNet>(seg_model_config(cfg));
+    if (!device.is_cpu()) ema_net->to(device);
+    ema = std::make_unique<ModuleEma<models::seg::UperNet>>(ema_net, *net, cfg.train.ema_decay);
+  }
   groups = seg_param_groups(*net, cfg.optim.weight_decay, cfg.optim.layer_decay);
   opt = make_optimizer(cfg, groups);
   for (const auto& [name, p] : net->named_parameters())
@@ -191,7 +196,9 @@ void SegTrainer::State::setup() {
                                      .world_size = world,
                                      .on_bad_sample = data::parse_on_bad_sample(cfg.data.on_bad_sample),
                                      .max_bad_fraction = cfg.data.max_bad_fraction,
-                                     .log = [this](const std::string& m) { message(m); }});
+                                     .log = [this](const std::string& m) { message(m); },
+                                     // page-locked batches: one asynchronous copy to the GPU each
+                                     .pin_memory = device.is_cuda()});
   if (loader->batches_per_epoch() < 1)
     throw std::invalid_argument("segmentation: the training split has " + std::to_string(train_set->size()) +
                                 " images, fewer than train.batch_size = " + std::to_string(cfg.train.batch_size));
@@ -217,6 +224,7 @@ void SegTrainer::State::setup() {
     if (resumed) tb->mark_restart(step + 1);
   }
   message("run folder: " + plan.dir);
+  message("device: " + device.str());
   message("model: UperNet on " + cfg.model.name + " (" + net->config().backbone.pos_embed + "), " +
           std::to_string(net->num_parameters(true)) + " trainable parameters, " +
           std::to_string(cfg.data.num_classes) + " classes");
@@ -284,7 +292,12 @@ void SegTrainer::State::one_step() {
     }
     data_ms += ms_since(t_data);
     ++epoch_batches;
-    models::seg::SegLosses l = net->loss(batch->images, batch->label_maps);  // images (B, 3, S, S), labels (B, S, S)
+    Tensor images = batch->images, labels = batch->label_maps;  // (B, 3, S, S) f32, (B, S, S) u8
+    if (!device.is_cpu()) {  // queued copies; the loader never writes a batch it handed out
+      images = images.to(device, /*non_blocking=*/true);
+      labels = labels.to(device, /*non_blocking=*/true);  // u8: a quarter of int64's bytes over the bus
+    }
+    models::seg::SegLosses l = net->loss(images, labels);  // the loss on the model's device
     const double v = l.total.item();
     bool skip = !std::isfinite(v);
     if (sync_bn && comm->world_size() > 1) {
@@ -451,7 +464,7 @@ TrainSummary SegTrainer::fit() {
   }
   {  // the weights alone (UperNet's names: backbone.*, decode_head.*, auxiliary_head.*)
     NamedTensors w;
-    for (const auto& [name, t] : s.net->state_dict()) w.emplace_back(name, t);
+    for (const auto& [name, t] : s.net->state_dict()) w.emplace_back(name, t.cpu());  // from the device, if there
     save_safetensors((fs::path(s.plan.dir) / "model.safetensors").string(), w, {});
   }
   // The final numbers with the configured inference (seg.mode, seg.scales, seg.flip); the

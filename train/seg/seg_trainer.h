@@ -45,7 +45,14 @@
 // a barrier after each checkpoint. model.sync_bn (unset: true when W > 1) turns the UperNet's
 // BatchNorm2d layers into nn::SyncBatchNorm on the same communicator, same state dict names.
 //
-// Not here yet: CUDA (train.device = cuda throws).
+// Device (train.device = cpu | cuda | auto, train_device.h, as the classification trainer): the
+// UperNet (backbone, decode and auxiliary heads) and its EMA move to the device before the
+// optimizer is made, so the AdamW moments live there too; each batch's images (f32) and label
+// maps (u8) are copied from pinned memory without waiting, and the loss is computed there (only
+// its value comes back). Evaluation runs on the model's device too; the per-class areas are
+// counted on the host from the predicted class map (seg_evaluate.h). Checkpoints are written
+// from the device tensors and loaded back into them on resume. cuda without a GPU (or a CPU-only
+// build) is an error naming why; train.amp = bf16 is refused.
 #pragma once
 #include <memory>
 
