@@ -1,8 +1,10 @@
 // autograd.cpp: recording nodes and running the backward pass.
 #include "engine/autograd.h"
+#include "engine/autograd_hooks.h"
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <queue>
 #include <stdexcept>
 #include <unordered_map>
@@ -70,7 +72,108 @@ void check_inplace(const Tensor& t, const char* op) {
   t.storage()->bump_version();
 }
 
+// ---- post-accumulate-grad hooks (see autograd_hooks.h) ---------------------------------------------
 namespace {
+
+// The hooks of every leaf that has some, keyed by its impl. The weak pointer tells a live entry
+// from one whose tensor died (its address may since belong to another tensor).
+struct HookEntry {
+  std::weak_ptr<TensorImpl> leaf;
+  std::vector<std::pair<uint64_t, PostAccumulateGradHook>> hooks;  // (id, hook), registration order
+};
+struct HookTable {
+  std::mutex mu;
+  std::unordered_map<TensorImpl*, HookEntry> by_leaf;
+  uint64_t next_id = 1;
+  std::atomic<size_t> leaves{0};  // by_leaf.size(), readable without the lock: backward's fast path
+};
+HookTable& hook_table() {
+  static HookTable* t = new HookTable;  // never destroyed: handles may outlive static destructors
+  return *t;
+}
+
+bool same_owner(const std::weak_ptr<TensorImpl>& a, const std::weak_ptr<TensorImpl>& b) {
+  return !a.owner_before(b) && !b.owner_before(a);
+}
+
+}  // namespace
+
+HookHandle& HookHandle::operator=(HookHandle&& o) noexcept {
+  if (this != &o) {
+    remove();
+    leaf_ = std::move(o.leaf_);
+    id_ = o.id_;
+    o.id_ = 0;
+  }
+  return *this;
+}
+
+void HookHandle::remove() {
+  if (id_ == 0) return;
+  HookTable& t = hook_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  // The key is the address the tensor had; an entry there for another (newer) tensor is not ours.
+  for (auto it = t.by_leaf.begin(); it != t.by_leaf.end(); ++it) {
+    if (!same_owner(it->second.leaf, leaf_)) continue;
+    std::erase_if(it->second.hooks, [&](const auto& h) { return h.first == id_; });
+    if (it->second.hooks.empty()) {
+      t.by_leaf.erase(it);
+      t.leaves.store(t.by_leaf.size());
+    }
+    break;
+  }
+  leaf_.reset();
+  id_ = 0;
+}
+
+HookHandle register_post_accumulate_grad_hook(const Tensor& leaf, PostAccumulateGradHook hook) {
+  if (!leaf.defined() || !leaf.is_leaf() || !leaf.requires_grad())
+    throw std::invalid_argument(
+        "register_post_accumulate_grad_hook: expected a leaf tensor that requires grad (a parameter), got " +
+        std::string(!leaf.defined() ? "an undefined tensor"
+                    : !leaf.is_leaf() ? "the output of an op (a non-leaf)"
+                                      : "a tensor that does not require grad"));
+  if (!hook) throw std::invalid_argument("register_post_accumulate_grad_hook: the hook is empty");
+  HookTable& t = hook_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  HookEntry& e = t.by_leaf[leaf.impl()];
+  if (!same_owner(e.leaf, leaf.impl_ptr())) e = HookEntry{leaf.impl_ptr(), {}};  // new, or a dead tensor's
+  const uint64_t id = t.next_id++;
+  e.hooks.emplace_back(id, std::move(hook));
+  t.leaves.store(t.by_leaf.size());
+  return HookHandle(leaf.impl_ptr(), id);
+}
+
+namespace {
+
+// A backward's view of the hooks: for each hooked leaf it will reach, its hooks (copied when the
+// backward starts) and how many gradients it has still to receive.
+struct LeafHookUse {
+  std::vector<PostAccumulateGradHook> hooks;
+  int uses = 0;
+};
+using HookUses = std::unordered_map<TensorImpl*, LeafHookUse>;
+
+// Adds one expected gradient for `leaf` when it has hooks (only called when some leaf has).
+void count_hooked_use(HookUses& uses, TensorImpl* leaf) {
+  auto it = uses.find(leaf);
+  if (it != uses.end()) {
+    ++it->second.uses;
+    return;
+  }
+  HookTable& t = hook_table();
+  std::lock_guard<std::mutex> lock(t.mu);
+  auto e = t.by_leaf.find(leaf);
+  if (e == t.by_leaf.end() || e->second.leaf.expired()) return;
+  LeafHookUse& u = uses[leaf];
+  for (const auto& h : e->second.hooks) u.hooks.push_back(h.second);
+  u.uses = 1;
+}
+
+void run_hooks(const std::vector<PostAccumulateGradHook>& hooks, const std::shared_ptr<TensorImpl>& leaf) {
+  const Tensor t(leaf);
+  for (const auto& h : hooks) h(t);
+}
 
 void accumulate(Tensor& slot, const Tensor& g) {
   if (!slot.defined())
@@ -79,8 +182,9 @@ void accumulate(Tensor& slot, const Tensor& g) {
     slot = add(slot, g);
 }
 
-// Nodes reachable from `root`, each with the number of edges that point at it.
-std::unordered_map<Node*, int> count_dependencies(Node* root) {
+// Nodes reachable from `root`, each with the number of edges that point at it; with `hooks`
+// (some leaf has post-accumulate hooks), also the gradients each hooked leaf will receive.
+std::unordered_map<Node*, int> count_dependencies(Node* root, HookUses* hooks) {
   std::unordered_map<Node*, int> deps;
   std::vector<Node*> stack{root};
   std::unordered_set<Node*> seen{root};
@@ -89,6 +193,7 @@ std::unordered_map<Node*, int> count_dependencies(Node* root) {
     Node* n = stack.back();
     stack.pop_back();
     for (auto& e : n->edges) {
+      if (hooks && e.leaf) count_hooked_use(*hooks, e.leaf.get());
       if (!e.node) continue;
       deps[e.node.get()] += 1;
       if (seen.insert(e.node.get()).second) stack.push_back(e.node.get());
@@ -123,10 +228,17 @@ void run_backward(const Tensor& root, const Tensor& grad) {
     Tensor slot = root.grad();
     accumulate(slot, grad.to(root.dtype()));
     root.impl()->grad = slot.impl_ptr();
+    if (hook_table().leaves.load() > 0) {
+      HookUses uses;
+      count_hooked_use(uses, root.impl());
+      if (!uses.empty()) run_hooks(uses.begin()->second.hooks, root.impl_ptr());
+    }
     return;
   }
   std::shared_ptr<Node> root_node = root.impl()->grad_fn;
-  auto deps = count_dependencies(root_node.get());
+  HookUses hook_uses;  // filled only when some leaf has hooks
+  const bool any_hooks = hook_table().leaves.load() > 0;
+  auto deps = count_dependencies(root_node.get(), any_hooks ? &hook_uses : nullptr);
   std::unordered_map<Node*, Tensor> pending;  // summed output gradient of each node
   pending[root_node.get()] = grad;
 
@@ -177,6 +289,10 @@ void run_backward(const Tensor& root, const Tensor& grad) {
         else
           slot = add(slot, g.to(e.leaf->dtype));
         e.leaf->grad = slot.impl_ptr();
+        if (!hook_uses.empty()) {  // the leaf's last gradient of this backward: its hooks run now
+          auto it = hook_uses.find(e.leaf.get());
+          if (it != hook_uses.end() && --it->second.uses == 0) run_hooks(it->second.hooks, e.leaf);
+        }
       } else {
         Node* next = e.node.get();
         if (g.shape() != next->output_shape)

@@ -96,3 +96,6 @@ void run_backward(const Tensor& root, const Tensor& grad);
 void check_inplace(const Tensor& t, const char* op);
 
 }  // namespace rv::autograd
+
+// Post-accumulate-grad hooks, callbacks that run_backward runs on a leaf once its gradient is
+// final for the backward (torch's register_post_accumulate_grad_hook): engine/autograd_hooks.h.

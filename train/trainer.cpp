@@ -264,7 +264,7 @@ void Trainer::State::setup() {
   groups = make_param_groups(*model, cfg.optim.weight_decay, cfg.optim.layer_decay);
   for (const auto& g : groups.groups) params.insert(params.end(), g.params.begin(), g.params.end());
   opt = make_optimizer(cfg, groups);
-  grad_sync = std::make_unique<dist::GradientSync>(params, *comm);
+  grad_sync = std::make_unique<dist::GradientSync>(params, *comm, dist::kDefaultBucketBytes, cfg.dist.overlap);
   criterion = std::make_unique<Criterion>(cfg.train.loss, cfg.train.label_smoothing, cfg.data.num_classes);
   mixup = std::make_unique<data::Mixup>(data::MixupOptions{.mixup_alpha = cfg.aug.mixup,
                                                            .cutmix_alpha = cfg.aug.cutmix,
@@ -298,7 +298,11 @@ void Trainer::State::setup() {
     message("data-parallel: " + std::to_string(comm->world_size()) + " ranks over " + comm->name() + ", " +
             std::to_string(cfg.train.batch_size) + " images per rank and micro-batch (global batch " +
             std::to_string(cfg.train.batch_size * micro * comm->world_size()) + "), " +
-            std::to_string(grad_sync->num_buckets()) + " gradient bucket(s) of up to 25 MB");
+            std::to_string(grad_sync->num_buckets()) + " gradient bucket(s) of up to 25 MB, " +
+            (grad_sync->overlapped() ? "all-reduced during the backward (dist.overlap)"
+                                     : cfg.dist.overlap ? "all-reduced after the backward (this MPI cannot be called "
+                                                          "from a second thread)"
+                                                        : "all-reduced after the backward (dist.overlap = false)"));
 }
 
 int64_t Trainer::State::epoch_train_size(int64_t e) const {
@@ -441,15 +445,20 @@ void Trainer::State::one_step() {
       continue;  // no backward: its gradients would poison the sum
     }
     loss_sum += v;
+    // The last micro-step's backward sends each gradient bucket as soon as it is complete; the
+    // earlier ones only accumulate (grad_sync.h).
+    grad_sync->prepare_backward(/*last=*/m + 1 == micro);
     (micro > 1 ? mul(loss, 1.0 / double(micro)) : loss).backward();
   }
   if (comm->world_size() > 1) {
+    // Waits for the buckets still in flight and averages. On every rank, even one whose loss was
+    // not finite (its gradients are dropped below): its peers' buckets may be on the wire already.
+    grad_sync->finish();
     // The global mean loss, and whether any rank saw a non-finite one: then every rank skips.
     double sums[2] = {loss_sum, bad ? 1.0 : 0.0};
     comm->all_reduce_sum(sums, 2, DType::f64);
     loss_sum = sums[0] / double(comm->world_size());
     if (sums[1] > 0 && !bad) bad = true, bad_value = std::nan("");
-    if (!bad) grad_sync->average();  // only after the last micro-step: no reduction while accumulating
   }
   const double lr = sched.lr_at(step);
   for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);

@@ -21,8 +21,9 @@
 //
 // Data-parallel (train/distributed/): every rank runs this loop on its share of each batch
 // (train.batch_size images per rank; global batch = batch_size x grad_accum x world size).
-// Rank 0's weights are broadcast at start; gradients are averaged over the ranks after the
-// last micro-step's backward (grad_sync.h), before clipping and the optimizer, so every rank
+// Rank 0's weights are broadcast at start; gradients are averaged over the ranks in buckets
+// sent during the last micro-step's backward (dist.overlap) and completed right after it
+// (grad_sync.h), before clipping and the optimizer, so every rank
 // takes the same step. The logged loss is the global mean; evaluation shards the data without
 // padding and sums the counts. Rank 0 alone writes the run folder; every rank waits at a
 // barrier after each checkpoint. Checkpoints store the loader position as samples of the epoch

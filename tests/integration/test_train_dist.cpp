@@ -6,7 +6,10 @@
 //   - a rank killed mid-run (RV_TEST_EXIT_AFTER_STEP + RV_TEST_EXIT_RANK) ends the other with a
 //     clear error, well within dist.timeout_s;
 //   - a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ranks, to the same end;
-//   - `ropevit bench comm` prints its all-reduce table from rank 0.
+//   - the gradient all-reduce overlapped with the backward (dist.overlap, the default) and after it
+//     give the same bits;
+//   - `ropevit bench comm` prints its all-reduce table and the step time with and without overlap
+//     from rank 0.
 // Evaluation uses 101 images, so the ranks' shares differ by one (no padding, counts summed).
 // Without mpirun (or in a build without MPI) the mpirun cases are skipped with a warning saying so.
 // Needs the Fashion-MNIST files (Debian's dataset-fashion-mnist), as test_train_cli does.
@@ -219,8 +222,15 @@ TEST_CASE("dist: 2 processes launched torchrun-style (TCP) train exactly as 1 pr
   INFO(r.err);
   REQUIRE(r.codes == std::vector<int>{0, 0});
   CHECK(contains(r.err, "data-parallel: 2 ranks over tcp 127.0.0.1:"));
+  CHECK(contains(r.err, "all-reduced during the backward (dist.overlap)"));
   expect_same_state(last("ref"), last("tcp"));
   expect_same_log(ref, tmp().path / "tcp");
+  // The all-reduce after the backward instead of during it: the same bits.
+  Run off = torchrun_style(2, write_config("tcp_no_overlap"), "train.batch_size=8 dist.overlap=false");
+  INFO(off.err);
+  REQUIRE(off.codes == std::vector<int>{0, 0});
+  CHECK(contains(off.err, "all-reduced after the backward (dist.overlap = false)"));
+  expect_same_state(last("tcp"), last("tcp_no_overlap"), 0.0);
   // 4 ranks x 4: three peers summed in rank order on rank 0, a quarter each.
   Run four = torchrun_style(4, write_config("tcp4"), "train.batch_size=4");
   INFO(four.err);
@@ -306,8 +316,9 @@ TEST_CASE("dist: a 2-rank checkpoint resumes on 1 rank, and a 1-rank one on 2 ra
   }
 }
 
-TEST_CASE("dist: bench comm prints the all-reduce table from rank 0") {
-  Run r = torchrun_command(2, "bench comm --max-mb 0.02 --iters 2");
+TEST_CASE("dist: bench comm prints the all-reduce table and the step time with and without overlap from rank 0") {
+  Run r = torchrun_command(2, "bench comm --max-mb 0.02 --iters 2 --model vit_tiny_patch16_rope_mixed_224 "
+                              "--img-size 32 --batch 1 --steps 1");
   INFO(r.err);
   REQUIRE(r.codes == std::vector<int>{0, 0});
   const std::string out = read_file(tmp().path / "out.txt");
@@ -316,4 +327,9 @@ TEST_CASE("dist: bench comm prints the all-reduce table from rank 0") {
   CHECK(contains(out, "busbw_GB/s"));
   CHECK(contains(out, "        4096 "));
   CHECK(contains(out, "       16384 "));
+  CHECK(contains(out, "step time of vit_tiny_patch16_rope_mixed_224, 1 image(s) of 32x32 per rank"));
+  CHECK(contains(out, "compute only (no all-reduce)"));
+  CHECK(contains(out, "all-reduce after the backward"));
+  CHECK(contains(out, "all-reduce overlapped (dist.overlap)"));
+  CHECK(contains(out, "overlap hides"));
 }

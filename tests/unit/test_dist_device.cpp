@@ -7,7 +7,9 @@
 //   - a host communicator (MPI / TCP): the bucket goes through a host copy and back.
 // Either way the gradients must equal, bit for bit, those the CPU path gives for the same
 // values (missing gradients, non-contiguous ones, a 0-d parameter), and stay on the device.
-// Also: pick_local_gpu's choice and its error, and make_communicator's NCCL refusals.
+// With overlap (the default) the buckets a backward completes go out before finish(): to a device
+// communicator as deferred collectives, waited for once. Also: pick_local_gpu's choice and its
+// error, and make_communicator's NCCL refusals.
 #include <doctest/doctest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -15,8 +17,8 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <mutex>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -44,20 +46,24 @@ class FakeDevice final : public test::HostMemoryBackend {
   void* allocate(size_t n, int index) override {
     void* p = HostMemoryBackend::allocate(n, index);
     std::lock_guard<std::mutex> lock(mu_);
-    live_.insert(p);
+    live_[static_cast<char*>(p)] = n;
     return p;
   }
   void deallocate(void* p, int index) override {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      live_.erase(p);
+      live_.erase(static_cast<char*>(p));
     }
     HostMemoryBackend::deallocate(p, index);
   }
-  // Whether p is the start of a live "device" block.
+  // Whether p points into a live "device" block (a bucket is a slice of one flat buffer).
   bool is_device(const void* p) {
     std::lock_guard<std::mutex> lock(mu_);
-    return live_.count(const_cast<void*>(p)) > 0;
+    const char* c = static_cast<const char*>(p);
+    auto it = live_.upper_bound(const_cast<char*>(c));
+    if (it == live_.begin()) return false;
+    --it;
+    return c < it->first + it->second;
   }
   Tensor unary(UnaryOp op, const Tensor& x, double a, double b) override {
     // Runs on the rank threads: a plain exception (doctest's REQUIRE must not leave a thread).
@@ -73,7 +79,7 @@ class FakeDevice final : public test::HostMemoryBackend {
 
  private:
   std::mutex mu_;
-  std::set<void*> live_;
+  std::map<char*, size_t> live_;  // block start -> bytes
 };
 
 FakeDevice* g_fake = nullptr;  // the installed one, for DeviceTcp's bookkeeping
@@ -105,6 +111,11 @@ class DeviceTcp final : public Communicator {
     if (t == DType::f32) ++(g_fake && g_fake->is_device(d) ? device_reduces : host_reduces);
     inner_.all_reduce_sum(d, n, t);
   }
+  void all_reduce_sum_deferred(void* d, int64_t n, DType t) override {
+    ++deferred;
+    all_reduce_sum(d, n, t);  // the fake device's "stream" is the host: done on return
+  }
+  void wait_deferred() override { ++waits; }
   void broadcast(void* d, int64_t n, int root) override {
     broadcast_on_device = g_fake && g_fake->is_device(d);
     inner_.broadcast(d, n, root);
@@ -115,6 +126,7 @@ class DeviceTcp final : public Communicator {
   }
   void barrier() override { inner_.barrier(); }
   int device_reduces = 0, host_reduces = 0;
+  int deferred = 0, waits = 0;  // overlapped device buckets; the compute stream's waits for them
   bool broadcast_on_device = false;
 
  private:
@@ -192,7 +204,7 @@ std::vector<std::vector<float>> cpu_reference() {
   auto errors = run_ranks(false, [&](DeviceTcp& c) {
     params[size_t(c.rank())] = make_params(c.rank(), cpu_device());
     GradientSync s(params[size_t(c.rank())], c, 32);  // buckets of at most 8 floats
-    s.average();
+    s.finish();
   });
   REQUIRE_MESSAGE(errors[0].empty(), errors[0]);
   REQUIRE_MESSAGE(errors[1].empty(), errors[1]);
@@ -209,19 +221,35 @@ TEST_CASE("GradientSync with device parameters: device buffers to a device commu
   CHECK(expect[2].empty());        // no gradient anywhere: none after
   CHECK(expect[1].size() == 5u);   // rank 1's only: averaged with zeros
   Installed fake;
-  for (bool device : {true, false}) {
+  for (auto [device, hooks] : {std::pair{true, false}, {false, false}, {true, true}, {false, true}}) {
     CAPTURE(device);
+    CAPTURE(hooks);
     std::vector<std::vector<Tensor>> params(2);
-    std::vector<int> device_reduces(2), host_reduces(2);
+    std::vector<int> device_reduces(2), host_reduces(2), deferred(2), waits(2);
+    std::vector<size_t> launched(2);
     fake.dev.scale_calls = 0;
     auto errors = run_ranks(device, [&](DeviceTcp& c) {
       const int r = c.rank();
       params[size_t(r)] = make_params(r, kDev);
-      GradientSync s(params[size_t(r)], c, 32);
+      GradientSync s(params[size_t(r)], c, 32);  // overlap on (the default)
       CHECK(s.num_buckets() == 3);  // [p5 (7), p4 (1)], [p3 (6), p2 (2)], [p1 (5), p0 (3)]
-      s.average();
+      if (hooks) {
+        // The same gradients delivered by a backward (one per leaf, from the leaf itself, last
+        // parameter first), so the post-accumulate hooks launch buckets before finish().
+        std::vector<Tensor>& ps = params[size_t(r)];
+        s.prepare_backward(true);
+        for (size_t k = ps.size(); k-- > 0;) {
+          const Tensor g = ps[k].grad();
+          ps[k].zero_grad();
+          if (g.defined()) ps[k].backward(g);
+        }
+      }
+      s.finish();
+      launched[size_t(r)] = s.launched_before_finish();
       device_reduces[size_t(r)] = c.device_reduces;
       host_reduces[size_t(r)] = c.host_reduces;
+      deferred[size_t(r)] = c.deferred;
+      waits[size_t(r)] = c.waits;
     });
     REQUIRE_MESSAGE(errors[0].empty(), errors[0]);
     REQUIRE_MESSAGE(errors[1].empty(), errors[1]);
@@ -243,6 +271,12 @@ TEST_CASE("GradientSync with device parameters: device buffers to a device commu
       // as host memory for a host one.
       CHECK(device_reduces[size_t(r)] == (device ? 3 : 0));
       CHECK(host_reduces[size_t(r)] == (device ? 0 : 3));
+      // Overlapped device buckets do not fence the compute stream one by one: once, in finish().
+      CHECK(deferred[size_t(r)] == (device ? 3 : 0));
+      CHECK(waits[size_t(r)] == (device ? 1 : 0));
+      // With the backward: [p5, p4] went out during it; [p3, p2] waits for p2, which gets no
+      // gradient, and [p1, p0] waits behind it (index order), so finish() sends those two.
+      CHECK(launched[size_t(r)] == (hooks ? 1u : 0u));
     }
   }
 }

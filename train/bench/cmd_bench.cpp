@@ -6,7 +6,8 @@
 // `ropevit bench model NAME` (a whole model's forward and training step) is in bench_model.cpp,
 // `ropevit bench data` (the input pipeline in images/s) in bench_data.cpp, `ropevit bench decode`
 // (per-image JPEG decode and augmentation cost on one thread) in bench_decode.cpp, `ropevit bench
-// comm` (all-reduce bandwidth across the processes of a launch) in bench_comm.cpp, `ropevit bench
+// comm` (all-reduce bandwidth across the processes of a launch, and the step time with and without
+// overlap) in bench_comm.cpp, `ropevit bench
 // kernels` (the CUDA kernels against cuBLAS, PyTorch and the card's limits) in bench_kernels.cpp.
 #include <cmath>
 #include <cstdio>
@@ -39,7 +40,8 @@ void bench_usage() {
       "usage: ropevit bench ops [options]       (ropevit bench model --help: a whole model;\n"
       "                                          ropevit bench data --help: the input pipeline;\n"
       "                                          ropevit bench decode --help: JPEG decode + augment;\n"
-      "                                          ropevit bench comm --help: all-reduce bandwidth;\n"
+      "                                          ropevit bench comm --help: all-reduce bandwidth,\n"
+      "                                          step time with and without overlap;\n"
       "                                          ropevit bench kernels --help: CUDA kernels)\n"
       "  --group NAME     vit_s16 | swin_t | all (default all)\n"
       "  --filter TEXT    only cases whose name contains TEXT\n"

@@ -151,6 +151,7 @@ struct SegSection {
 struct DistSection {
   std::string backend = "auto";  // auto | nccl | mpi | none
   double timeout_s = 600;        // a collective that takes longer is an error
+  bool overlap = true;           // gradient buckets all-reduced during the backward (grad_sync.h)
 };
 
 struct TrainConfig {

@@ -206,6 +206,8 @@ std::vector<Field> fields() {
       // ---- dist
       RV_FIELD(dist.backend, "communication between processes").one_of({"auto", "nccl", "mpi", "none"}),
       RV_FIELD(dist.timeout_s, "a collective that takes longer stops the run, naming rank and step").above(0),
+      RV_FIELD(dist.overlap, "all-reduce each gradient bucket as soon as the backward has finished it, while the "
+                             "rest of the backward runs (false: all buckets after the backward; same bits)"),
 
       // ---- meta: anything (a recipe's source, its target accuracy); any keys allowed
       RV_FIELD(meta, "free-form notes kept with the run (e.g. meta.target_top1); any keys"),

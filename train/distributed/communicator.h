@@ -54,6 +54,17 @@ class Communicator {
   // GPU, on its communication stream; host pointers still work). Host communicators (local, MPI,
   // TCP) take host memory only, so callers with device tensors stage them through the host.
   virtual bool device_collectives() const { return false; }
+  // all_reduce_sum whose result the compute stream does not wait for yet: with a device
+  // communicator (NCCL), the kernels queued after it (the rest of a backward) run while it does;
+  // wait_deferred() then makes the compute stream wait for every deferred collective, and nothing
+  // on the compute stream may touch `data` before that. The host still never waits. Host
+  // communicators: a plain all_reduce_sum (it is finished on return), and wait_deferred() is a no-op.
+  virtual void all_reduce_sum_deferred(void* data, int64_t count, DType dtype) { all_reduce_sum(data, count, dtype); }
+  virtual void wait_deferred() {}
+  // Whether another thread than the one that made the communicator may call its collectives
+  // (one thread at a time, never two at once). GradientSync's communication thread needs it; MPI
+  // says no when the library does not give MPI_THREAD_SERIALIZED.
+  virtual bool any_thread() const { return true; }
   // The optimizer step the caller is at, for the watchdog's messages (no communication).
   virtual void set_step(int64_t step) { (void)step; }
 };

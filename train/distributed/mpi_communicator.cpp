@@ -29,13 +29,16 @@ void check(int code, const char* op, int rank) {
 class MpiCommunicator final : public Communicator {
  public:
   explicit MpiCommunicator(const LaunchLayout& layout) : local_rank_(layout.local_rank) {
-    int ready = 0;
+    int ready = 0, provided = 0;
     MPI_Initialized(&ready);
     if (!ready) {
-      int provided = 0;
-      // Only the training thread calls MPI (the watchdog and the loader workers never do).
-      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+      // Serialized: the training thread and GradientSync's communication thread call MPI, never
+      // both at once (grad_sync.h); the watchdog and the loader workers never do.
+      MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
+    } else {
+      MPI_Query_thread(&provided);
     }
+    any_thread_ = provided >= MPI_THREAD_SERIALIZED;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
@@ -52,6 +55,7 @@ class MpiCommunicator final : public Communicator {
   int world_size() const override { return world_; }
   int local_rank() const override { return local_rank_; }
   std::string name() const override { return "mpi"; }
+  bool any_thread() const override { return any_thread_; }
 
   void all_reduce_sum(void* data, int64_t count, DType dtype) override {
     const int64_t item = int64_t(reduce_item_size(dtype, "all_reduce"));
@@ -116,6 +120,7 @@ class MpiCommunicator final : public Communicator {
 
  private:
   int rank_ = 0, world_ = 1, local_rank_ = 0;
+  bool any_thread_ = false;  // the library gave MPI_THREAD_SERIALIZED (or more)
   std::vector<char> gathered_;
   std::vector<char> sums_;  // reduce_scatter on rank 0: the summed piece of every chunk
 };

@@ -72,6 +72,20 @@ class NcclCommunicator final : public Communicator {
     const ncclDataType_t t = nccl_type(dtype, "all_reduce");
     fenced([&] { return ncclAllReduce(data, data, size_t(count), t, ncclSum, comm_, stream_); }, "ncclAllReduce");
   }
+  // The first half of fenced(): the compute stream does not wait until wait_deferred(), so the
+  // backward's remaining kernels overlap the reduction (GradientSync with dist.overlap).
+  void all_reduce_sum_deferred(void* data, int64_t count, DType dtype) override {
+    if (!on_device(data, data, "all_reduce")) return boot_->all_reduce_sum(data, count, dtype);
+    const ncclDataType_t t = nccl_type(dtype, "all_reduce");
+    cudaStream_t compute = rv::cuda::compute_stream(device_);
+    RV_CUDA_CHECK(cudaEventRecord(before_, compute));
+    RV_CUDA_CHECK(cudaStreamWaitEvent(stream_, before_, 0));
+    check(ncclAllReduce(data, data, size_t(count), t, ncclSum, comm_, stream_), "ncclAllReduce");
+  }
+  void wait_deferred() override {  // the second half: compute waits for all that stream_ holds
+    RV_CUDA_CHECK(cudaEventRecord(after_, stream_));
+    RV_CUDA_CHECK(cudaStreamWaitEvent(rv::cuda::compute_stream(device_), after_, 0));
+  }
   void broadcast(void* data, int64_t bytes, int root) override {
     if (!on_device(data, data, "broadcast")) return boot_->broadcast(data, bytes, root);
     if (root < 0 || root >= world_size())

@@ -20,6 +20,10 @@
 // so a bucket is complete before it is sent, and nothing on the compute stream (the unpack, the
 // optimizer, a new tensor reusing freed memory from the caching allocator) runs before the
 // collective has finished with its buffers. The host does not wait: the calls return once queued.
+// all_reduce_sum_deferred (GradientSync's overlapped buckets) records only the first fence, so the
+// kernels queued after it overlap the reduction; wait_deferred() then adds the second fence for
+// everything the comm stream holds (the caller must not touch the buffers on the compute stream
+// before).
 // barrier() waits for the comm stream (polling NCCL's asynchronous error state, so a failed peer
 // ends it with an error), then does a host barrier; as every collective, it runs under the
 // watchdog (watchdog.h), whose timeout therefore covers every queued NCCL collective there.

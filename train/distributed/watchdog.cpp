@@ -63,6 +63,10 @@ void WatchedCommunicator::all_reduce_sum(void* data, int64_t count, DType dtype)
   watched("all_reduce", count * int64_t(reduce_item_size(dtype, "all_reduce")),
           [&] { inner_->all_reduce_sum(data, count, dtype); });
 }
+void WatchedCommunicator::all_reduce_sum_deferred(void* data, int64_t count, DType dtype) {
+  watched("all_reduce", count * int64_t(reduce_item_size(dtype, "all_reduce")),
+          [&] { inner_->all_reduce_sum_deferred(data, count, dtype); });
+}
 void WatchedCommunicator::broadcast(void* data, int64_t bytes, int root) {
   watched("broadcast", bytes, [&] { inner_->broadcast(data, bytes, root); });
 }

@@ -28,8 +28,11 @@ class WatchedCommunicator final : public Communicator {
   int local_rank() const override { return inner_->local_rank(); }
   std::string name() const override { return inner_->name(); }
   bool device_collectives() const override { return inner_->device_collectives(); }
+  bool any_thread() const override { return inner_->any_thread(); }
 
   void all_reduce_sum(void* data, int64_t count, DType dtype) override;
+  void all_reduce_sum_deferred(void* data, int64_t count, DType dtype) override;
+  void wait_deferred() override { inner_->wait_deferred(); }  // queues a stream wait: nothing to time
   void broadcast(void* data, int64_t bytes, int root) override;
   void all_gather(const void* in, int64_t bytes, void* out) override;
   void reduce_scatter_sum(const void* in, void* out, int64_t count_per_rank, DType dtype) override;
