@@ -182,7 +182,11 @@ void SegTrainer::State::setup() {
   for (const auto& [name, p] : net->named_parameters())
     if (p.requires_grad()) params.push_back(p);
   sched = make_schedule_iters(cfg);
-  grad_sync = std::make_unique<dist::GradientSync>(params, *comm);
+  // SyncBatchNorm's backward runs collectives on this thread; buckets all-reduced by GradientSync's
+  // communication thread during that same backward could interleave with them differently on
+  // different ranks (one communicator, one order), so with SyncBN the buckets wait for finish().
+  grad_sync = std::make_unique<dist::GradientSync>(params, *comm, dist::kDefaultBucketBytes,
+                                                   cfg.dist.overlap && !sync_bn);
 
   auto train_set = seg_dataset(cfg, true);
   loader = std::make_unique<data::Loader>(
@@ -315,9 +319,14 @@ void SegTrainer::State::one_step() {
     loss_sum += v;
     decode_sum += l.decode.item();
     if (l.aux.defined()) aux_sum += l.aux.item();
+    // The last micro-step's backward sends each complete gradient bucket (grad_sync.h).
+    grad_sync->prepare_backward(/*last=*/m + 1 == micro);
     (micro > 1 ? mul(l.total, 1.0 / double(micro)) : l.total).backward();
   }
   if (comm->world_size() > 1) {
+    // Waits for the buckets in flight and averages; on every rank, even one that skipped its
+    // backward (its peers' buckets may be on the wire already; the step is then dropped below).
+    grad_sync->finish();
     // The global mean losses, and whether any rank saw a non-finite one: then every rank skips
     // (with SyncBN a rank that skipped its backward would also leave the others waiting).
     double sums[4] = {loss_sum, decode_sum, aux_sum, bad ? 1.0 : 0.0};
@@ -325,7 +334,6 @@ void SegTrainer::State::one_step() {
     const double inv = 1.0 / double(comm->world_size());
     loss_sum = sums[0] * inv, decode_sum = sums[1] * inv, aux_sum = sums[2] * inv;
     if (sums[3] > 0 && !bad) bad = true, bad_value = std::nan("");
-    if (!bad) grad_sync->average();  // after the last micro-batch only
   }
   const double lr = sched.lr_at(step);
   for (size_t g = 0; g < opt->num_groups(); ++g) opt->set_lr(g, lr * groups.lr_scale[g]);
