@@ -96,7 +96,10 @@ int bench_seg_model(const SegBenchRequest& r) {
                       " --iters " + std::to_string(r.iters) + " --warmup " + std::to_string(r.warmup) + " --device " +
                       r.device + " --out " + shell_quote(torch_path);
     for (auto& [k, v] : r.overrides)
-      if (k != "img_size") cmd += " " + shell_quote(k + "=" + v);
+      if (k != "img_size") {  // += piece by piece: GCC 12 warns falsely (-Wrestrict) on " " + string&&
+        cmd += ' ';
+        cmd += shell_quote(k + "=" + v);
+      }
     std::fprintf(stderr, "ropevit bench model: %s\n", cmd.c_str());
     if (std::system(cmd.c_str()) != 0)
       throw std::runtime_error("--with-torch: tools/bench_torch_models.py failed (needs python3 with torch and "
