@@ -21,9 +21,9 @@ namespace rv::models::det {
 
 namespace {
 
-constexpr const char* kName = "MultiheadAttention";
+constexpr const char* kDetrMultiheadAttentionName = "MultiheadAttention";
 
-std::string str(int64_t v) { return std::to_string(v); }
+std::string detr_multihead_attention_str(int64_t v) { return std::to_string(v); }
 
 std::vector<bool> bool_values(const Tensor& m) {
   const Tensor c = (m.device().is_cpu() ? m : m.cpu()).to(DType::boolean).contiguous();
@@ -36,14 +36,14 @@ Tensor keep_mask(const Tensor& attn_mask, const Tensor& key_padding_mask, int64_
                  Device device) {
   if (attn_mask.defined() && (attn_mask.shape() != Shape{Nq, Nk} ||
                               (attn_mask.dtype() != DType::boolean && attn_mask.dtype() != DType::u8)))
-    throw std::invalid_argument(std::string(kName) + ": expected a bool attn_mask (" + str(Nq) + ", " + str(Nk) +
+    throw std::invalid_argument(std::string(kDetrMultiheadAttentionName) + ": expected a bool attn_mask (" + detr_multihead_attention_str(Nq) + ", " + detr_multihead_attention_str(Nk) +
                                 "), true = blocked, got " + dtype_name(attn_mask.dtype()) + " " +
                                 shape_str(attn_mask.shape()));
   if (key_padding_mask.defined() &&
       (key_padding_mask.shape() != Shape{B, Nk} ||
        (key_padding_mask.dtype() != DType::boolean && key_padding_mask.dtype() != DType::u8)))
-    throw std::invalid_argument(std::string(kName) + ": expected a bool key_padding_mask (" + str(B) + ", " +
-                                str(Nk) + "), true = padding, got " + dtype_name(key_padding_mask.dtype()) + " " +
+    throw std::invalid_argument(std::string(kDetrMultiheadAttentionName) + ": expected a bool key_padding_mask (" + detr_multihead_attention_str(B) + ", " +
+                                detr_multihead_attention_str(Nk) + "), true = padding, got " + dtype_name(key_padding_mask.dtype()) + " " +
                                 shape_str(key_padding_mask.shape()));
   const std::vector<bool> am = attn_mask.defined() ? bool_values(attn_mask) : std::vector<bool>();
   const std::vector<bool> kp = key_padding_mask.defined() ? bool_values(key_padding_mask) : std::vector<bool>();
@@ -63,8 +63,8 @@ Tensor keep_mask(const Tensor& attn_mask, const Tensor& key_padding_mask, int64_
 TorchMultiheadAttention::TorchMultiheadAttention(int64_t embed_dim, int64_t num_heads, double dropout, Generator& gen)
     : C_(embed_dim), NH_(num_heads) {
   if (C_ <= 0 || NH_ <= 0 || C_ % NH_ != 0)
-    throw std::invalid_argument(std::string(kName) + ": expected embed_dim divisible by num_heads (both positive), got " +
-                                str(C_) + " and " + str(NH_));
+    throw std::invalid_argument(std::string(kDetrMultiheadAttentionName) + ": expected embed_dim divisible by num_heads (both positive), got " +
+                                detr_multihead_attention_str(C_) + " and " + detr_multihead_attention_str(NH_));
   in_proj_weight = register_parameter("in_proj_weight", empty({3 * C_, C_}));
   in_proj_bias = register_parameter("in_proj_bias", zeros({3 * C_}));
   out_proj = register_module("out_proj", std::make_shared<nn::Linear>(C_, C_, gen));
@@ -76,12 +76,12 @@ TorchMultiheadAttention::TorchMultiheadAttention(int64_t embed_dim, int64_t num_
 Tensor TorchMultiheadAttention::forward(const Tensor& query, const Tensor& key, const Tensor& value,
                                         const Tensor& attn_mask, const Tensor& key_padding_mask) {
   if (query.dim() != 3 || query.size(2) != C_)
-    throw std::invalid_argument(std::string(kName) + ": expected `query` (B, Nq, " + str(C_) + "), got " +
+    throw std::invalid_argument(std::string(kDetrMultiheadAttentionName) + ": expected `query` (B, Nq, " + detr_multihead_attention_str(C_) + "), got " +
                                 shape_str(query.shape()));
   const int64_t B = query.size(0), Nq = query.size(1);
   if (key.dim() != 3 || key.size(0) != B || key.size(2) != C_ || value.shape() != key.shape())
-    throw std::invalid_argument(std::string(kName) + ": expected `key` and `value` of one shape (" + str(B) + ", Nk, " +
-                                str(C_) + "), got " + shape_str(key.shape()) + " and " + shape_str(value.shape()));
+    throw std::invalid_argument(std::string(kDetrMultiheadAttentionName) + ": expected `key` and `value` of one shape (" + detr_multihead_attention_str(B) + ", Nk, " +
+                                detr_multihead_attention_str(C_) + "), got " + shape_str(key.shape()) + " and " + shape_str(value.shape()));
   const int64_t Nk = key.size(1), HD = C_ / NH_;
   // x (B, N, C) -> block i of in_proj -> (B, NH, N, HD)
   auto project = [&](const Tensor& x, int64_t i) {

@@ -19,9 +19,9 @@ namespace rv::models::det {
 
 namespace {
 
-constexpr const char* kName = "DinoTransformerDecoder";
+constexpr const char* kDinoDecoderName = "DinoTransformerDecoder";
 
-std::string str(int64_t v) { return std::to_string(v); }
+std::string dino_decoder_str(int64_t v) { return std::to_string(v); }
 
 }  // namespace
 
@@ -54,9 +54,9 @@ Tensor DinoDecoderLayer::forward(const Tensor& x, const Tensor& query_pos, const
 DinoTransformerDecoder::DinoTransformerDecoder(const DinoDecoderOptions& options, Generator& gen) : opt_(options) {
   const int64_t C = opt_.embed_dim;
   if (opt_.num_layers < 1 || opt_.num_classes < 1 || C <= 0 || C % 2 != 0)
-    throw std::invalid_argument(std::string(kName) + ": expected num_layers >= 1, num_classes >= 1 and an even "
-                                "embed_dim > 0, got " + str(opt_.num_layers) + ", " + str(opt_.num_classes) + ", " +
-                                str(C));
+    throw std::invalid_argument(std::string(kDinoDecoderName) + ": expected num_layers >= 1, num_classes >= 1 and an even "
+                                "embed_dim > 0, got " + dino_decoder_str(opt_.num_layers) + ", " + dino_decoder_str(opt_.num_classes) + ", " +
+                                dino_decoder_str(C));
   layers = register_module("layers", std::make_shared<nn::ModuleList>());
   for (int64_t i = 0; i < opt_.num_layers; ++i) layers->push_back(std::make_shared<DinoDecoderLayer>(opt_, gen));
   ref_point_head = register_module("ref_point_head", std::make_shared<DetrMLP>(2 * C, C, C, 2, gen));
@@ -97,14 +97,14 @@ DinoDecoderOutput DinoTransformerDecoder::forward(const Tensor& tgt, const Tenso
                                                   const Tensor& valid_ratios, const Tensor& attn_mask) {
   const int64_t C = opt_.embed_dim, L = opt_.num_levels;
   if (tgt.dim() != 3 || tgt.size(2) != C)
-    throw std::invalid_argument(std::string(kName) + ": expected `tgt` (B, Q, " + str(C) + "), got " +
+    throw std::invalid_argument(std::string(kDinoDecoderName) + ": expected `tgt` (B, Q, " + dino_decoder_str(C) + "), got " +
                                 shape_str(tgt.shape()));
   const int64_t B = tgt.size(0), Q = tgt.size(1);
   if (reference_boxes.shape() != Shape{B, Q, 4})
-    throw std::invalid_argument(std::string(kName) + ": expected `reference_boxes` (" + str(B) + ", " + str(Q) +
+    throw std::invalid_argument(std::string(kDinoDecoderName) + ": expected `reference_boxes` (" + dino_decoder_str(B) + ", " + dino_decoder_str(Q) +
                                 ", 4), got " + shape_str(reference_boxes.shape()));
   if (valid_ratios.shape() != Shape{B, L, 2})
-    throw std::invalid_argument(std::string(kName) + ": expected `valid_ratios` (" + str(B) + ", " + str(L) +
+    throw std::invalid_argument(std::string(kDinoDecoderName) + ": expected `valid_ratios` (" + dino_decoder_str(B) + ", " + dino_decoder_str(L) +
                                 ", 2), got " + shape_str(valid_ratios.shape()));
   // (B, 1, L, 4): the box scaled into the valid part of every level
   const Tensor ratios4 = cat({valid_ratios, valid_ratios}, -1).unsqueeze(1).to(tgt.dtype());

@@ -18,9 +18,9 @@ namespace rv::models::det {
 
 namespace {
 
-constexpr const char* kName = "DinoTransformer";
+constexpr const char* kDinoTransformerName = "DinoTransformer";
 
-std::string str(int64_t v) { return std::to_string(v); }
+std::string dino_transformer_str(int64_t v) { return std::to_string(v); }
 
 DinoEncoderOptions encoder_options(const DinoTransformerOptions& o) {
   DinoEncoderOptions e;
@@ -45,8 +45,8 @@ DinoDecoderOptions decoder_options(const DinoTransformerOptions& o) {
 
 DinoTransformer::DinoTransformer(const DinoTransformerOptions& options, Generator& gen) : opt_(options) {
   if (opt_.num_queries < 1 || opt_.num_levels < 1)
-    throw std::invalid_argument(std::string(kName) + ": expected num_queries >= 1 and num_levels >= 1, got " +
-                                str(opt_.num_queries) + " and " + str(opt_.num_levels));
+    throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected num_queries >= 1 and num_levels >= 1, got " +
+                                dino_transformer_str(opt_.num_queries) + " and " + dino_transformer_str(opt_.num_levels));
   const int64_t C = opt_.embed_dim;
   encoder = register_module("encoder", std::make_shared<DinoTransformerEncoder>(encoder_options(opt_), gen));
   decoder = register_module("decoder", std::make_shared<DinoTransformerDecoder>(decoder_options(opt_), gen));
@@ -70,24 +70,24 @@ DinoTransformerOutput DinoTransformer::forward(const std::vector<Tensor>& featur
                                                const std::vector<Tensor>& pos_embeds, const DinoDenoisingQueries& dn) {
   const int64_t L = opt_.num_levels, C = opt_.embed_dim;
   if (int64_t(features.size()) != L || masks.size() != features.size() || pos_embeds.size() != features.size())
-    throw std::invalid_argument(std::string(kName) + ": expected " + str(L) + " levels of features, masks and "
-                                "position embeddings, got " + str(int64_t(features.size())) + ", " +
-                                str(int64_t(masks.size())) + " and " + str(int64_t(pos_embeds.size())));
+    throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected " + dino_transformer_str(L) + " levels of features, masks and "
+                                "position embeddings, got " + dino_transformer_str(int64_t(features.size())) + ", " +
+                                dino_transformer_str(int64_t(masks.size())) + " and " + dino_transformer_str(int64_t(pos_embeds.size())));
   const int64_t B = features[0].dim() == 4 ? features[0].size(0) : -1;
   LevelShapes shapes;
   std::vector<Tensor> src, pos, mflat;
   for (int64_t l = 0; l < L; ++l) {
     const Tensor& f = features[size_t(l)];
     if (f.dim() != 4 || f.size(0) != B || f.size(1) != C)
-      throw std::invalid_argument(std::string(kName) + ": expected features (B, " + str(C) + ", H, W) with one B, got " +
-                                  "level " + str(l) + ": " + shape_str(f.shape()));
+      throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected features (B, " + dino_transformer_str(C) + ", H, W) with one B, got " +
+                                  "level " + dino_transformer_str(l) + ": " + shape_str(f.shape()));
     const int64_t H = f.size(2), W = f.size(3);
     if (masks[size_t(l)].shape() != Shape{B, H, W} || masks[size_t(l)].dtype() != DType::boolean)
-      throw std::invalid_argument(std::string(kName) + ": expected mask " + str(l) + " bool (" + str(B) + ", " + str(H) +
-                                  ", " + str(W) + "), got " + dtype_name(masks[size_t(l)].dtype()) + " " +
+      throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected mask " + dino_transformer_str(l) + " bool (" + dino_transformer_str(B) + ", " + dino_transformer_str(H) +
+                                  ", " + dino_transformer_str(W) + "), got " + dtype_name(masks[size_t(l)].dtype()) + " " +
                                   shape_str(masks[size_t(l)].shape()));
     if (pos_embeds[size_t(l)].shape() != f.shape())
-      throw std::invalid_argument(std::string(kName) + ": expected position embedding " + str(l) + " of shape " +
+      throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected position embedding " + dino_transformer_str(l) + " of shape " +
                                   shape_str(f.shape()) + ", got " + shape_str(pos_embeds[size_t(l)].shape()));
     shapes.emplace_back(H, W);
     // (B, C, H, W) -> (B, H W, C)
@@ -113,8 +113,8 @@ DinoTransformerOutput DinoTransformer::forward(const std::vector<Tensor>& featur
   if (dn.tgt.defined()) {
     if (dn.tgt.dim() != 3 || dn.tgt.size(0) != B || dn.tgt.size(2) != C ||
         dn.ref_logits.shape() != Shape{B, dn.tgt.size(1), 4})
-      throw std::invalid_argument(std::string(kName) + ": expected denoising tgt (" + str(B) + ", Q_dn, " + str(C) +
-                                  ") and ref_logits (" + str(B) + ", Q_dn, 4), got " + shape_str(dn.tgt.shape()) +
+      throw std::invalid_argument(std::string(kDinoTransformerName) + ": expected denoising tgt (" + dino_transformer_str(B) + ", Q_dn, " + dino_transformer_str(C) +
+                                  ") and ref_logits (" + dino_transformer_str(B) + ", Q_dn, 4), got " + shape_str(dn.tgt.shape()) +
                                   " and " + shape_str(dn.ref_logits.shape()));
     tgt = cat({dn.tgt, tgt}, 1);
     ref = cat({sigmoid(dn.ref_logits).detach(), ref}, 1);
