@@ -9,8 +9,6 @@
 // step is refused; a failing collective is rethrown by finish(); and a stuck one ends the
 // process through the watchdog, naming the collective, the step and the rank.
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@
 #include "engine/ops/matmul.h"
 #include "engine/ops/reduce.h"
 #include "engine/tensor.h"
+#include "tests/support/tcp_ranks.h"
 #include "train/distributed/communicator.h"
 #include "train/distributed/grad_sync.h"
 #include "train/distributed/launch_env.h"
@@ -43,46 +42,9 @@ using namespace rv;
 using namespace rv::train::dist;
 using Clock = std::chrono::steady_clock;
 
-int free_port_pair() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port) - 1;  // MASTER_PORT; the rendezvous binds MASTER_PORT + 1
-}
-
-LaunchLayout layout(int rank, int world, int port) {
-  LaunchLayout l;
-  l.launcher = Launcher::torchrun;
-  l.rank = rank;
-  l.world_size = world;
-  l.local_rank = rank;
-  l.local_world_size = world;
-  l.master_addr = "127.0.0.1";
-  l.master_port = port;
-  return l;
-}
-
-// body(comm) on `world` threads, one TcpCommunicator each; errors collected per rank.
+// body(comm) on `world` TCP ranks that are threads (tests/support/tcp_ranks.h); errors per rank.
 std::vector<std::string> run_ranks(int world, const std::function<void(Communicator&)>& body) {
-  const int port = free_port_pair();
-  std::vector<std::string> errors(static_cast<size_t>(world));
-  std::vector<std::thread> threads;
-  for (int r = 0; r < world; ++r)
-    threads.emplace_back([&, r] {
-      try {
-        TcpCommunicator c(layout(r, world, port), 10);
-        body(c);
-      } catch (const std::exception& e) {
-        errors[size_t(r)] = e.what();
-      }
-    });
-  for (auto& t : threads) t.join();
-  return errors;
+  return rv::test::run_tcp_ranks(world, [&](std::shared_ptr<Communicator> c) { body(*c); }, 10);
 }
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
