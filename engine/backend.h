@@ -47,6 +47,7 @@ struct MemoryStats {
   size_t allocations = 0;      // allocate() calls since start
   size_t cache_hits = 0;       // ... served from the cache
   size_t device_mallocs = 0;   // ... that went to the device allocator (cudaMalloc)
+  size_t waiting_for_streams = 0;  // freed bytes not reusable yet: other streams may still use them (record_stream)
   bool caching = true;         // false when the cache is bypassed (ROPEVIT_CUDA_ALLOC=plain)
 };
 

@@ -1,126 +1,116 @@
-// caching_allocator.cpp: the per-(stream, size class) free lists (see caching_allocator.h).
+// caching_allocator.cpp: BlockPool (block_pool.h) wired to the CUDA runtime: cudaMalloc / cudaFree
+// on the allocator's device, and a pool of events for the blocks that other streams used.
 #include "cuda/allocator/caching_allocator.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cuda/runtime/check.h"
 #include "cuda/runtime/device.h"
 
 namespace rv::cuda {
 
-namespace {
-
-constexpr size_t kSmallStep = 512;             // cudaMalloc aligns to 256; 512 keeps classes few
-constexpr size_t kLargeFrom = size_t(1) << 20; // from 1 MiB: 8 classes per power of two
-
-std::string mib(size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; }
-
-}  // namespace
-
-size_t CachingAllocator::size_class(size_t nbytes) {
-  if (nbytes < kLargeFrom) return nbytes == 0 ? kSmallStep : (nbytes + kSmallStep - 1) / kSmallStep * kSmallStep;
-  const int p = 63 - __builtin_clzll(static_cast<unsigned long long>(nbytes));
-  const size_t step = size_t(1) << (p - 3);
-  return (nbytes + step - 1) / step * step;
-}
-
-CachingAllocator::CachingAllocator(int device, bool caching) : device_(device), caching_(caching) {
-  stats_.caching = caching;
-}
-
-void* CachingAllocator::device_malloc(size_t bytes) {
-  DeviceGuard g(device_);
-  void* p = nullptr;
-  cudaError_t err = cudaMalloc(&p, bytes);
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();  // clear it, then give the cache back and try once more
-    empty_cache_locked();
-    err = cudaMalloc(&p, bytes);
+class CachingAllocator::CudaCalls final : public DeviceMemoryCalls {
+ public:
+  explicit CudaCalls(int device) : device_(device) {}
+  ~CudaCalls() override {
+    for (cudaEvent_t e : spare_events_) cudaEventDestroy(e);  // no throwing from here
   }
-  if (err == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
+
+  void* malloc_bytes(size_t bytes) override {
+    DeviceGuard g(device_);
+    void* p = nullptr;
+    const cudaError_t err = cudaMalloc(&p, bytes);
+    if (err == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // clear it: the pool empties its cache and retries, or reports
+      return nullptr;
+    }
+    if (err != cudaSuccess) throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
+    return p;
+  }
+  void free_bytes(void* p) override {
+    DeviceGuard g(device_);
+    RV_CUDA_CHECK(cudaFree(p));
+  }
+  // Events are reused: cudaEventCreate costs a driver call, and a step may free many blocks.
+  EventHandle record_event(StreamHandle stream) override {
+    DeviceGuard g(device_);
+    cudaEvent_t e = nullptr;
+    if (spare_events_.empty()) {
+      RV_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    } else {
+      e = spare_events_.back();
+      spare_events_.pop_back();
+    }
+    RV_CUDA_CHECK(cudaEventRecord(e, static_cast<cudaStream_t>(const_cast<void*>(stream))));
+    return e;
+  }
+  bool event_done(EventHandle e) override {
+    const cudaError_t err = cudaEventQuery(static_cast<cudaEvent_t>(e));
+    if (err == cudaErrorNotReady) {
+      cudaGetLastError();  // "not ready" is an answer, not an error to leave behind
+      return false;
+    }
+    if (err != cudaSuccess) throw_cuda_error(err, "cudaEventQuery", __FILE__, __LINE__);
+    return true;
+  }
+  void event_wait(EventHandle e) override { RV_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(e))); }
+  void release_event(EventHandle e) override { spare_events_.push_back(static_cast<cudaEvent_t>(e)); }
+  std::string memory_report() override {
+    DeviceGuard g(device_);
     size_t free_b = 0, total_b = 0;
-    cudaMemGetInfo(&free_b, &total_b);
-    throw std::runtime_error("cuda:" + std::to_string(device_) + ": out of memory allocating " + std::to_string(bytes) +
-                             " bytes (tensors hold " + mib(stats_.allocated) + ", reserved " + mib(stats_.reserved) +
-                             ", device free " + mib(free_b) + " of " + mib(total_b) + ")");
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+      cudaGetLastError();
+      return "";
+    }
+    return "device free " + std::to_string(free_b >> 20) + " MiB of " + std::to_string(total_b >> 20) + " MiB";
   }
-  if (err != cudaSuccess) throw_cuda_error(err, "cudaMalloc", __FILE__, __LINE__);
-  ++stats_.device_mallocs;
-  stats_.reserved += bytes;
-  stats_.peak_reserved = std::max(stats_.peak_reserved, stats_.reserved);
-  return p;
-}
+
+ private:
+  int device_;
+  std::vector<cudaEvent_t> spare_events_;
+};
+
+CachingAllocator::CachingAllocator(int device, bool caching)
+    : calls_(std::make_unique<CudaCalls>(device)),
+      pool_(std::make_unique<BlockPool>(*calls_, caching, "cuda:" + std::to_string(device))) {}
+
+// The pool first (it refers to the calls), as the members' order does by itself; spelled out here
+// because CudaCalls is complete only in this file.
+CachingAllocator::~CachingAllocator() { pool_.reset(); }
 
 void* CachingAllocator::allocate(size_t nbytes, cudaStream_t stream) {
-  const size_t cls = caching_ ? size_class(nbytes) : std::max<size_t>(nbytes, 1);
   std::lock_guard<std::mutex> lock(mu_);
-  ++stats_.allocations;
-  void* p = nullptr;
-  if (caching_) {
-    auto it = free_.find(FreeKey{stream, cls});
-    if (it != free_.end() && !it->second.empty()) {
-      p = it->second.back();  // the most recently freed: likeliest to be in L2 still
-      it->second.pop_back();
-      ++stats_.cache_hits;
-    }
-  }
-  if (!p) p = device_malloc(cls);
-  live_.emplace(p, Block{cls, nbytes, stream});
-  stats_.allocated += cls;
-  stats_.requested += nbytes;
-  stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
-  return p;
+  return pool_->allocate(nbytes, stream);
 }
 
 void CachingAllocator::free(void* p) {
   if (!p) return;
   std::lock_guard<std::mutex> lock(mu_);
-  auto it = live_.find(p);
-  if (it == live_.end())
-    throw std::logic_error("cuda allocator: free of a pointer it did not hand out (double free?)");
-  const Block b = it->second;
-  live_.erase(it);
-  stats_.allocated -= b.size;
-  stats_.requested -= b.requested;
-  if (caching_) {
-    free_[FreeKey{b.stream, b.size}].push_back(p);
-    return;
-  }
-  DeviceGuard g(device_);
-  RV_CUDA_CHECK(cudaFree(p));
-  stats_.reserved -= b.size;
+  pool_->free(p);
 }
 
-void CachingAllocator::empty_cache_locked() {
-  DeviceGuard g(device_);
-  for (auto& [key, blocks] : free_) {
-    for (void* p : blocks) {
-      RV_CUDA_CHECK(cudaFree(p));
-      stats_.reserved -= key.second;
-    }
-  }
-  free_.clear();
+void CachingAllocator::record_stream(const void* p, cudaStream_t stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  pool_->record_stream(p, stream);
 }
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
-  empty_cache_locked();
+  pool_->empty_cache();
 }
 
 backend::MemoryStats CachingAllocator::stats() {
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  return pool_->stats();
 }
 
 void CachingAllocator::reset_peak() {
   std::lock_guard<std::mutex> lock(mu_);
-  stats_.peak_allocated = stats_.allocated;
-  stats_.peak_reserved = stats_.reserved;
+  pool_->reset_peak();
 }
 
 CachingAllocator& device_allocator(int device) {

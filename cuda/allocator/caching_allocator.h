@@ -4,27 +4,24 @@
 // synchronises the whole device. A training step allocates the same sizes step after step, so
 // a freed block is kept and handed out again instead.
 //
-// What: a request is rounded up to a size class (multiples of 512 bytes below 1 MiB, then 8
-// classes per power of two: at most 12.5% slack). A freed block goes onto the free list of its
-// (stream, size class); an allocation on that stream takes one from there first. Reuse on the
-// same stream is safe without any sync: every kernel that used the block was queued on that
-// stream before any kernel that will use it next. (A block used on another stream would need
-// an event before it is freed; nothing does that yet.)
+// What: the policy lives in block_pool.h (size classes, free lists per (stream, size class),
+// statistics, the out-of-memory retry); this class gives it a mutex and the CUDA calls (cudaMalloc,
+// cudaFree, pooled events). A block freed on the stream it was allocated for is reused at once;
+// one that another stream used (record_stream) waits for an event on that stream first.
 //
-// Statistics (backend::MemoryStats): allocated, reserved, peaks, requested bytes, hits.
-// ROPEVIT_CUDA_ALLOC=plain in the environment bypasses the cache: every allocation is a
-// cudaMalloc and every free a cudaFree (to hunt memory bugs with compute-sanitizer). When
-// cudaMalloc fails the cache is emptied and the call retried once before reporting out of memory.
+// Statistics (backend::MemoryStats): allocated, reserved, peaks, requested bytes, hits, bytes
+// waiting for other streams. ROPEVIT_CUDA_ALLOC=plain in the environment bypasses the cache:
+// every allocation is a cudaMalloc and every free a cudaFree (to hunt memory bugs with
+// compute-sanitizer). When cudaMalloc fails the cache is emptied and the call retried once
+// before reporting out of memory.
 #pragma once
 #include <cuda_runtime.h>
 
 #include <cstddef>
-#include <map>
+#include <memory>
 #include <mutex>
-#include <unordered_map>
-#include <utility>
-#include <vector>
 
+#include "cuda/allocator/block_pool.h"
 #include "engine/backend.h"
 
 namespace rv::cuda {
@@ -33,36 +30,29 @@ class CachingAllocator {
  public:
   // `caching` false: the plain mode (ROPEVIT_CUDA_ALLOC=plain).
   CachingAllocator(int device, bool caching);
+  ~CachingAllocator();
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
   // At least `nbytes` (0 gives a valid, unique block) for work queued on `stream`.
   void* allocate(size_t nbytes, cudaStream_t stream);
   void free(void* p);  // a block from allocate(), or nullptr
+  // Work queued on `stream` uses the block holding `p` (any address inside a live block): when the
+  // block is freed it is not handed out again before that work is done. Call it after queuing the
+  // work, before the block can be freed. PyTorch's Tensor.record_stream.
+  void record_stream(const void* p, cudaStream_t stream);
 
   backend::MemoryStats stats();
   void reset_peak();
-  void empty_cache();  // cudaFree of every cached block
+  void empty_cache();  // cudaFree of every cached block (waits for blocks other streams still use)
 
-  static size_t size_class(size_t nbytes);
+  static size_t size_class(size_t nbytes) { return BlockPool::size_class(nbytes); }
 
  private:
-  struct Block {
-    size_t size;       // its size class
-    size_t requested;  // what the caller asked for
-    cudaStream_t stream;
-  };
-  using FreeKey = std::pair<cudaStream_t, size_t>;
-
-  void* device_malloc(size_t bytes);  // with one retry after emptying the cache
-  void empty_cache_locked();
-
-  int device_;
-  bool caching_;
+  class CudaCalls;
+  std::unique_ptr<CudaCalls> calls_;
   std::mutex mu_;
-  std::unordered_map<void*, Block> live_;
-  std::map<FreeKey, std::vector<void*>> free_;
-  backend::MemoryStats stats_;
+  std::unique_ptr<BlockPool> pool_;
 };
 
 // The allocator of `device`, made on first use (caching unless ROPEVIT_CUDA_ALLOC=plain).

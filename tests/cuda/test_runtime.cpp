@@ -1,13 +1,17 @@
 // test_runtime.cpp: the CUDA runtime pieces: host <-> device round trips (pinned, chunked),
 // device-side factories and fills, the caching allocator's reuse and statistics, the error
-// checks, and the "not implemented on cuda:0 yet" errors. Skipped (exit 77) without a GPU.
+// checks, record_stream (a block another stream used waits for it), and the "not implemented on
+// cuda:0 yet" errors. Skipped (exit 77) without a GPU.
 #include <doctest/doctest.h>
 
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 
 #include "cuda/allocator/caching_allocator.h"
 #include "cuda/runtime/check.h"
@@ -156,6 +160,54 @@ TEST_CASE("caching allocator: size classes, the plain mode, a foreign pointer") 
   CHECK(!st.caching);
   int on_host = 0;
   CHECK_THROWS_AS(plain.free(&on_host), std::logic_error);
+}
+
+namespace {
+// Holds a stream busy until released: a host function queued on it spins on a flag.
+struct StreamGate {
+  std::atomic<bool> open{false};
+  static void CUDART_CB hold(void* self) {
+    auto* g = static_cast<StreamGate*>(self);
+    while (!g->open.load()) std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+};
+}  // namespace
+
+TEST_CASE("caching allocator: record_stream keeps a block from its next owner until the other stream is done") {
+  cuda::CachingAllocator alloc(0, /*caching=*/true);
+  cudaStream_t compute = cuda::compute_stream(0), other = nullptr;
+  RV_CUDA_CHECK(cudaStreamCreateWithFlags(&other, cudaStreamNonBlocking));
+  StreamGate gate;
+  void* p = alloc.allocate(size_t(1) << 20, compute);
+  RV_CUDA_CHECK(cudaLaunchHostFunc(other, &StreamGate::hold, &gate));  // "a collective still running"
+  RV_CUDA_CHECK(cudaMemsetAsync(p, 0, size_t(1) << 20, other));        // the other stream uses p
+  alloc.record_stream(static_cast<char*>(p) + 4096, other);            // any address inside the block
+  alloc.free(p);
+  CHECK(alloc.stats().waiting_for_streams == size_t(1) << 20);
+  void* q = alloc.allocate(size_t(1) << 20, compute);  // the other stream is busy: a fresh block
+  CHECK(q != p);
+  gate.open = true;
+  RV_CUDA_CHECK(cudaStreamSynchronize(other));
+  void* r = alloc.allocate(size_t(1) << 20, compute);  // its event has completed: p again
+  CHECK(r == p);
+  CHECK(alloc.stats().waiting_for_streams == 0);
+  CHECK(alloc.stats().cache_hits == 1);
+  // A block freed while the other stream is busy goes back to the device on empty_cache (it waits).
+  gate.open = false;
+  RV_CUDA_CHECK(cudaLaunchHostFunc(other, &StreamGate::hold, &gate));
+  alloc.record_stream(r, other);
+  alloc.free(r);
+  alloc.free(q);
+  std::thread opener([&gate] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    gate.open = true;
+  });
+  alloc.empty_cache();
+  opener.join();
+  CHECK(alloc.stats().reserved == 0);
+  CHECK_THROWS_AS(alloc.record_stream(p, other), std::logic_error);  // freed: in no live block
+  RV_CUDA_CHECK(cudaStreamSynchronize(other));
+  RV_CUDA_CHECK(cudaStreamDestroy(other));
 }
 
 TEST_CASE("error checks name the call or kernel, the file and the line") {

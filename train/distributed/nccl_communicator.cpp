@@ -12,6 +12,7 @@
 #include <chrono>
 #include <thread>
 
+#include "cuda/allocator/caching_allocator.h"
 #include "cuda/runtime/check.h"
 #include "cuda/runtime/stream.h"
 #endif
@@ -81,6 +82,11 @@ class NcclCommunicator final : public Communicator {
     RV_CUDA_CHECK(cudaEventRecord(before_, compute));
     RV_CUDA_CHECK(cudaStreamWaitEvent(stream_, before_, 0));
     check(ncclAllReduce(data, data, size_t(count), t, ncclSum, comm_, stream_), "ncclAllReduce");
+    // Until wait_deferred() nothing orders the compute stream after this collective, so a bucket
+    // freed in between (a GradientSync torn down by an exception mid-backward) must not be handed
+    // to a kernel on the compute stream before NCCL is done with it. (fenced() calls need no such
+    // note: the compute stream waits for them at once.)
+    rv::cuda::device_allocator(device_).record_stream(data, stream_);
   }
   void wait_deferred() override {  // the second half: compute waits for all that stream_ holds
     RV_CUDA_CHECK(cudaEventRecord(after_, stream_));

@@ -23,7 +23,9 @@
 // all_reduce_sum_deferred (GradientSync's overlapped buckets) records only the first fence, so the
 // kernels queued after it overlap the reduction; wait_deferred() then adds the second fence for
 // everything the comm stream holds (the caller must not touch the buffers on the compute stream
-// before).
+// before). Its buffer is also marked with the caching allocator's record_stream, so that freeing
+// it before wait_deferred() (an exception mid-backward) cannot hand the block to a compute-stream
+// kernel while NCCL still writes it.
 // barrier() waits for the comm stream (polling NCCL's asynchronous error state, so a failed peer
 // ends it with an error), then does a host barrier; as every collective, it runs under the
 // watchdog (watchdog.h), whose timeout therefore covers every queued NCCL collective there.
