@@ -101,6 +101,12 @@ class CudaBackend final : public backend::DeviceBackend {
   Tensor index_select_backward(const Tensor& g, int64_t dim, const Tensor& index, const Shape& x_shape) override;
   Tensor im2col(const Tensor& x, const ConvWindow& win) override;
   Tensor col2im(const Tensor& cols, const Shape& x_shape, const ConvWindow& win) override;
+  // ---- convolution by cuDNN (backend_conv.cpp) ----------------------------------------------
+  void set_conv_impl(ConvImpl impl) override;
+  ConvImpl conv_impl() const override;
+  Tensor conv2d_forward(const Tensor& x, const Tensor& w, const ConvWindow& win) override;
+  Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const Shape& x_shape, const ConvWindow& win) override;
+  Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const Shape& w_shape, const ConvWindow& win) override;
   Tensor pool2d(const Tensor& x, const PoolWindows& win, Tensor* indices) override;
   Tensor pool2d_backward(const Tensor& g, const PoolWindows& win, const Tensor& indices) override;
 

@@ -280,6 +280,20 @@ Tensor DeviceBackend::im2col(const Tensor& x, const ConvWindow&) { throw_not_imp
 Tensor DeviceBackend::col2im(const Tensor& cols, const Shape&, const ConvWindow&) {
   throw_not_implemented("conv2d backward", cols.device());
 }
+void DeviceBackend::set_conv_impl(ConvImpl impl) {
+  if (impl != ConvImpl::ours)
+    throw std::runtime_error("conv2d: this backend has no vendor convolution library (only ours)");
+}
+DeviceBackend::ConvImpl DeviceBackend::conv_impl() const { return ConvImpl::ours; }
+Tensor DeviceBackend::conv2d_forward(const Tensor& x, const Tensor&, const ConvWindow&) {
+  throw_not_implemented("conv2d (vendor library)", x.device());
+}
+Tensor DeviceBackend::conv2d_input_grad(const Tensor& dy, const Tensor&, const Shape&, const ConvWindow&) {
+  throw_not_implemented("conv2d input gradient (vendor library)", dy.device());
+}
+Tensor DeviceBackend::conv2d_weight_grad(const Tensor& x, const Tensor&, const Shape&, const ConvWindow&) {
+  throw_not_implemented("conv2d weight gradient (vendor library)", x.device());
+}
 Tensor DeviceBackend::pool2d(const Tensor& x, const PoolWindows& win, Tensor*) {
   throw_not_implemented(win.mode == PoolWindows::Mode::max ? "max_pool2d" : "avg_pool2d", x.device());
 }

@@ -317,6 +317,24 @@ class DeviceBackend {
   // the entries of cols (as im2col's result; any strides) that im2col copied from it. A gather
   // (one thread per pixel), so deterministic. Fresh and contiguous, cols' dtype.
   virtual Tensor col2im(const Tensor& cols, const std::vector<int64_t>& x_shape, const ConvWindow& win);
+  // Which implementation runs conv2d / conv_transpose2d on this backend: ours (im2col + our GEMM,
+  // engine/ops/conv_device.cpp) or the vendor library through the three entries below (cuDNN on
+  // CUDA). Default: ours, or the ROPEVIT_CONV environment variable (ours|cudnn). Asking for cudnn
+  // where the build has none throws an error saying so (so does the variable, at the first conv).
+  enum class ConvImpl : uint8_t { ours, cudnn };
+  virtual void set_conv_impl(ConvImpl impl);
+  virtual ConvImpl conv_impl() const;
+  // The three convolutions of conv2d by the vendor library, without bias; G = win.groups, (Ho, Wo)
+  // = (win.Ho, win.Wo). Inputs any strides, one dtype (f32; bf16 / f64 where the library has
+  // them); results fresh, contiguous, that dtype. Deterministic algorithms only.
+  //   y  (B, O, Ho, Wo)     = conv(x (B, C, H, W), w (O, C/G, KH, KW))
+  //   dx (x_shape)          = its input gradient from dy (B, O, Ho, Wo)  (= conv_transpose2d's forward)
+  //   dw (w_shape)          = its weight gradient from x and dy
+  virtual Tensor conv2d_forward(const Tensor& x, const Tensor& w, const ConvWindow& win);
+  virtual Tensor conv2d_input_grad(const Tensor& dy, const Tensor& w, const std::vector<int64_t>& x_shape,
+                                   const ConvWindow& win);
+  virtual Tensor conv2d_weight_grad(const Tensor& x, const Tensor& dy, const std::vector<int64_t>& w_shape,
+                                    const ConvWindow& win);
 
   // A 2-D pooling call over P planes (H, W) -> (OH, OW), as engine/ops/pool.cpp describes it:
   // output row oh reads input rows lo, lo + step_h, ... < hi from hspan[3*oh .. 3*oh+2] = (lo, hi,

@@ -18,6 +18,7 @@ What each case runs in PyTorch (the aten kernel a training step would call):
   adamw step          torch.optim.AdamW(fused=True) over ViT-S's parameter shapes
   grad l2 norm        torch._foreach_norm then the norm of the norms (clip_grad_norm_'s way)
   matmul / sgemm      torch.mm (cuBLAS SGEMM)
+  conv2d              F.conv2d (cuDNN, TF32 off), forward, and forward + autograd.grad (dx, dweight)
 
 Writes {"ms": {key: median ms}, "device": name, "torch": version} as JSON (--out), for
 `ropevit bench kernels --torch FILE`. Needs a CUDA GPU.
@@ -222,6 +223,22 @@ def define_cases():
     def _():
         a, b = randn(4096, 4096, seed=32), randn(4096, 4096, seed=33)
         return lambda: torch.mm(a, b)
+
+    # Convolutions: F.conv2d (cuDNN, TF32 off), forward alone and forward + backward (dx, dweight).
+    convs = [("vit_b16", "patch_embed", (B, 3, 224, 224), (768, 3, 16, 16), 16, 0),
+             ("upernet", "3x3", (8, 512, 64, 64), (512, 512, 3, 3), 1, 1)]
+    for bwd in (False, True):
+        for group, label, xs, ws, stride, pad in convs:
+            @case(group, "conv2d %s %s %sx%s/%d" % (label, "fwd+bwd" if bwd else "fwd", dims(*xs), dims(*ws), stride))
+            def _(xs=xs, ws=ws, stride=stride, pad=pad, bwd=bwd):
+                x, w = randn(*xs, seed=40), randn(*ws, seed=41)
+                if not bwd:
+                    return lambda: F.conv2d(x, w, stride=stride, padding=pad)
+                x.requires_grad_(True)
+                w.requires_grad_(True)
+                Ho, Wo = (xs[2] + 2 * pad - ws[2]) // stride + 1, (xs[3] + 2 * pad - ws[3]) // stride + 1
+                gy = randn(xs[0], ws[0], Ho, Wo, seed=42)
+                return lambda: torch.autograd.grad(F.conv2d(x, w, stride=stride, padding=pad), (x, w), gy)
 
 
 def main():

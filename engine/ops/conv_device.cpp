@@ -19,8 +19,18 @@
 // deterministic, so the whole convolution is.
 //
 // Memory: cols holds KH*KW copies of the input (x 9 for UperNet's 3x3 convs), kept for the
-// backward of the product. cuDNN (implicit GEMM) would avoid it; it is not used yet (it ships
-// only inside PyTorch's wheel here, not with the toolkit; see docs/kernels.md).
+// backward of the product. cuDNN (implicit GEMM) avoids it.
+//
+// The vendor library (backend conv_impl() == cudnn: ROPEVIT_CONV=cudnn), for both ops and every
+// window, patch embedding included:
+//   conv2d:           y  = conv2d_forward(x, w)            (+ bias, by add: its gradient a sum)
+//                     dx = conv2d_input_grad(dy, w),  dw = conv2d_weight_grad(x, dy)
+//   conv_transpose2d: it IS the input gradient of the adjoint conv2d (Cout -> Cin, same weight),
+//                     so y  = conv2d_input_grad(x, w)   (x plays that conv's dy)
+//                     dx = conv2d_forward(dy, w)        (the adjoint conv applied to dy)
+//                     dw = conv2d_weight_grad(dy, x)    (that conv's input is dy, its dy is x)
+// Mixed dtypes are promoted first (to(), recorded), as the CPU op does. A transpose whose
+// output_padding reaches its stride (see adjoint_fits) stays on our path.
 #include "engine/ops/conv_device.h"
 
 #include <stdexcept>
@@ -66,12 +76,67 @@ Tensor col2im_op(const Tensor& cols, const Shape& x_shape, const ConvWindow& win
   return y;
 }
 
+// The inputs in their promoted dtype (x, w, bias), for the vendor path.
+DType vendor_conv_dtype(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  DType dt = promote_types(x.dtype(), w.dtype());
+  return bias.defined() ? promote_types(dt, bias.dtype()) : dt;
+}
+Tensor as_dtype(const Tensor& t, DType dt) { return !t.defined() || t.dtype() == dt ? t : t.to(dt); }
+
+// conv2d (no bias) by the backend's library, one recorded op over x and w.
+Tensor vendor_conv2d_op(const Tensor& x, const Tensor& w, const ConvWindow& win) {
+  Tensor y = backend::get(x.device()).conv2d_forward(x.detach(), w.detach(), win);
+  if (auto rec = autograd::Recorder("conv2d", {x, w})) {
+    const Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();
+    const Tensor sw = rec.needs(0) ? rec.save(w) : Tensor();
+    const Shape xs = x.shape(), ws = w.shape();
+    rec.finish(y, [sx, sw, xs, ws, win](const Tensor& g, const Needs& n) -> Grads {
+      backend::DeviceBackend& b = backend::get(g.device());
+      return {n[0] ? b.conv2d_input_grad(g, sw, xs, win) : Tensor(), n[1] ? b.conv2d_weight_grad(sx, g, ws, win) : Tensor()};
+    });
+  }
+  return y;
+}
+
+// conv_transpose2d (no bias) = the input gradient of the adjoint conv2d, whose window is `win`
+// and whose input shape is y_shape (B, Cout, Ho, Wo).
+Tensor vendor_conv_transpose2d_op(const Tensor& x, const Tensor& w, const Shape& y_shape, const ConvWindow& win) {
+  Tensor y = backend::get(x.device()).conv2d_input_grad(x.detach(), w.detach(), y_shape, win);
+  if (auto rec = autograd::Recorder("conv_transpose2d", {x, w})) {
+    const Tensor sx = rec.needs(1) ? rec.save(x) : Tensor();
+    const Tensor sw = rec.needs(0) ? rec.save(w) : Tensor();
+    const Shape ws = w.shape();
+    rec.finish(y, [sx, sw, ws, win](const Tensor& g, const Needs& n) -> Grads {
+      backend::DeviceBackend& b = backend::get(g.device());
+      return {n[0] ? b.conv2d_forward(g, sw, win) : Tensor(), n[1] ? b.conv2d_weight_grad(g, sx, ws, win) : Tensor()};
+    });
+  }
+  return y;
+}
+
+// Whether conv_transpose2d's output length `out` is one the adjoint conv2d maps back onto `in`
+// (floor((out + 2 pad - dil (K - 1) - 1) / stride) + 1 == in). Not so when output_padding is at
+// least the stride (allowed while it is below the dilation: stride 1, dilation 2, output_padding
+// 1): a conv2d descriptor cannot say that, so such a transpose stays on our path.
+bool adjoint_fits(int64_t in, int64_t out, int64_t K, int64_t stride, int64_t pad, int64_t dil) {
+  return (out + 2 * pad - dil * (K - 1) - 1) / stride + 1 == in;
+}
+
+bool use_vendor_conv(const Tensor& x) {
+  return backend::get(x.device()).conv_impl() == backend::DeviceBackend::ConvImpl::cudnn;
+}
+
 }  // namespace
 
 Tensor conv2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, bool patch_embed, const ConvWindow& win) {
   check_conv_devices("conv2d", x, w, bias);
   const int64_t B = x.size(0), C = x.size(1), O = w.size(0), KH = w.size(2), KW = w.size(3);
   const int64_t Ho = win.Ho, Wo = win.Wo, G = win.groups;
+  if (use_vendor_conv(x)) {
+    const DType dt = vendor_conv_dtype(x, w, bias);
+    const Tensor y = vendor_conv2d_op(as_dtype(x, dt), as_dtype(w, dt), win);
+    return bias.defined() ? add(y, as_dtype(bias, dt).reshape({1, O, 1, 1})) : y;
+  }
   if (patch_embed) {
     const Tensor cropped = x.narrow(2, 0, Ho * KH).narrow(3, 0, Wo * KW);
     const Tensor patches =
@@ -95,6 +160,12 @@ Tensor conv_transpose2d_on_device(const Tensor& x, const Tensor& w, const Tensor
                                   int64_t Wo, const ConvWindow& win) {
   check_conv_devices("conv_transpose2d", x, w, bias);
   const int64_t B = x.size(0), Cin = x.size(1), H = x.size(2), W = x.size(3), KH = w.size(2), KW = w.size(3);
+  if (use_vendor_conv(x) && adjoint_fits(H, Ho, KH, win.stride_h, win.pad_h, win.dil_h) &&
+      adjoint_fits(W, Wo, KW, win.stride_w, win.pad_w, win.dil_w)) {
+    const DType dt = vendor_conv_dtype(x, w, bias);
+    const Tensor y = vendor_conv_transpose2d_op(as_dtype(x, dt), as_dtype(w, dt), {B, Cout, Ho, Wo}, win);
+    return bias.defined() ? add(y, as_dtype(bias, dt).reshape({1, Cout, 1, 1})) : y;
+  }
   const int64_t G = win.groups, Cg = Cin / G, Kc = Cout / G * KH * KW;
   const Tensor rows = x.reshape({B, G, Cg, H, W}).permute({1, 0, 3, 4, 2}).reshape({G, B * H * W, Cg});
   const Tensor cols = matmul(rows, w.reshape({G, Cg, Kc}));  // (G, B*H*W, Kc)

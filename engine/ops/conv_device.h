@@ -10,6 +10,8 @@ namespace rv {
 // embedding (kernel == stride, no padding, dilation 1, one group: `patch_embed`) returns a
 // permuted view of a channels-last buffer, as on the CPU; every other convolution runs as
 // im2col + GEMM (and returns a (B, O, Ho, Wo) view of a (B, Ho, Wo, O) buffer when G == 1).
+// When the backend's conv_impl() is cudnn (ROPEVIT_CONV=cudnn), all of them go to its vendor
+// entries instead (contiguous NCHW result).
 Tensor conv2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, bool patch_embed,
                         const backend::DeviceBackend::ConvWindow& win);
 

@@ -5,10 +5,13 @@
 #include "train/bench/kernel_cases.h"
 
 #include <cstdio>
+#include <exception>
 #include <memory>
 #include <string>
 
+#include "engine/autograd.h"
 #include "engine/backend.h"
+#include "engine/ops/conv.h"
 #include "engine/rng.h"
 #include "engine/tensor.h"
 
@@ -274,6 +277,71 @@ void add_matmul_cases(std::vector<Case>& cases, Device dev) {
   cases.push_back(gemm_case("square", "sgemm (4096x4096)x(4096x4096)", 4096, 4096, 4096, dev));
 }
 
+// One convolution through the engine's conv2d op: ours (ROPEVIT_CONV=ours: the patch path or
+// im2col + our GEMM) timed, cuDNN (FP32 FMA, no TF32) as the reference when the build has it.
+// `with_backward`: forward and backward (dx and dweight) of one step. The switch is
+// process-wide, so each closure sets it and puts "ours" back for the next case.
+Case conv_case(std::string group, std::string label, const Shape& xs, const Shape& ws, int64_t stride, int64_t pad,
+               bool with_backward, Device dev) {
+  const int64_t Ho = (xs[2] + 2 * pad - ws[2]) / stride + 1, Wo = (xs[3] + 2 * pad - ws[3]) / stride + 1;
+  const Shape ys{xs[0], ws[0], Ho, Wo};
+  const double macs = double(shape_numel(ys)) * double(ws[1] * ws[2] * ws[3]);
+  const double passes = with_backward ? 3 : 1;  // forward, input gradient, weight gradient
+  const double bytes = f32_tensor_bytes(xs, passes == 1 ? 1 : 2) + f32_tensor_bytes(ws, passes == 1 ? 1 : 2) +
+                       f32_tensor_bytes(ys, passes == 1 ? 1 : 2);
+  char name[160];
+  std::snprintf(name, sizeof name, "conv2d %s %s %sx%s/%lld", label.c_str(), with_backward ? "fwd+bwd" : "fwd",
+                dims(xs).c_str(), dims(ws).c_str(), (long long)stride);
+  using Impl = backend::DeviceBackend::ConvImpl;
+  bool have_cudnn = false;
+  if (!dev.is_cpu()) {
+    try {
+      backend::get(dev).set_conv_impl(Impl::cudnn);
+      backend::get(dev).set_conv_impl(Impl::ours);
+      have_cudnn = true;
+    } catch (const std::exception&) {  // no cuDNN in this build: no reference column
+    }
+  }
+  Case c = make_case(std::move(group), name, 2 * macs * passes, bytes, [xs, ws, ys, stride, pad, with_backward, dev,
+                                                                       have_cudnn] {
+    Tensor x = device_randn(xs, 40, dev), w = device_randn(ws, 41, dev), gy = device_randn(ys, 42, dev);
+    if (with_backward) w.requires_grad_(), x.requires_grad_();
+    backend::DeviceBackend& be = backend::get(dev);
+    auto step = [x, w, gy, stride, pad, with_backward]() mutable {
+      if (!with_backward) {
+        autograd::NoGradGuard ng;
+        conv2d(x, w, Tensor(), {stride, stride}, {pad, pad});
+        return;
+      }
+      x.zero_grad();  // fresh gradients each call: no accumulation pass in the timing
+      w.zero_grad();
+      conv2d(x, w, Tensor(), {stride, stride}, {pad, pad}).backward(gy);
+    };
+    CaseFns f{.run = [step, &be]() mutable {
+      be.set_conv_impl(Impl::ours);
+      step();
+    }};
+    if (have_cudnn)
+      f.reference = [step, &be]() mutable {
+        be.set_conv_impl(Impl::cudnn);
+        step();
+        be.set_conv_impl(Impl::ours);
+      };
+    return f;
+  });
+  if (have_cudnn) c.reference_name = "cuDNN";
+  return c;
+}
+
+// ViT-B/16's patch embedding (kernel == stride: our patch path) and a UperNet 3x3 convolution
+// (512 channels at 1/8 of a 512x512 ADE20K crop, batch 8: im2col + GEMM), forward and training step.
+void add_conv_cases(std::vector<Case>& cases, Device dev) {
+  for (bool bwd : {false, true}) {
+    cases.push_back(conv_case("vit_b16", "patch_embed", {kBatch, 3, 224, 224}, {768, 3, 16, 16}, 16, 0, bwd, dev));
+    cases.push_back(conv_case("upernet", "3x3", {8, 512, 64, 64}, {512, 512, 3, 3}, 1, 1, bwd, dev));
+  }
+}
+
 }  // namespace
 
 std::vector<Case> kernel_cases(Device device) {
@@ -286,6 +354,7 @@ std::vector<Case> kernel_cases(Device device) {
   add_rope_cases(cases, device);
   add_optimizer_cases(cases, device);
   add_matmul_cases(cases, device);
+  add_conv_cases(cases, device);
   return cases;
 }
 
