@@ -81,7 +81,7 @@ DType vendor_conv_dtype(const Tensor& x, const Tensor& w, const Tensor& bias) {
   DType dt = promote_types(x.dtype(), w.dtype());
   return bias.defined() ? promote_types(dt, bias.dtype()) : dt;
 }
-Tensor as_dtype(const Tensor& t, DType dt) { return !t.defined() || t.dtype() == dt ? t : t.to(dt); }
+Tensor vendor_conv_cast(const Tensor& t, DType dt) { return !t.defined() || t.dtype() == dt ? t : t.to(dt); }
 
 // conv2d (no bias) by the backend's library, one recorded op over x and w.
 Tensor vendor_conv2d_op(const Tensor& x, const Tensor& w, const ConvWindow& win) {
@@ -134,8 +134,8 @@ Tensor conv2d_on_device(const Tensor& x, const Tensor& w, const Tensor& bias, bo
   const int64_t Ho = win.Ho, Wo = win.Wo, G = win.groups;
   if (use_vendor_conv(x)) {
     const DType dt = vendor_conv_dtype(x, w, bias);
-    const Tensor y = vendor_conv2d_op(as_dtype(x, dt), as_dtype(w, dt), win);
-    return bias.defined() ? add(y, as_dtype(bias, dt).reshape({1, O, 1, 1})) : y;
+    const Tensor y = vendor_conv2d_op(vendor_conv_cast(x, dt), vendor_conv_cast(w, dt), win);
+    return bias.defined() ? add(y, vendor_conv_cast(bias, dt).reshape({1, O, 1, 1})) : y;
   }
   if (patch_embed) {
     const Tensor cropped = x.narrow(2, 0, Ho * KH).narrow(3, 0, Wo * KW);
@@ -163,8 +163,8 @@ Tensor conv_transpose2d_on_device(const Tensor& x, const Tensor& w, const Tensor
   if (use_vendor_conv(x) && adjoint_fits(H, Ho, KH, win.stride_h, win.pad_h, win.dil_h) &&
       adjoint_fits(W, Wo, KW, win.stride_w, win.pad_w, win.dil_w)) {
     const DType dt = vendor_conv_dtype(x, w, bias);
-    const Tensor y = vendor_conv_transpose2d_op(as_dtype(x, dt), as_dtype(w, dt), {B, Cout, Ho, Wo}, win);
-    return bias.defined() ? add(y, as_dtype(bias, dt).reshape({1, Cout, 1, 1})) : y;
+    const Tensor y = vendor_conv_transpose2d_op(vendor_conv_cast(x, dt), vendor_conv_cast(w, dt), {B, Cout, Ho, Wo}, win);
+    return bias.defined() ? add(y, vendor_conv_cast(bias, dt).reshape({1, Cout, 1, 1})) : y;
   }
   const int64_t G = win.groups, Cg = Cin / G, Kc = Cout / G * KH * KW;
   const Tensor rows = x.reshape({B, G, Cg, H, W}).permute({1, 0, 3, 4, 2}).reshape({G, B * H * W, Cg});
