@@ -7,10 +7,9 @@
 //
 // Algorithm: cudnnGet*Algorithm_v7 lists the algorithms by cuDNN's own estimate of their speed
 // (heuristics: nothing is run, unlike cudnnFind*, which would time each one and allocate their
-// workspaces); we take the first that is supported, deterministic (the project's rule: the same
-// bits on every run; the weight-gradient algorithms that add with atomics are skipped), for f32
-// uses FP32 FMA math (no TF32), and needs at most kMaxWorkspace bytes. The
-// choice is cached per shape, so the listing runs once per layer shape.
+// workspaces); pick_conv_algo (conv_algo_choice.h) takes the first that is supported,
+// deterministic, for f32 FP32 FMA (no TF32), and needs at most kMaxWorkspace bytes. The choice is
+// cached per shape, so the listing runs once per layer shape.
 #include "cuda/kernels/cudnn_conv.h"
 
 #include <stdexcept>
@@ -23,7 +22,10 @@
 #include <map>
 #include <mutex>
 
+#include <vector>
+
 #include "cuda/allocator/caching_allocator.h"
+#include "cuda/kernels/conv_algo_choice.h"
 #endif
 
 namespace rv::cuda {
@@ -167,21 +169,24 @@ std::map<ConvKey, AlgoChoice>& algo_cache() {
   return *cache;
 }
 
-// The first usable entry of cuDNN's ranked list (see the header comment). `workspace_of` asks cuDNN
-// for an algorithm's exact workspace (the list's `memory` is an estimate).
+// The entry of cuDNN's ranked list that pick_conv_algo (conv_algo_choice.h) takes. `workspace_of`
+// asks cuDNN for an algorithm's exact workspace (the list's `memory` is an estimate; ~0 if it fails).
 template <class Perf, class WorkspaceOf>
 AlgoChoice first_usable(const Perf* perf, int count, const CudnnConvArgs& a, const char* pass,
                         WorkspaceOf&& workspace_of) {
-  const cudnnMathType_t want = cudnn_math_type(a.dtype);
-  for (int i = 0; i < count; ++i) {
+  std::vector<ConvAlgoCandidate> ranked(size_t(count > 0 ? count : 0));
+  for (size_t i = 0; i < ranked.size(); ++i) {
     const Perf& p = perf[i];
-    if (p.status != CUDNN_STATUS_SUCCESS || p.determinism != CUDNN_DETERMINISTIC) continue;
-    if (a.dtype == CudnnDType::f32 && p.mathType != want) continue;  // f32: FMA only, never TF32
-    const size_t ws = workspace_of(p.algo);
-    if (ws > kMaxWorkspace) continue;
-    // cuDNN wants the descriptor's math type to be the listed one when the algorithm runs.
-    return AlgoChoice{int(p.algo), p.mathType, ws};
+    ConvAlgoCandidate& c = ranked[i];
+    c.algo = int(p.algo);
+    c.supported = p.status == CUDNN_STATUS_SUCCESS;
+    c.deterministic = p.determinism == CUDNN_DETERMINISTIC;
+    c.fma_math = p.mathType == CUDNN_FMA_MATH;
+    c.workspace = c.supported ? workspace_of(p.algo) : ~size_t(0);
   }
+  const int k = pick_conv_algo(ranked, a.dtype == CudnnDType::f32, kMaxWorkspace);
+  // cuDNN wants the descriptor's math type to be the listed one when the algorithm runs.
+  if (k >= 0) return AlgoChoice{ranked[size_t(k)].algo, perf[k].mathType, ranked[size_t(k)].workspace};
   throw std::runtime_error(std::string("conv2d (cuDNN): no deterministic ") + pass + " algorithm for x (" +
                            std::to_string(a.B) + ", " + std::to_string(a.C) + ", " + std::to_string(a.H) + ", " +
                            std::to_string(a.W) + "), weight (" + std::to_string(a.O) + ", " +
