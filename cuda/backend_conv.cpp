@@ -43,8 +43,8 @@ CudnnDType cudnn_dtype_of(const Tensor& t, const char* op) {
     case DType::f64: return CudnnDType::f64;
     case DType::bf16: return CudnnDType::bf16;
     default:
-      throw std::runtime_error(std::string(op) + " (cuDNN): dtype " + dtype_name(t.dtype()) + " is not implemented on " +
-                               t.device().str() + " (f32, f64 and bf16 are)");
+      throw std::runtime_error(std::string(op) + " (cuDNN): dtype " + dtype_name(t.dtype()) +
+                               " is not implemented on " + t.device().str() + " (f32, f64 and bf16 are)");
   }
 }
 
@@ -110,7 +110,8 @@ Tensor CudaBackend::conv2d_forward(const Tensor& x_in, const Tensor& w_in, const
   require_conv_dtype(op, x_in, w_in);
   const CudnnConvArgs a = conv_args(op, x_in.shape(), w_in.shape(), x_in, win);
   const Device dev = x_in.device();
-  if (a.B * a.C * a.H * a.W == 0 || a.O * a.KH * a.KW == 0) return zeros_on({a.B, a.O, a.Ho, a.Wo}, x_in.dtype(), dev, *this);
+  if (a.B * a.C * a.H * a.W == 0 || a.O * a.KH * a.KW == 0)
+    return zeros_on({a.B, a.O, a.Ho, a.Wo}, x_in.dtype(), dev, *this);
   const Tensor x = x_in.contiguous(), w = w_in.contiguous();
   Tensor y = empty({a.B, a.O, a.Ho, a.Wo}, x.dtype(), dev);
   DeviceGuard g(dev.index);
@@ -132,7 +133,8 @@ Tensor CudaBackend::conv2d_input_grad(const Tensor& dy_in, const Tensor& w_in, c
   const Tensor dy = dy_in.contiguous(), w = w_in.contiguous();
   Tensor dx = empty(x_shape, dy.dtype(), dev);
   DeviceGuard g(dev.index);
-  cudnn_conv_backward_data(a, dy.device_data(), w.device_data(), dx.device_data(), dev.index, compute_stream(dev.index));
+  cudnn_conv_backward_data(a, dy.device_data(), w.device_data(), dx.device_data(), dev.index,
+                           compute_stream(dev.index));
   return dx;
 }
 

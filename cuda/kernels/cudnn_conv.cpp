@@ -284,7 +284,8 @@ bool cudnn_built_in() { return true; }
 std::string cudnn_unavailable_reason() { return ""; }
 std::string cudnn_version() {
   const size_t v = cudnnGetVersion();  // major * 10000 + minor * 100 + patch (cuDNN 9; 8 used * 1000)
-  if (v >= 90000) return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+  if (v >= 90000)
+    return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
   return std::to_string(v / 1000) + "." + std::to_string(v / 100 % 10) + "." + std::to_string(v % 100);
 }
 

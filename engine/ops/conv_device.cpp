@@ -92,7 +92,8 @@ Tensor vendor_conv2d_op(const Tensor& x, const Tensor& w, const ConvWindow& win)
     const Shape xs = x.shape(), ws = w.shape();
     rec.finish(y, [sx, sw, xs, ws, win](const Tensor& g, const Needs& n) -> Grads {
       backend::DeviceBackend& b = backend::get(g.device());
-      return {n[0] ? b.conv2d_input_grad(g, sw, xs, win) : Tensor(), n[1] ? b.conv2d_weight_grad(sx, g, ws, win) : Tensor()};
+      return {n[0] ? b.conv2d_input_grad(g, sw, xs, win) : Tensor(),
+              n[1] ? b.conv2d_weight_grad(sx, g, ws, win) : Tensor()};
     });
   }
   return y;
@@ -163,7 +164,8 @@ Tensor conv_transpose2d_on_device(const Tensor& x, const Tensor& w, const Tensor
   if (use_vendor_conv(x) && adjoint_fits(H, Ho, KH, win.stride_h, win.pad_h, win.dil_h) &&
       adjoint_fits(W, Wo, KW, win.stride_w, win.pad_w, win.dil_w)) {
     const DType dt = vendor_conv_dtype(x, w, bias);
-    const Tensor y = vendor_conv_transpose2d_op(vendor_conv_cast(x, dt), vendor_conv_cast(w, dt), {B, Cout, Ho, Wo}, win);
+    const Tensor y =
+        vendor_conv_transpose2d_op(vendor_conv_cast(x, dt), vendor_conv_cast(w, dt), {B, Cout, Ho, Wo}, win);
     return bias.defined() ? add(y, vendor_conv_cast(bias, dt).reshape({1, Cout, 1, 1})) : y;
   }
   const int64_t G = win.groups, Cg = Cin / G, Kc = Cout / G * KH * KW;

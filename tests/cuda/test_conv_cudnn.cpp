@@ -173,5 +173,6 @@ TEST_CASE("conv2d by cuDNN: empty batches and clear errors") {
   sum(y).backward();
   RV_EXPECT_CLOSE(w.grad().cpu(), zeros({4, 3, 3, 3}), .rtol = 0, .atol = 0);
   const Tensor xi = test::test_tensor({1, 3, 5, 5}, 1).to(DType::i32).cuda();
-  CHECK_THROWS_WITH(conv2d(xi, w.detach().to(DType::i32)), doctest::Contains("dtype int32 is not implemented on cuda:0"));
+  CHECK_THROWS_WITH(conv2d(xi, w.detach().to(DType::i32)),
+                    doctest::Contains("dtype int32 is not implemented on cuda:0"));
 }
