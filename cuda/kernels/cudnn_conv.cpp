@@ -170,7 +170,8 @@ std::map<ConvKey, AlgoChoice>& algo_cache() {
 }
 
 // The entry of cuDNN's ranked list that pick_conv_algo (conv_algo_choice.h) takes. `workspace_of`
-// asks cuDNN for an algorithm's exact workspace (the list's `memory` is an estimate; ~0 if it fails).
+// asks cuDNN for an entry's exact workspace with the entry's math type set on the descriptor (the
+// list's `memory` is an estimate; ~0 if the query fails).
 template <class Perf, class WorkspaceOf>
 AlgoChoice first_usable(const Perf* perf, int count, const CudnnConvArgs& a, const char* pass,
                         WorkspaceOf&& workspace_of) {
@@ -182,7 +183,7 @@ AlgoChoice first_usable(const Perf* perf, int count, const CudnnConvArgs& a, con
     c.supported = p.status == CUDNN_STATUS_SUCCESS;
     c.deterministic = p.determinism == CUDNN_DETERMINISTIC;
     c.fma_math = p.mathType == CUDNN_FMA_MATH;
-    c.workspace = c.supported ? workspace_of(p.algo) : ~size_t(0);
+    c.workspace = c.supported ? workspace_of(p) : ~size_t(0);
   }
   const int k = pick_conv_algo(ranked, a.dtype == CudnnDType::f32, kMaxWorkspace);
   // cuDNN wants the descriptor's math type to be the listed one when the algorithm runs.
@@ -208,34 +209,36 @@ AlgoChoice choose_algo(ConvPass pass, int device, cudnnHandle_t h, const ConvDes
     check_cudnn(cudnnGetConvolutionForwardAlgorithm_v7(h, d.x, d.w, d.conv, d.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n,
                                                        perf),
                 "cudnnGetConvolutionForwardAlgorithm_v7");
-    c = first_usable(perf, n, a, "forward", [&](cudnnConvolutionFwdAlgo_t algo) {
+    c = first_usable(perf, n, a, "forward", [&](const cudnnConvolutionFwdAlgoPerf_t& p) -> size_t {
       size_t ws = 0;
-      return cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, algo, &ws) == CUDNN_STATUS_SUCCESS
-                 ? ws
-                 : ~size_t(0);
+      if (cudnnSetConvolutionMathType(d.conv, p.mathType) != CUDNN_STATUS_SUCCESS ||
+          cudnnGetConvolutionForwardWorkspaceSize(h, d.x, d.w, d.conv, d.y, p.algo, &ws) != CUDNN_STATUS_SUCCESS)
+        return ~size_t(0);
+      return ws;
     });
   } else if (pass == ConvPass::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     check_cudnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, d.w, d.y, d.conv, d.x,
                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf),
                 "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-    c = first_usable(perf, n, a, "input-gradient", [&](cudnnConvolutionBwdDataAlgo_t algo) {
+    c = first_usable(perf, n, a, "input-gradient", [&](const cudnnConvolutionBwdDataAlgoPerf_t& p) -> size_t {
       size_t ws = 0;
-      return cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, algo, &ws) == CUDNN_STATUS_SUCCESS
-                 ? ws
-                 : ~size_t(0);
+      if (cudnnSetConvolutionMathType(d.conv, p.mathType) != CUDNN_STATUS_SUCCESS ||
+          cudnnGetConvolutionBackwardDataWorkspaceSize(h, d.w, d.y, d.conv, d.x, p.algo, &ws) != CUDNN_STATUS_SUCCESS)
+        return ~size_t(0);
+      return ws;
     });
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     check_cudnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, d.x, d.y, d.conv, d.w,
                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, perf),
                 "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-    c = first_usable(perf, n, a, "weight-gradient", [&](cudnnConvolutionBwdFilterAlgo_t algo) {
+    c = first_usable(perf, n, a, "weight-gradient", [&](const cudnnConvolutionBwdFilterAlgoPerf_t& p) -> size_t {
       size_t ws = 0;
-      return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, algo, &ws) ==
-                     CUDNN_STATUS_SUCCESS
-                 ? ws
-                 : ~size_t(0);
+      if (cudnnSetConvolutionMathType(d.conv, p.mathType) != CUDNN_STATUS_SUCCESS ||
+          cudnnGetConvolutionBackwardFilterWorkspaceSize(h, d.x, d.y, d.conv, d.w, p.algo, &ws) != CUDNN_STATUS_SUCCESS)
+        return ~size_t(0);
+      return ws;
     });
   }
   std::lock_guard<std::mutex> lock(algo_cache_mutex());
